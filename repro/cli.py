@@ -1,0 +1,96 @@
+"""``repro``: the command line (thin: parsing and error reporting only).
+
+    repro list                               papers, experiments, scales
+    repro run PAPER [EXPERIMENT ...]         run a paper's grid (default scale: mini)
+    repro compare PAPER                      published vs measured, claim verdicts, figures
+
+Bad input ends with ``error: <one line>`` and exit code 2; Ctrl-C keeps
+every finished run and the checkpoint of the current one.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from repro.errors import ReproError
+from repro.registry import get_paper, paper_keys
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="repro", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="list papers, experiments and scales")
+
+    run = commands.add_parser("run", help="run a paper's experiments (one CSV row per finished run)")
+    run.add_argument("paper")
+    run.add_argument("experiments", nargs="*", help="experiments to run (default: all default ones of the scale)")
+    run.add_argument("--scale", default="mini", help="smoke | mini | paper (default: mini)")
+    run.add_argument("--only", metavar="REGEX", help="run only the run keys matching REGEX (re.search)")
+    run.add_argument("--shard", metavar="I/N", help="run the I-th of N disjoint slices of the grid")
+    run.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    run.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
+    run.add_argument("--dry-run", action="store_true", help="list the selected run keys and exit")
+
+    compare = commands.add_parser("compare", help="published vs measured numbers and claim verdicts")
+    compare.add_argument("paper")
+    compare.add_argument("--scale", default="mini")
+    compare.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    return parser
+
+
+def _list() -> None:
+    for key in paper_keys():
+        paper = get_paper(key)
+        print(f"{key}: {paper.title}")
+        print(f"  scales: {', '.join(paper.scales)}")
+        for experiment in paper.experiments:
+            print(f"  {experiment.name:<18} [{', '.join(experiment.scales)}] {experiment.description}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from repro.runner import run_grid
+    from repro.runs import Shard, select
+
+    paper = get_paper(args.paper)
+    experiments = paper.resolve_experiments(args.experiments, args.scale)
+    shard = Shard.parse(args.shard)
+    if args.dry_run:
+        for spec in select([s for e in experiments for s in paper.grid(e, args.scale)], args.only, shard):
+            print(spec.run_key)
+        return
+    run_grid(paper, experiments, args.scale, args.out, only=args.only, shard=shard, data_dir=args.data_dir)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    paper = get_paper(args.paper)
+    paper.resolve_experiments(None, args.scale)
+    scale_dir = args.out / paper.key / args.scale
+    if not scale_dir.is_dir():
+        raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}` first")
+    comparison = paper.compare(scale_dir, args.scale)
+    print(getattr(comparison, "text", comparison))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            _list()
+        elif args.command == "run":
+            _run(args)
+        else:
+            _compare(args)
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are in the CSVs and the current run keeps its last checkpoint; "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

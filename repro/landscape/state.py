@@ -1,0 +1,144 @@
+"""Weight-state primitives shared by every landscape and similarity analysis.
+
+Every analysis in :mod:`repro.landscape` works on an already built Keras model:
+it selects variables with a filter, reads and writes their values in place
+(``variable.assign``), evaluates the loss over a fixed dataset, and puts the
+model back exactly as it found it. Nothing here rebuilds a model.
+
+Loss convention: ``loss_fn(y_true, logits) -> per-example loss`` (shape
+``[batch]``). The dataset loss is the example-weighted mean
+
+    L(theta) = (1 / N) * sum_i loss_fn(y_i, f(x_i; theta)),
+
+evaluated with ``training=False`` (BatchNorm in inference mode, no dropout).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
+import keras
+
+LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+VariableFilter = "str | Callable[[keras.Variable], bool] | None"
+
+
+def sparse_ce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-example softmax cross-entropy, -log softmax(z)_y, from logits."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(tf.reshape(y_true, [-1]), tf.int32), logits=logits
+    )
+
+
+def select_variables(
+    model: keras.Model,
+    include: "str | Callable[[keras.Variable], bool] | None" = None,
+    exclude: "str | None" = None,
+    trainable_only: bool = True,
+) -> list:
+    """Variables of ``model`` whose path matches ``include`` and not ``exclude``.
+
+    ``include``/``exclude`` are regular expressions searched in
+    ``variable.path`` (e.g. ``"conv1/kernel"``), or ``include`` is a predicate.
+    With ``trainable_only=False`` non-trainable state (BatchNorm moving
+    statistics) is included as well.
+    """
+    pool = model.trainable_variables if trainable_only else model.variables
+    chosen = []
+    for variable in pool:
+        if include is not None:
+            if callable(include):
+                if not include(variable):
+                    continue
+            elif not re.search(include, variable.path):
+                continue
+        if exclude is not None and re.search(exclude, variable.path):
+            continue
+        chosen.append(variable)
+    if not chosen:
+        raise ValueError(f"no variable of model {model.name!r} matches include={include!r} exclude={exclude!r}")
+    return chosen
+
+
+def get_values(variables: Sequence) -> list[np.ndarray]:
+    """Copies of the current values of ``variables`` as NumPy arrays."""
+    return [np.array(v.numpy(), copy=True) for v in variables]
+
+
+def set_values(variables: Sequence, values: Sequence) -> None:
+    """Assign ``values`` to ``variables`` in place (shapes must match)."""
+    if len(variables) != len(values):
+        raise ValueError(f"{len(variables)} variables but {len(values)} values")
+    for variable, value in zip(variables, values):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+@contextlib.contextmanager
+def preserved_weights(model: keras.Model) -> Iterator[None]:
+    """Context manager that restores every variable of ``model`` on exit.
+
+    Covers trainable weights and non-trainable state (BatchNorm moving mean
+    and variance), so an analysis that perturbs or interpolates weights
+    leaves the model bit-identical afterwards, even if it raises.
+    """
+    variables = list(model.variables)
+    saved = get_values(variables)
+    try:
+        yield
+    finally:
+        set_values(variables, saved)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean loss and top-1 accuracy of a model over a dataset of ``n`` examples."""
+
+    loss: float
+    accuracy: float
+    n: int
+
+
+def _forward_sums(model: keras.Model, loss_fn: LossFn) -> Callable:
+    @tf.function(reduce_retracing=True)
+    def step(x, y):
+        logits = model(x, training=False)
+        losses = loss_fn(y, logits)
+        correct = tf.cast(
+            tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(tf.reshape(y, [-1]), tf.int32)),
+            tf.float64,
+        )
+        return tf.reduce_sum(tf.cast(losses, tf.float64)), tf.reduce_sum(correct), tf.shape(x)[0]
+
+    return step
+
+
+_STEP_CACHE: "dict[tuple[int, int], Callable]" = {}
+
+
+def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce) -> Evaluation:
+    """L(theta) = (1/N) sum_i loss_fn(y_i, f(x_i)) and top-1 accuracy, ``training=False``.
+
+    ``dataset`` yields ``(x, y)`` batches (a ``tf.data.Dataset`` or any
+    iterable of array pairs); sums are accumulated in float64 so the result
+    does not depend on the batch split. The traced step is cached per
+    (model, loss) so repeated evaluations (grid points, alphas) do not retrace.
+    """
+    key = (id(model), id(loss_fn))
+    step = _STEP_CACHE.get(key)
+    if step is None:
+        step = _STEP_CACHE[key] = _forward_sums(model, loss_fn)
+    total_loss, total_correct, total_n = 0.0, 0.0, 0
+    for x, y in dataset:
+        batch_loss, batch_correct, batch_n = step(x, y)
+        total_loss += float(batch_loss)
+        total_correct += float(batch_correct)
+        total_n += int(batch_n)
+    if total_n == 0:
+        raise ValueError("evaluation dataset is empty")
+    return Evaluation(loss=total_loss / total_n, accuracy=total_correct / total_n, n=total_n)

@@ -1,0 +1,148 @@
+"""``repro run``: execute a paper's grid under the contracts of :mod:`repro.runs`.
+
+Runs that others depend on (base nets, pre-trained sources) are executed on
+demand through :meth:`RunContext.ensure`, found again by their run key, and
+trained only once even when several shards need them at the same time
+(an exclusive ``flock`` on the run directory guards the training).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import platform
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from repro.errors import ReproError
+from repro.hparams import write_grid_config, write_run_hparams
+from repro.registry import Paper
+from repro.runs import Progress, RunSpec, Shard, append_row, experiment_csvs, read_rows, select, write_json
+
+RESULT_FILE = "result.json"
+
+
+class RunContext:
+    """Where a paper's runs live and how to get at runs they depend on."""
+
+    def __init__(self, paper: Paper, scale: str, out: Path, data_dir: str | None = None,
+                 printer: Callable[[str], None] = print):
+        self.paper, self.scale, self.data_dir, self.printer = paper, scale, data_dir, printer
+        self.scale_dir = Path(out) / paper.key / scale
+        self.runs_dir = self.scale_dir / "runs"
+        self._cache: dict = {}
+        self._specs: dict[str, RunSpec] | None = None
+
+    def run_dir(self, run_key: str) -> Path:
+        return self.runs_dir / run_key
+
+    def throttled(self, every_seconds: float = 30.0) -> Callable[[str], None]:
+        """A printer for progress inside one run that speaks at most every ``every_seconds``."""
+        last = [time.time()]
+
+        def emit(message: str) -> None:
+            if time.time() - last[0] >= every_seconds:
+                last[0] = time.time()
+                self.printer(f"      {message}")
+
+        return emit
+
+    def cached(self, key, build: Callable):
+        """Memoise expensive, read-only objects (datasets) for the life of the command."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def spec(self, run_key: str) -> RunSpec:
+        """The spec of any run of the paper at this scale, by key."""
+        if self._specs is None:
+            self._specs = {s.run_key: s for e in self.paper.experiment_names(self.scale)
+                           for s in self.paper.grid(e, self.scale)}
+        if run_key not in self._specs:
+            raise ReproError(f"{self.paper.key} has no run {run_key!r} at scale {self.scale}")
+        return self._specs[run_key]
+
+    def ensure(self, spec_or_key: "RunSpec | str") -> dict:
+        """The result of a run, executing it first (or resuming it) if it has not finished."""
+        spec = self.spec(spec_or_key) if isinstance(spec_or_key, str) else spec_or_key
+        run_dir = self.run_dir(spec.run_key)
+        result_path = run_dir / RESULT_FILE
+        if result_path.exists():
+            return json.loads(result_path.read_text())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(run_dir / ".lock"):
+            if result_path.exists():
+                return json.loads(result_path.read_text())
+            if isinstance(spec_or_key, str):
+                self.printer(f"      training dependency {spec.run_key} first")
+            result = self.paper.execute(spec, self)
+            write_run_hparams(run_dir / "tb", spec)
+            write_json(result_path, result)
+            return result
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def environment() -> dict:
+    """Versions and machine facts written beside every reference result."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    import os
+
+    return dict(python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
+                numpy=numpy.__version__, platform=platform.platform(), cpus=os.cpu_count())
+
+
+def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
+             shard: Shard = Shard(), data_dir: str | None = None,
+             printer: Callable[[str], None] = print) -> dict:
+    """Run the selected cells of ``experiments``; return the run summary."""
+    context = RunContext(paper, scale, out, data_dir, printer)
+    context.scale_dir.mkdir(parents=True, exist_ok=True)
+    specs = select([s for e in experiments for s in paper.grid(e, scale)], only, shard)
+    started = time.time()
+    printer(f"{paper.key} / {scale}: {len(specs)} runs in {', '.join(experiments)}"
+            + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "")
+            + f" -> {context.scale_dir}")
+    write_grid_config(context.runs_dir, specs)
+    progress = Progress(len(specs), printer)
+    done = {e: {row["run_key"] for row in read_rows(experiment_csvs(context.scale_dir, e))} for e in experiments}
+    for spec in specs:
+        if spec.run_key in done[spec.experiment]:
+            progress.finished(spec.run_key, 0.0, "", skipped=True)
+            continue
+        result = context.ensure(spec)
+        row = {**spec.identity(), **result}
+        append_row(context.scale_dir / shard.csv_name(spec.experiment), row, paper.row_fields)
+        done[spec.experiment].add(spec.run_key)
+        progress.finished(spec.run_key, float(result.get("seconds", 0.0)), _summary(result))
+    seconds = round(time.time() - started, 1)
+    summary = dict(
+        command=" ".join(["repro"] + sys.argv[1:]) if Path(sys.argv[0]).name == "repro" else f"repro run {paper.key}",
+        scale=scale, experiments=experiments, runs=len(specs), shard=f"{shard.index}/{shard.count}",
+        started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds=seconds, environment=environment(),
+    )
+    if shard.count == 1 and not only:
+        write_json(context.scale_dir / "run_summary.json", summary)
+    printer(f"done: {len(specs)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
+    return summary
+
+
+def _summary(result: dict) -> str:
+    keys = [k for k in ("acc_top10_mean", "acc_final") if k in result]
+    return " ".join(f"{k}={result[k]:.4f}" for k in keys)

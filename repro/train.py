@@ -1,0 +1,283 @@
+"""One training run: Caffe-style SGD, periodic evaluation, checkpoints, TensorBoard.
+
+The update is Caffe's ``SGDSolver`` (Yosinski et al. 2014 §1.7 of the
+reference; the solver every paper's protocol here reduces to)::
+
+    g_w  = lr_mult_w * (dL/dw + wd * decay_mult_w * w)
+    v    = momentum * v + lr(t) * g_w ;   w <- w - v
+    lr(t) = base_lr * gamma ** floor(t / step_size)
+
+with ``lr_mult`` 1 for weights and 2 for biases, weight decay on weights only,
+and frozen layers excluded from both (Caffe ``blobs_lr: 0`` and
+``weight_decay: 0``). Keras' SGD with momentum applies exactly
+``v <- m v - lr g; w <- w + v``, so the multipliers and the coupled L2 term
+are folded into the gradient before ``apply_gradients``.
+
+Evaluation runs every ``eval_every`` iterations on the validation arrays;
+the run reports the paper's metric (mean of the 10 best evaluations,
+``plots/transfer_plots.ipynb: get_mean_best``) and the last evaluation.
+A run is resumable: ``checkpoint.npz`` (weights, optimizer state, iteration)
+is written atomically after every evaluation, and the data order is a pure
+function of (data seed, epoch), so a resumed run continues the same stream.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import repro  # noqa: F401
+import keras
+import tensorflow as tf
+
+from repro.errors import CorruptCheckpoint, NonFiniteLoss
+from repro.landscape.state import evaluate
+
+METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "seconds")
+
+
+@dataclass(frozen=True)
+class SGDSchedule:
+    """Caffe solver settings: ``lr = base_lr * gamma ** floor(it / step_size)``."""
+
+    base_lr: float
+    max_iter: int
+    step_size: int
+    batch_size: int
+    eval_every: int
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    bias_lr_mult: float = 2.0
+    top_k: int = 10
+
+    def lr_at(self, step: int) -> float:
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+@dataclass
+class TrainData:
+    """In-memory training/validation arrays and the augmentation of the protocol.
+
+    Training batches: a per-epoch permutation drawn from ``(data_seed, epoch)``,
+    each image zero-padded by ``crop_pad`` and randomly cropped back to its size
+    (the analogue of Caffe's random 227 crop of a 256 image), mirrored with
+    probability 1/2 when ``mirror``. Validation images are used as they are
+    (the centre crop).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    crop_pad: int = 0
+    mirror: bool = False
+    eval_batch: int = 1000
+
+    def __post_init__(self):
+        p = self.crop_pad
+        self._padded = np.pad(self.x_train, ((0, 0), (p, p), (p, p), (0, 0))) if p else self.x_train
+
+    def batch(self, step: int, batch_size: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.x_train)
+        per_epoch = n // batch_size
+        epoch, offset = divmod(step, per_epoch)
+        order = np.random.RandomState([data_seed, epoch]).permutation(n)
+        index = np.sort(order[offset * batch_size:(offset + 1) * batch_size])
+        rng = np.random.default_rng([data_seed, step])
+        x = self._padded[index]
+        if self.crop_pad:
+            h, w = self.x_train.shape[1:3]
+            windows = np.lib.stride_tricks.sliding_window_view(x, (h, w), axis=(1, 2))
+            dy, dx = rng.integers(0, 2 * self.crop_pad + 1, size=(2, len(index)))
+            x = np.moveaxis(windows[np.arange(len(index)), dy, dx], 1, -1)
+        if self.mirror:
+            flip = rng.random(len(index)) < 0.5
+            x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
+        return np.ascontiguousarray(x, dtype=np.float32), self.y_train[index]
+
+    def validation_batches(self):
+        for start in range(0, len(self.x_val), self.eval_batch):
+            yield self.x_val[start:start + self.eval_batch], self.y_val[start:start + self.eval_batch]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    acc_top10_mean: float
+    acc_final: float
+    acc_max: float
+    n_evals: int
+    train_loss_final: float
+    steps: int
+    seconds: float
+
+
+def top_k_mean(accuracies: list[float], k: int) -> float:
+    """Yosinski's reported metric: mean of the ``k`` highest validation accuracies."""
+    best = sorted(accuracies, reverse=True)[:k]
+    return float(np.mean(best)) if best else float("nan")
+
+
+class _Checkpoint:
+    """Atomic ``checkpoint.npz`` of model weights, optimizer variables and iteration."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def save(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, step: int, seconds: float) -> None:
+        arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.weights)}
+        arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, step=step, seconds=seconds, **arrays)
+        os.replace(tmp, self.path)
+
+    def restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple[int, float]:
+        try:
+            with np.load(self.path) as data:
+                for i, v in enumerate(model.weights):
+                    v.assign(data[f"w{i}"])
+                for i, v in enumerate(optimizer.variables):
+                    v.assign(data[f"o{i}"])
+                return int(data["step"]), float(data["seconds"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise CorruptCheckpoint(
+                f"cannot read checkpoint {self.path} ({exc.__class__.__name__}: {exc}); delete it to restart this run"
+            ) from exc
+
+
+def _gradient_transform(model: keras.Model, schedule: SGDSchedule) -> tuple[list, list[float], list[bool]]:
+    variables = list(model.trainable_variables)
+    is_bias = [v.path.endswith("bias") or len(v.shape) == 1 for v in variables]
+    lr_mult = [schedule.bias_lr_mult if b else 1.0 for b in is_bias]
+    decayed = [not b for b in is_bias]
+    return variables, lr_mult, decayed
+
+
+def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, schedule: SGDSchedule) -> Callable:
+    """A traced SGD step applying Caffe's lr multipliers and coupled weight decay."""
+    variables, lr_mult, decayed = _gradient_transform(model, schedule)
+    wd = schedule.weight_decay
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
+            )
+        grads = tape.gradient(loss, variables)
+        grads = [
+            (g + wd * tf.convert_to_tensor(v) if decay else g) * mult
+            for g, v, mult, decay in zip(grads, variables, lr_mult, decayed)
+        ]
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    return step
+
+
+def _read_metrics(path: Path, up_to_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [row for row in csv.DictReader(f) if int(row["step"]) <= up_to_step]
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def train(
+    model: keras.Model,
+    data: TrainData,
+    schedule: SGDSchedule,
+    run_dir: Path,
+    *,
+    data_seed: int,
+    save_epoch_weights: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place with ``schedule``; resume from ``run_dir`` if interrupted.
+
+    Writes ``metrics.csv`` (one row per evaluation), TensorBoard scalars under
+    ``run_dir/tb``, ``checkpoint.npz`` after every evaluation and, with
+    ``save_epoch_weights``, ``checkpoints/epoch-XXX.weights.h5`` at every epoch
+    boundary (epoch 0 = the initial weights). Raises :class:`NonFiniteLoss`
+    on a NaN/inf training loss.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lr = keras.optimizers.schedules.ExponentialDecay(
+        schedule.base_lr, decay_steps=schedule.step_size, decay_rate=schedule.gamma, staircase=True
+    )
+    optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=schedule.momentum)
+    optimizer.build(model.trainable_variables)
+    checkpoint = _Checkpoint(run_dir / "checkpoint.npz")
+    metrics_path = run_dir / "metrics.csv"
+    step, elapsed = 0, 0.0
+    if checkpoint.path.exists():
+        step, elapsed = checkpoint.restore(model, optimizer)
+    history = _read_metrics(metrics_path, step)
+    steps_per_epoch = max(1, len(data.x_train) // schedule.batch_size)
+    epoch_dir = run_dir / "checkpoints"
+    if save_epoch_weights:
+        epoch_dir.mkdir(exist_ok=True)
+        if step == 0:
+            model.save_weights(epoch_dir / "epoch-000.weights.h5")
+
+    train_step = make_train_step(model, optimizer, schedule)
+    writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+    started = time.time() - elapsed
+    losses: list[float] = []
+    while step < schedule.max_iter:
+        x, y = data.batch(step, schedule.batch_size, data_seed)
+        loss = float(train_step(x, y))
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}")
+        losses.append(loss)
+        step += 1
+        if save_epoch_weights and step % steps_per_epoch == 0:
+            model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
+        if step % schedule.eval_every == 0 or step == schedule.max_iter:
+            evaluation = evaluate(model, data.validation_batches())
+            row = dict(step=step, epoch=round(step / steps_per_epoch, 3), lr=schedule.lr_at(step - 1),
+                       train_loss=float(np.mean(losses)), val_loss=evaluation.loss, val_acc=evaluation.accuracy,
+                       seconds=round(time.time() - started, 2))
+            losses = []
+            history.append(row)
+            _write_metrics(metrics_path, history)
+            with writer.as_default(step=step):
+                tf.summary.scalar("train/loss", row["train_loss"])
+                tf.summary.scalar("eval/accuracy", row["val_acc"])
+                tf.summary.scalar("eval/loss", row["val_loss"])
+                tf.summary.scalar("train/learning_rate", row["lr"])
+            writer.flush()
+            checkpoint.save(model, optimizer, step, time.time() - started)
+            if progress:
+                progress(f"it {step}/{schedule.max_iter} loss {row['train_loss']:.3f} val_acc {row['val_acc']:.4f}")
+    writer.close()
+    accuracies = [float(r["val_acc"]) for r in history]
+    return TrainResult(
+        acc_top10_mean=top_k_mean(accuracies, schedule.top_k),
+        acc_final=accuracies[-1],
+        acc_max=max(accuracies),
+        n_evals=len(accuracies),
+        train_loss_final=float(history[-1]["train_loss"]),
+        steps=step,
+        seconds=round(time.time() - started, 2),
+    )
+
+
+def schedule_config(schedule: SGDSchedule) -> dict:
+    return asdict(schedule)

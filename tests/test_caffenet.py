@@ -1,0 +1,88 @@
+"""CaffeNet: Caffe LRN mapping, grouped convolutions, exact paper architecture and init."""
+import numpy as np
+import pytest
+
+import repro  # noqa: F401
+import keras
+import tensorflow as tf
+
+from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet, mini_spec, paper_spec
+from repro.models.layers import CaffeLRN, GroupedConv2D
+
+
+def caffe_lrn_reference(a: np.ndarray, local_size=5, alpha=1e-4, beta=0.75, k=1.0) -> np.ndarray:
+    """Caffe LRNLayer ACROSS_CHANNELS, written from its definition (zero-padded channel window)."""
+    half = (local_size - 1) // 2
+    squares = np.pad(a ** 2, [(0, 0)] * 3 + [(half, half)])
+    window = sum(squares[..., i:i + a.shape[-1]] for i in range(local_size))
+    return a / (k + alpha / local_size * window) ** beta
+
+
+def test_caffe_lrn_matches_caffe_definition():
+    a = np.random.default_rng(0).normal(scale=30.0, size=(2, 4, 4, 7)).astype(np.float32)
+    ours = CaffeLRN(5, 1e-4, 0.75)(a).numpy()
+    np.testing.assert_allclose(ours, caffe_lrn_reference(a.astype(np.float64)), rtol=1e-5)
+    # the naive mapping (alpha not divided by n) is measurably different at this scale
+    naive = tf.nn.local_response_normalization(a, depth_radius=2, bias=1.0, alpha=1e-4, beta=0.75).numpy()
+    assert np.max(np.abs(naive - ours)) > 1e-3
+
+
+def test_grouped_conv_equals_keras_grouped_conv():
+    x = np.random.default_rng(1).normal(size=(2, 9, 9, 6)).astype(np.float32)
+    ours = GroupedConv2D(8, 3, groups=2, padding=1, bias_initializer="random_normal")
+    reference = keras.layers.Conv2D(8, 3, groups=2, padding="same")
+    y_ours = ours(x)
+    reference.build(x.shape)
+    reference.set_weights(ours.get_weights())
+    np.testing.assert_allclose(y_ours.numpy(), reference(x).numpy(), atol=1e-5)
+    assert ours.kernel.shape == (3, 3, 3, 8)
+
+
+def test_grouped_conv_keeps_groups_separate():
+    layer = GroupedConv2D(4, 1, groups=2)
+    x = np.zeros((1, 2, 2, 4), np.float32)
+    x[..., :2] = 1.0  # only the first input group is non-zero
+    layer(x)
+    layer.bias.assign(np.zeros(4))
+    y = layer(x).numpy()
+    assert np.all(y[..., 2:] == 0.0) and np.any(y[..., :2] != 0.0)
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    return build_caffenet(paper_spec(1000), seed=0)
+
+
+def test_paper_caffenet_shapes_and_parameter_count(paper_model):
+    assert paper_model.count_params() == 60_965_224  # CaffeNet with a 1000-way fc8
+    sizes = {name: paper_model.get_layer(name).output.shape[1] for name in ("conv1", "pool1", "pool2", "conv5", "pool5")}
+    assert sizes == {"conv1": 55, "pool1": 27, "pool2": 13, "conv5": 13, "pool5": 6}
+    assert [l.name for l in paper_model.layers if l.weights] == list(WEIGHT_LAYERS)
+    order = [l.name for l in paper_model.layers]
+    assert order.index("pool1") < order.index("norm1") and order.index("pool2") < order.index("norm2")
+    assert [paper_model.get_layer(f"conv{i}").groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
+
+
+def test_paper_caffenet_gaussian_init_and_bias_one(paper_model):
+    stds = {"conv1": 0.01, "conv3": 0.01, "fc6": 0.005, "fc7": 0.005, "fc8": 0.01}
+    for name, std in stds.items():
+        kernel = paper_model.get_layer(name).kernel.numpy()
+        assert abs(kernel.std() - std) < 0.05 * std, name
+    biases = {name: paper_model.get_layer(name).bias.numpy() for name in WEIGHT_LAYERS}
+    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):
+        assert np.all(biases[name] == 1.0), name
+    for name in ("conv1", "conv3", "fc8"):
+        assert np.all(biases[name] == 0.0), name
+    assert paper_model.get_layer("drop6").rate == 0.5 and paper_model.get_layer("drop7").rate == 0.5
+
+
+def test_mini_caffenet_structure_and_seeded_init():
+    a = build_caffenet(mini_spec(10), seed=3)
+    b = build_caffenet(mini_spec(10), seed=3)
+    c = build_caffenet(mini_spec(10), seed=4)
+    assert a.output.shape == (None, 10) and a.input.shape == (None, 32, 32, 1)
+    assert [l.name for l in a.layers if l.weights] == list(WEIGHT_LAYERS)
+    assert a.get_layer("pool5").output.shape[1:3] == (3, 3)
+    for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.get_layer("conv1").kernel.numpy(), c.get_layer("conv1").kernel.numpy())
