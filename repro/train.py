@@ -85,6 +85,10 @@ class TrainData:
         p = self.crop_pad
         self._padded = np.pad(self.x_train, ((0, 0), (p, p), (p, p), (0, 0))) if p else self.x_train
 
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
     def batch(self, step: int, batch_size: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.x_train)
         per_epoch = n // batch_size
@@ -108,6 +112,34 @@ class TrainData:
             yield self.x_val[start:start + self.eval_batch], self.y_val[start:start + self.eval_batch]
 
 
+class StreamData:
+    """Training and validation batches from ``tf.data`` pipelines (paper scale).
+
+    ``make_train(seed)`` returns an endless stream of augmented training
+    batches. A (re)started run opens it with a seed drawn from
+    ``(data_seed, step)``: the order after a resume is a fresh deterministic
+    shuffle rather than the exact continuation, which is the closest a
+    shuffle-buffer pipeline over a million images can resume.
+    """
+
+    def __init__(self, make_train: Callable[[int], tf.data.Dataset], validation: tf.data.Dataset, n_train: int):
+        self.make_train, self.validation, self.n_train = make_train, validation, n_train
+        self._iterator = None
+
+    def batch(self, step: int, batch_size: int, data_seed: int):
+        if self._iterator is None:
+            from repro.runs import derive_seed
+
+            self._iterator = iter(self.make_train(derive_seed(data_seed, step)))
+        x, y = next(self._iterator)
+        if x.shape[0] != batch_size:
+            raise ValueError(f"pipeline batch {x.shape[0]} != schedule batch {batch_size}")
+        return x, y
+
+    def validation_batches(self):
+        return iter(self.validation)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     acc_top10_mean: float
@@ -126,13 +158,13 @@ def top_k_mean(accuracies: list[float], k: int) -> float:
 
 
 class _Checkpoint:
-    """Atomic ``checkpoint.npz`` of model weights, optimizer variables and iteration."""
+    """Atomic ``checkpoint.npz``: model variables (incl. dropout seed state), optimizer variables, iteration."""
 
     def __init__(self, path: Path):
         self.path = path
 
     def save(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, step: int, seconds: float) -> None:
-        arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.weights)}
+        arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
         arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
         tmp = self.path.with_suffix(".tmp.npz")
         np.savez(tmp, step=step, seconds=seconds, **arrays)
@@ -141,7 +173,7 @@ class _Checkpoint:
     def restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple[int, float]:
         try:
             with np.load(self.path) as data:
-                for i, v in enumerate(model.weights):
+                for i, v in enumerate(model.variables):
                     v.assign(data[f"w{i}"])
                 for i, v in enumerate(optimizer.variables):
                     v.assign(data[f"o{i}"])
@@ -201,7 +233,7 @@ def _write_metrics(path: Path, rows: list[dict]) -> None:
 
 def train(
     model: keras.Model,
-    data: TrainData,
+    data: "TrainData | StreamData",
     schedule: SGDSchedule,
     run_dir: Path,
     *,
@@ -229,7 +261,7 @@ def train(
     if checkpoint.path.exists():
         step, elapsed = checkpoint.restore(model, optimizer)
     history = _read_metrics(metrics_path, step)
-    steps_per_epoch = max(1, len(data.x_train) // schedule.batch_size)
+    steps_per_epoch = max(1, data.n_train // schedule.batch_size)
     epoch_dir = run_dir / "checkpoints"
     if save_epoch_weights:
         epoch_dir.mkdir(exist_ok=True)

@@ -22,24 +22,9 @@ from repro.runs import RunSpec, derive_seed, spec_config, write_json
 from repro.runner import RunContext
 from repro.train import TrainData, schedule_config, train
 from repro.transfer import transfer
-from repro.yosinski2014.protocol import SCALES, Scale
+from repro.yosinski2014.protocol import SCALES, Scale, task_split
 
 FINAL_WEIGHTS = "final.weights.h5"
-
-
-def task_split(scale: Scale, task: str) -> tuple[list[int], dict]:
-    """Original class ids of ``task`` ('0A', 'natmanB', 'whole') and the split's record for config.json."""
-    if task == "whole":
-        return list(range(scale.n_classes)), {"name": "whole", "classes": list(range(scale.n_classes))}
-    half = task[-1]
-    if task.startswith("natman"):
-        split = splits.imagenet_natman_split() if scale.dataset == "imagenet2012" else splits.fashion_garment_split()
-    elif scale.dataset == "imagenet2012":
-        split = splits.imagenet_random_split(int(task[:-1]))
-    else:
-        split = splits.fashion_random_split(int(task[:-1]))
-    classes = split.classes_a if half == "A" else split.classes_b
-    return list(classes), {**split.to_config(), "half": half}
 
 
 def mini_task_data(scale: Scale, task: str, data_dir: str | None, examples_per_class: int | None = None

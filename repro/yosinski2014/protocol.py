@@ -48,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from repro.data import splits
 from repro.models.caffenet import CaffeNetSpec, mini_spec, paper_spec
 from repro.runs import RunSpec, derive_seed
 from repro.train import SGDSchedule
@@ -188,3 +189,18 @@ def grid(experiment: str, scale: str) -> list[RunSpec]:
     else:
         raise KeyError(experiment)
     return specs
+
+
+def task_split(scale: Scale, task: str) -> tuple[list[int], dict]:
+    """Original class ids of ``task`` ('0A', 'natmanB', 'whole') and the split's record for config.json."""
+    if task == "whole":
+        return list(range(scale.n_classes)), {"name": "whole", "classes": list(range(scale.n_classes))}
+    half = task[-1]
+    if task.startswith("natman"):
+        split = splits.imagenet_natman_split() if scale.dataset == "imagenet2012" else splits.fashion_garment_split()
+    elif scale.dataset == "imagenet2012":
+        split = splits.imagenet_random_split(int(task[:-1]))
+    else:
+        split = splits.fashion_random_split(int(task[:-1]))
+    classes = split.classes_a if half == "A" else split.classes_b
+    return list(classes), {**split.to_config(), "half": half}

@@ -1,0 +1,102 @@
+"""The training loop: Caffe's SGD update, the reported metric, exact resume, NaN handling."""
+import numpy as np
+import pytest
+
+import repro  # noqa: F401
+import keras
+import tensorflow as tf
+
+from repro.errors import CorruptCheckpoint, NonFiniteLoss
+from repro.models.caffenet import build_caffenet, mini_spec
+from repro.train import SGDSchedule, TrainData, make_train_step, top_k_mean, train
+
+SPEC = mini_spec(4, widths=(4, 8, 8, 8, 8, 16, 16))
+
+
+def _data(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 32, 32, 1)).astype(np.float32)
+    y = rng.integers(0, 4, size=n)
+    return TrainData(x, y, x[:16], y[:16], crop_pad=2, mirror=True, eval_batch=8)
+
+
+def test_one_step_is_caffe_sgd_with_bias_lr_2_and_weight_decay_on_weights_only():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, bias_initializer="ones", name="fc")(inputs))
+    schedule = SGDSchedule(base_lr=0.1, max_iter=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01)
+    optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    y = np.array([0, 1, 1, 0])
+    w0, b0 = [v.numpy().copy() for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model(x)))
+    gw, gb = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    make_train_step(model, optimizer, schedule)(x, y)
+    w1, b1 = [v.numpy() for v in model.trainable_variables]
+    np.testing.assert_allclose(w1, w0 - 0.1 * (gw + 0.01 * w0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b1, b0 - 0.1 * 2.0 * gb, rtol=1e-5, atol=1e-7)
+
+
+def test_step_schedule_matches_caffe():
+    s = SGDSchedule(base_lr=0.01, max_iter=450_000, step_size=100_000, batch_size=256, eval_every=1000)
+    assert [s.lr_at(t) for t in (0, 99_999, 100_000, 250_000, 449_999)] == pytest.approx(
+        [0.01, 0.01, 0.001, 0.0001, 1e-6])
+
+
+def test_top_k_mean_is_the_mean_of_the_k_best():
+    assert top_k_mean([0.1, 0.5, 0.3, 0.4], 2) == pytest.approx(0.45)
+    assert top_k_mean([0.2], 10) == pytest.approx(0.2)
+
+
+def test_training_reports_metrics_and_writes_run_files(tmp_path):
+    model = build_caffenet(SPEC, seed=0)
+    schedule = SGDSchedule(base_lr=0.01, max_iter=8, step_size=4, batch_size=8, eval_every=2, top_k=2)
+    result = train(model, _data(), schedule, tmp_path, data_seed=1, save_epoch_weights=True)
+    assert result.n_evals == 4 and result.steps == 8
+    rows = (tmp_path / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 5
+    accs = [float(r.split(",")[5]) for r in rows[1:]]
+    assert result.acc_final == pytest.approx(accs[-1])
+    assert result.acc_top10_mean == pytest.approx(np.mean(sorted(accs)[-2:]))
+    assert (tmp_path / "checkpoints" / "epoch-000.weights.h5").exists()
+    assert (tmp_path / "checkpoints" / "epoch-001.weights.h5").exists()
+    assert any((tmp_path / "tb").iterdir())
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    schedule = SGDSchedule(base_lr=0.01, max_iter=8, step_size=4, batch_size=8, eval_every=2)
+    straight = build_caffenet(SPEC, seed=0)
+    train(straight, _data(), schedule, tmp_path / "straight", data_seed=1)
+
+    def stop_after_second_eval(message):
+        if message.startswith("it 4/"):
+            raise _Interrupt
+
+    interrupted = build_caffenet(SPEC, seed=0)
+    with pytest.raises(_Interrupt):
+        train(interrupted, _data(), schedule, tmp_path / "resumed", data_seed=1, progress=stop_after_second_eval)
+    resumed = build_caffenet(SPEC, seed=0)
+    result = train(resumed, _data(), schedule, tmp_path / "resumed", data_seed=1)
+    assert result.n_evals == 4
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip")
+    schedule = SGDSchedule(base_lr=0.01, max_iter=2, step_size=4, batch_size=8, eval_every=2)
+    with pytest.raises(CorruptCheckpoint, match="delete it"):
+        train(build_caffenet(SPEC, seed=0), _data(), schedule, tmp_path, data_seed=1)
+
+
+def test_nan_loss_stops_the_run(tmp_path):
+    schedule = SGDSchedule(base_lr=1e6, max_iter=20, step_size=100, batch_size=8, eval_every=10)
+    data = _data()
+    data.x_train[:] = data.x_train * 1e6
+    with pytest.raises(NonFiniteLoss, match="iteration"):
+        train(build_caffenet(SPEC, seed=0), data, schedule, tmp_path, data_seed=1)

@@ -1,0 +1,149 @@
+"""Yosinski 2014 end to end: the grid, a smoke run of every experiment, kill-and-rerun,
+clear errors, and the paper-scale ImageNet pipeline under tfds mock data."""
+import csv
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from repro.cli import main
+from repro.yosinski2014 import protocol
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_mini_grid_is_the_papers_grid():
+    specs = {e: protocol.grid(e, "mini") for e in ("random_splits", "natman", "random_features")}
+    conditions = Counter((s.condition, s.n) for s in specs["random_splits"])
+    n_splits = len(protocol.MINI_SCALE.random_splits)
+    assert n_splits >= 2
+    assert conditions[("base", 0)] == 2 * n_splits
+    for n in range(1, 8):
+        assert conditions[("BnB", n)] == n_splits
+        assert conditions[("AnB", n)] == 2 * n_splits  # both directions, pooled
+        assert conditions[("BnB+", n)] == conditions[("AnB+", n)] == n_splits
+    keys = {s.run_key for s in specs["random_splits"]}
+    assert {"half0A", "half1B", "transfer0A0A_1_4", "transfer0B0A_1_7", "transfer-ft1A1B_1_3"} <= keys
+    assert len(keys) == len(specs["random_splits"])
+    natman = Counter(s.condition for s in specs["natman"])
+    assert natman == {"base": 2, "AnB": 14}
+    assert [s.run_key for s in specs["random_features"]] == ["netbase"] + [f"nolearn_1_{n}" for n in range(1, 8)]
+
+
+def test_paper_grid_follows_the_code():
+    specs = protocol.grid("random_splits", "paper")
+    assert sum(s.condition == "base" for s in specs) == 8
+    assert sum(s.condition == "AnB" for s in specs) == 8 * 7
+    assert {s.split for s in specs if s.condition == "AnB+"} == {"0", "1"}
+    reduced = protocol.grid("reduced_data", "paper")
+    assert [s.params["examples_per_class"] for s in reduced] == [1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300]
+    assert protocol.PAPER_SCALE.schedule.max_iter == 450_000 and protocol.PAPER_SCALE.schedule.step_size == 100_000
+
+
+def test_transfer_runs_record_the_split_and_the_transfer(tmp_path):
+    assert main(["run", "yosinski2014", "random_splits", "--scale", "smoke", "--out", str(tmp_path),
+                 "--only", r"^(half0A|transfer0A0B_1_3)$"]) == 0
+    import json
+
+    config = json.loads((tmp_path / "yosinski2014/smoke/runs/transfer0A0B_1_3/config.json").read_text())
+    assert config["transfer"]["copied"] == ["conv1", "conv2", "conv3"]
+    assert config["transfer"]["frozen"] == ["conv1", "conv2", "conv3"]
+    assert config["data"]["split"]["classes_a"] == [0, 2, 6, 8, 9] or len(config["data"]["split"]["classes_a"]) == 5
+    assert config["data"]["split"]["half"] == "B"
+    assert set(config["seeds"]) == {"run", "init", "data"}
+    rows = _rows(tmp_path / "yosinski2014/smoke/random_splits.csv")
+    assert [r["run_key"] for r in rows] == ["half0A", "transfer0A0B_1_3"]  # only the selected runs get rows
+    assert (tmp_path / "yosinski2014/smoke/runs/half0A/final.weights.h5").exists()
+
+
+def test_smoke_run_of_the_whole_grid_then_compare(tmp_path, capsys):
+    out = str(tmp_path)
+    assert main(["run", "yosinski2014", "--scale", "smoke", "--out", out]) == 0
+    scale_dir = tmp_path / "yosinski2014" / "smoke"
+    for experiment in protocol.SMOKE_SCALE.experiments:
+        rows = _rows(scale_dir / f"{experiment}.csv")
+        assert len(rows) == len(protocol.grid(experiment, "smoke"))
+        assert all(0.0 <= float(r["acc_top10_mean"]) <= 1.0 for r in rows)
+    assert (scale_dir / "run_summary.json").exists()
+    captured = capsys.readouterr().out
+    assert "ETA" in captured and "done:" in captured
+    assert main(["run", "yosinski2014", "--scale", "smoke", "--out", out]) == 0  # everything skipped
+    assert "skip (done)" in capsys.readouterr().out
+    assert main(["compare", "yosinski2014", "--scale", "smoke", "--out", out]) == 0
+    assert (scale_dir / "comparison.md").exists() and (scale_dir / "comparison.csv").exists()
+
+
+def test_killed_run_loses_and_duplicates_nothing(tmp_path):
+    only = r"^(half0A|half0B|transfer0A0B_1_[1-4]|transfer-ft0A0B_1_[1-4])$"
+    command = [sys.executable, "-m", "repro.cli", "run", "yosinski2014", "random_splits", "--scale", "smoke",
+               "--out", str(tmp_path), "--only", only]
+    csv_path = tmp_path / "yosinski2014" / "smoke" / "random_splits.csv"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if csv_path.exists() and len(_rows(csv_path)) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    first = [r["run_key"] for r in _rows(csv_path)]
+    assert 3 <= len(first) < 10, "the kill did not land mid-grid"
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    keys = [r["run_key"] for r in _rows(csv_path)]
+    assert keys[:len(first)] == first
+    assert len(keys) == len(set(keys)) == 10
+
+
+def test_unknown_paper_bad_shard_and_bad_experiment_fail_cleanly(capsys):
+    assert main(["run", "nosuchpaper"]) == 2
+    assert "unknown paper 'nosuchpaper'; accepted: yosinski2014" in capsys.readouterr().err
+    assert main(["run", "yosinski2014", "--shard", "9/4"]) == 2
+    assert "bad --shard '9/4'" in capsys.readouterr().err
+    assert main(["run", "yosinski2014", "nosuchexperiment"]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+    assert main(["run", "yosinski2014", "--scale", "huge"]) == 2
+    assert "unknown scale 'huge'" in capsys.readouterr().err
+
+
+def test_missing_dataset_names_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REPRO_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    code = main(["run", "yosinski2014", "--scale", "smoke", "--out", str(tmp_path / "out"),
+                 "--data-dir", str(tmp_path / "tfds"), "--only", "^half0A$"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "apt-get install dataset-fashion-mnist" in err
+    assert not (tmp_path / "out" / "yosinski2014" / "smoke" / "random_splits.csv").exists()
+
+
+def test_paper_scale_pipeline_trains_under_mock_data(tmp_path, monkeypatch):
+    """The exact paper preset (ImageNet through tfds, CaffeNet 227x227x3, Caffe solver) for two iterations."""
+    import tensorflow_datasets as tfds
+
+    from repro.yosinski2014 import experiment
+
+    tiny = dataclasses.replace(protocol.PAPER_SCALE.schedule, max_iter=2, batch_size=2, eval_every=2)
+    monkeypatch.setitem(protocol.SCALES, "paper", dataclasses.replace(protocol.PAPER_SCALE, schedule=tiny))
+    monkeypatch.setattr(experiment, "SCALES", protocol.SCALES)
+    builder = tfds.builder("imagenet2012", data_dir=tmp_path / "tfds")
+    builder.info.set_splits(tfds.core.SplitDict(
+        [tfds.core.SplitInfo(name=s, shard_lengths=[6], num_bytes=0) for s in ("train", "validation")]))
+    builder.data_path.mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_path)
+    with tfds.testing.mock_data(num_examples=6, data_dir=str(tmp_path / "tfds")):
+        assert main(["run", "yosinski2014", "random_splits", "--scale", "paper", "--out", str(tmp_path / "out"),
+                     "--data-dir", str(tmp_path / "tfds"), "--only", "^half0A$"]) == 0
+    rows = _rows(tmp_path / "out/yosinski2014/paper/random_splits.csv")
+    assert [r["run_key"] for r in rows] == ["half0A"] and rows[0]["steps"] == "2"
+    import json
+
+    config = json.loads((tmp_path / "out/yosinski2014/paper/runs/half0A/config.json").read_text())
+    assert config["model"]["input_shape"] == [227, 227, 3] and config["data"]["train_pipeline"]["crop"] == 227
