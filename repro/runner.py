@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import platform
 import sys
 import time
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from repro.compare import environment_snapshot
 from repro.errors import ReproError
 from repro.hparams import write_grid_config, write_run_hparams
 from repro.registry import Paper
@@ -25,11 +25,16 @@ from repro.runs import Progress, RunSpec, Shard, append_row, experiment_csvs, re
 RESULT_FILE = "result.json"
 
 
+def say(message: str) -> None:
+    """Print a progress line at once, also when stdout is a file or a pipe."""
+    print(message, flush=True)
+
+
 class RunContext:
     """Where a paper's runs live and how to get at runs they depend on."""
 
     def __init__(self, paper: Paper, scale: str, out: Path, data_dir: str | None = None,
-                 printer: Callable[[str], None] = print):
+                 printer: Callable[[str], None] = say):
         self.paper, self.scale, self.data_dir, self.printer = paper, scale, data_dir, printer
         self.scale_dir = Path(out) / paper.key / scale
         self.runs_dir = self.scale_dir / "runs"
@@ -94,21 +99,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def environment() -> dict:
-    """Versions and machine facts written beside every reference result."""
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    import os
-
-    return dict(python=platform.python_version(), tensorflow=tf.__version__, keras=keras.__version__,
-                numpy=numpy.__version__, platform=platform.platform(), cpus=os.cpu_count())
-
-
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None,
-             printer: Callable[[str], None] = print) -> dict:
+             printer: Callable[[str], None] = say) -> dict:
     """Run the selected cells of ``experiments``; return the run summary."""
     context = RunContext(paper, scale, out, data_dir, printer)
     context.scale_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +128,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         scale=scale, experiments=experiments, runs=len(specs), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment(),
+        seconds=seconds, environment=environment_snapshot(),
     )
     if shard.count == 1 and not only:
         write_json(context.scale_dir / "run_summary.json", summary)

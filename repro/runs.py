@@ -93,9 +93,16 @@ def select(specs: Iterable[RunSpec], only: str | None, shard: Shard) -> list[Run
 
 
 def experiment_csvs(scale_dir: Path, experiment: str) -> list[Path]:
-    """The experiment's CSV and all its shard files."""
-    return sorted(p for p in scale_dir.glob(f"{experiment}*.csv")
-                  if p.name == f"{experiment}.csv" or p.name.startswith(f"{experiment}.shard-"))
+    """``<experiment>.csv`` then its shards ``<experiment>.shard-<I>-of-<N>.csv`` ordered by (N, I)."""
+    pattern = re.compile(rf"^{re.escape(experiment)}\.shard-(\d+)-of-(\d+)\.csv$")
+    shards = []
+    if scale_dir.is_dir():
+        for path in scale_dir.iterdir():
+            match = pattern.match(path.name)
+            if match:
+                shards.append(((int(match.group(2)), int(match.group(1))), path))
+    main = scale_dir / f"{experiment}.csv"
+    return ([main] if main.is_file() else []) + [p for _, p in sorted(shards)]
 
 
 def read_rows(paths: Sequence[Path]) -> list[dict]:

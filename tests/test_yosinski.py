@@ -10,8 +10,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from repro.cli import main
 from repro.yosinski2014 import protocol
 

@@ -8,9 +8,6 @@ and :mod:`repro.train`. The protocol constants live in
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-
-import numpy as np
 
 import repro  # noqa: F401
 import keras

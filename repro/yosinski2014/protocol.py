@@ -100,11 +100,11 @@ MINI_SCALE = Scale(
     dataset="fashion_mnist",
     n_classes=10,
     model=lambda n_classes: mini_spec(n_classes, widths=(16, 32, 48, 48, 32, 128, 128)),
-    schedule=SGDSchedule(base_lr=0.05, max_iter=390, step_size=130, batch_size=128, eval_every=15),
+    schedule=SGDSchedule(base_lr=0.05, max_iter=390, step_size=130, batch_size=128, eval_every=20),
     random_splits=(0, 1),
     finetune_splits=(0, 1),
     train_per_class=1000,
-    val_per_class=400,
+    val_per_class=300,
     crop_pad=2,
     mirror=True,
 )

@@ -1,0 +1,493 @@
+"""Published numbers against measured ones, and a verdict per claim, for any paper.
+
+This is the shared half of ``repro compare <paper>`` (DESIGN.md, "Contracts"):
+
+- ``papers/<key>/published.csv`` holds every published number, one per row,
+  keyed by ``(quantity, condition, n, target)``; ``papers/<key>/claims.csv``
+  holds the paper's checkable claims with the rule that judges each one.
+- ``results/<key>/<scale>/<experiment>.csv`` and its shard files
+  ``<experiment>.shard-<I>-of-<N>.csv`` hold one row per finished run.
+
+A paper's own module (``repro/<key>/compare.py``) turns its measured rows into
+values under the same keys and implements each claim's rule; this module loads
+the inputs, merges shards, pairs published with measured values, applies the
+rules, and writes ``comparison.csv`` and ``comparison.md``.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import repro
+from repro.errors import ReproError
+from repro.runs import experiment_csvs
+
+PUBLISHED_COLUMNS = (
+    "quantity", "condition", "n", "target", "value", "unit", "experiment",
+    "location", "provenance", "read_from_figure", "note",
+)
+CLAIM_COLUMNS = ("id", "claim", "location", "experiments", "rule")
+PROVENANCES = ("paper", "logs", "secondary", "derived", "figure")
+VERDICTS = ("holds", "fails", "not run")
+COMPARISON_COLUMNS = (
+    "section", "key", "condition", "n", "target", "unit", "published", "provenance",
+    "measured", "delta", "status", "location", "verdict", "evidence",
+)
+
+QuantityKey = tuple[str, str, str, str]
+"""``(quantity, condition, n, target)``: how a measured value finds its published one."""
+
+
+class NotMeasured(Exception):
+    """A claim's rule lacks runs it needs (for example one n of a grid); the verdict is 'not run'."""
+
+
+@dataclass(frozen=True)
+class PublishedValue:
+    """One row of ``published.csv``: a number the paper (or its logs) reports."""
+
+    quantity: str
+    condition: str
+    n: str
+    target: str
+    value: float
+    text: str
+    unit: str
+    experiment: str
+    location: str
+    provenance: str
+    read_from_figure: str
+    note: str
+
+    @property
+    def key(self) -> QuantityKey:
+        return (self.quantity, self.condition, self.n, self.target)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of ``claims.csv``: a checkable claim and the rule the suite judges it by."""
+
+    id: str
+    claim: str
+    location: str
+    experiments: tuple[str, ...]
+    rule: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one claim on the measured runs."""
+
+    claim_id: str
+    claim: str
+    verdict: str
+    evidence: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+
+
+@dataclass(frozen=True)
+class QuantityRow:
+    """A published value next to its measured counterpart.
+
+    ``status`` is 'measured', 'not run' (the experiment that measures it has
+    no results), or 'no analogue' (the suite does not measure this number, or
+    not at this scale's grid).
+    """
+
+    published: PublishedValue
+    measured: float | None
+    status: str
+
+    @property
+    def delta(self) -> float | None:
+        """``measured - published``, when both exist."""
+        if self.measured is None:
+            return None
+        return self.measured - self.published.value
+
+
+@dataclass
+class Comparison:
+    """Everything ``repro compare`` reports for one paper at one scale."""
+
+    paper: str
+    scale: str
+    results_dir: Path
+    quantities: list[QuantityRow]
+    verdicts: list[Verdict]
+    figures: list[Path] = field(default_factory=list)
+    run_summary: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def command(self) -> str:
+        """The command that regenerates this comparison."""
+        return f"repro compare {self.paper} --scale {self.scale}"
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many claims hold, fail, and were not run."""
+        return {v: sum(1 for x in self.verdicts if x.verdict == v) for v in VERDICTS}
+
+    def write(self) -> str:
+        """Write comparison.csv and comparison.md into ``results_dir``; return the text to print."""
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.results_dir / "comparison.csv", self.csv_text())
+        _atomic_write(self.results_dir / "comparison.md", self.markdown())
+        return self.text
+
+    def csv_text(self) -> str:
+        """Both tables in one CSV; the ``section`` column says 'quantity' or 'claim'."""
+        rows: list[dict[str, str]] = []
+        for q in self.quantities:
+            p = q.published
+            rows.append({
+                "section": "quantity", "key": p.quantity, "condition": p.condition, "n": p.n,
+                "target": p.target, "unit": p.unit, "published": p.text, "provenance": p.provenance,
+                "measured": _raw(q.measured), "delta": _raw(q.delta), "status": q.status,
+                "location": p.location, "verdict": "", "evidence": "",
+            })
+        for v in self.verdicts:
+            rows.append({c: "" for c in COMPARISON_COLUMNS} | {
+                "section": "claim", "key": v.claim_id, "verdict": v.verdict,
+                "evidence": v.evidence, "status": v.verdict,
+            })
+        return _csv_string(COMPARISON_COLUMNS, rows)
+
+    def markdown(self) -> str:
+        """comparison.md: header (command, run, environment), quantities, claims, figures."""
+        counts = self.verdict_counts()
+        lines = [
+            f"# {self.paper}: published vs measured (scale `{self.scale}`)",
+            "",
+            f"Regenerate with `{self.command()}`.",
+            "",
+            "Claims: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + ".",
+            "",
+            "## Run",
+            "",
+            *_run_lines(self.run_summary),
+        ]
+        if self.notes:
+            lines += ["", *[f"- {note}" for note in self.notes]]
+        lines += [
+            "",
+            "## Quantities",
+            "",
+            "`delta` = measured - published; `not run`: the experiment that measures the number has "
+            "no results here. Keys, units and provenance tags (source) are documented in "
+            f"papers/{self.paper}/README.md.",
+            "",
+            "| quantity | condition | n | target | published | source | measured | delta | location |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for q in self.quantities:
+            p = q.published
+            if q.status != "no analogue":
+                lines.append(
+                    f"| {p.quantity} | {p.condition} | {p.n} | {p.target} | {p.text} | {p.provenance} "
+                    f"| {_measured_cell(q)} | {_fmt(q.delta, p.unit, signed=True)} | {p.location} |"
+                )
+        unmatched = [q.published for q in self.quantities if q.status == "no analogue"]
+        if unmatched:
+            lines += ["", "Published numbers without a measured analogue in this run:", "",
+                      "| quantity | condition | n | target | published | source | location | note |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {p.quantity} | {p.condition} | {p.n} | {p.target} | {p.text} | {p.provenance} "
+                      f"| {p.location} | {_md_cell(p.note)} |" for p in unmatched]
+        lines += ["", "## Claims", "", "| id | claim | verdict | evidence |", "|---|---|---|---|"]
+        for v in self.verdicts:
+            lines.append(f"| {v.claim_id} | {_md_cell(v.claim)} | **{v.verdict}** | {_md_cell(v.evidence)} |")
+        lines += ["", "## Figures", ""]
+        if self.figures:
+            lines += [f"![{f.stem}]({f.name})" for f in self.figures]
+        else:
+            lines.append("No figure: none of the experiments a figure needs has results.")
+        return "\n".join(lines) + "\n"
+
+    @property
+    def text(self) -> str:
+        """Plain-text report for the terminal: measured quantities, then verdicts."""
+        shown = [q for q in self.quantities if q.status != "no analogue"]
+        table = [("quantity", "condition", "n", "target", "published", "measured", "delta")]
+        for q in shown:
+            p = q.published
+            table.append((p.quantity, p.condition, p.n, p.target, p.text, _measured_cell(q),
+                          _fmt(q.delta, p.unit, signed=True)))
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        out = [f"{self.paper} ({self.scale}): {self.command()}", ""]
+        out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+        out.append("")
+        for v in self.verdicts:
+            out.append(f"{v.claim_id}  {v.verdict.upper():8s} {v.evidence}")
+        counts = self.verdict_counts()
+        out += ["", "claims: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS),
+                f"written: {self.results_dir / 'comparison.md'}, {self.results_dir / 'comparison.csv'}"]
+        out += [f"figure: {f}" for f in self.figures]
+        return "\n".join(out)
+
+
+def repo_root() -> Path:
+    """The repository root: the parent of the ``repro`` package directory."""
+    return Path(repro.__file__).resolve().parent.parent
+
+
+def paper_dir(paper: str, papers_root: Path | None = None) -> Path:
+    """``<papers_root>/<paper>``, by default ``<repo root>/papers/<paper>``."""
+    root = papers_root if papers_root is not None else repo_root() / "papers"
+    path = Path(root) / paper
+    if not path.is_dir():
+        raise ReproError(f"no published numbers for paper {paper!r}: {path} does not exist")
+    return path
+
+
+def load_published(paper: str, papers_root: Path | None = None) -> list[PublishedValue]:
+    """Read ``papers/<paper>/published.csv``; every value must be a number."""
+    path = paper_dir(paper, papers_root) / "published.csv"
+    rows = _read_table(path, PUBLISHED_COLUMNS)
+    out = []
+    for line, row in rows:
+        try:
+            value = float(row["value"])
+        except ValueError:
+            raise ReproError(f"{path}:{line}: value {row['value']!r} is not a number") from None
+        if row["provenance"] not in PROVENANCES:
+            raise ReproError(f"{path}:{line}: provenance {row['provenance']!r} is not one of {PROVENANCES}")
+        out.append(PublishedValue(
+            quantity=row["quantity"], condition=row["condition"], n=row["n"], target=row["target"],
+            value=value, text=row["value"], unit=row["unit"], experiment=row["experiment"],
+            location=row["location"], provenance=row["provenance"],
+            read_from_figure=row["read_from_figure"], note=row["note"],
+        ))
+    return out
+
+
+def load_claims(paper: str, papers_root: Path | None = None) -> list[Claim]:
+    """Read ``papers/<paper>/claims.csv`` (``experiments`` is ';'-separated)."""
+    path = paper_dir(paper, papers_root) / "claims.csv"
+    return [
+        Claim(id=row["id"], claim=row["claim"], location=row["location"],
+              experiments=tuple(e for e in row["experiments"].split(";") if e), rule=row["rule"])
+        for _, row in _read_table(path, CLAIM_COLUMNS)
+    ]
+
+
+@dataclass(frozen=True)
+class MergedRuns:
+    """The runs of one experiment after merging its files: one row per run_key."""
+
+    rows: list[dict[str, str]]
+    files: list[Path]
+    duplicates: int
+
+    def describe(self) -> str:
+        names = ", ".join(f.name for f in self.files)
+        dropped = f"; {self.duplicates} duplicate row(s) dropped" if self.duplicates else ""
+        return f"{len(self.rows)} runs from {names}{dropped}"
+
+
+def read_experiment(results_dir: Path, experiment: str) -> MergedRuns | None:
+    """All runs of one experiment, merged over the main file and its shards.
+
+    Rows are deduplicated by ``run_key``; the first occurrence wins (main file
+    first, then shards in order). Returns None when the experiment has no file.
+    """
+    files = experiment_csvs(Path(results_dir), experiment)
+    if not files:
+        return None
+    seen: dict[str, dict[str, str]] = {}
+    total = 0
+    for path in files:
+        for line, row in _read_table(path, ("run_key",)):
+            if not row["run_key"]:
+                raise ReproError(f"{path}:{line}: empty run_key")
+            total += 1
+            seen.setdefault(row["run_key"], row)
+    return MergedRuns(list(seen.values()), files, total - len(seen))
+
+
+def read_experiments(results_dir: Path, experiments: Iterable[str]) -> dict[str, MergedRuns]:
+    """``{experiment: merged runs}`` for the experiments that have results; missing ones are left out."""
+    found = {}
+    for experiment in experiments:
+        merged = read_experiment(results_dir, experiment)
+        if merged is not None:
+            found[experiment] = merged
+    return found
+
+
+def quantity_table(
+    published: Sequence[PublishedValue],
+    measured: Mapping[QuantityKey, float],
+    experiments_run: Iterable[str],
+) -> list[QuantityRow]:
+    """Pair every published value with the measured value under the same key.
+
+    A row's experiment (published.csv column) decides the status when nothing
+    was measured: 'not run' if that experiment has no results, else 'no analogue'.
+    """
+    ran = set(experiments_run)
+    rows = []
+    for p in published:
+        value = measured.get(p.key)
+        if value is not None and math.isfinite(value):
+            rows.append(QuantityRow(p, float(value), "measured"))
+        elif p.experiment and p.experiment not in ran:
+            rows.append(QuantityRow(p, None, "not run"))
+        else:
+            rows.append(QuantityRow(p, None, "no analogue"))
+    return rows
+
+
+Rule = Callable[[Any], tuple[bool, str]]
+"""A claim rule: takes the paper's measured data, returns (holds, evidence)."""
+
+
+def judge_claims(
+    claims: Sequence[Claim], rules: Mapping[str, Rule], data: Any, experiments_run: Iterable[str]
+) -> list[Verdict]:
+    """Apply each claim's rule; 'not run' when an experiment it needs is missing or the rule raises NotMeasured."""
+    ids = [c.id for c in claims]
+    if set(ids) != set(rules):
+        raise ValueError(f"claims.csv ids {sorted(ids)} do not match the implemented rules {sorted(rules)}")
+    ran = set(experiments_run)
+    verdicts = []
+    for claim in claims:
+        missing = [e for e in claim.experiments if e not in ran]
+        if missing:
+            verdicts.append(Verdict(claim.id, claim.claim, "not run",
+                                    "no results for " + ", ".join(missing)))
+            continue
+        try:
+            holds, evidence = rules[claim.id](data)
+        except NotMeasured as err:
+            verdicts.append(Verdict(claim.id, claim.claim, "not run", str(err)))
+            continue
+        verdicts.append(Verdict(claim.id, claim.claim, "holds" if holds else "fails", evidence))
+    return verdicts
+
+
+def load_run_summary(results_dir: Path) -> dict[str, Any] | None:
+    """``run_summary.json`` written by ``repro run`` (command, started, finished, seconds, environment), if present."""
+    path = Path(results_dir) / "run_summary.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ReproError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
+def environment_snapshot() -> dict[str, str]:
+    """Versions and machine facts worth recording next to a result.
+
+    Keys: python, tensorflow, keras, numpy, platform, cpu_count, git_commit.
+    Package versions come from the installed metadata (TensorFlow is not imported).
+    """
+    return {
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
+        "keras": _version("keras"),
+        "numpy": _version("numpy"),
+        "platform": platform.platform(),
+        "cpu_count": str(os.cpu_count()),
+        "git_commit": _git_commit(),
+    }
+
+
+def _version(*distributions: str) -> str:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo_root(),
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def _run_lines(summary: Mapping[str, Any] | None) -> list[str]:
+    if summary is None:
+        env = environment_snapshot()
+        return ["No run_summary.json next to the results; environment at compare time:", "",
+                "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in env.items()]]
+    lines = ["| | |", "|---|---|"]
+    for key in ("command", "started", "finished", "seconds"):
+        if key in summary:
+            value = summary[key]
+            lines.append(f"| {key} | `{value}` |" if key == "command" else f"| {key} | {value} |")
+    for key, value in (summary.get("environment") or {}).items():
+        lines.append(f"| {key} | {value} |")
+    return lines
+
+
+def _read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ReproError(f"{path}: missing column(s) {', '.join(missing)}")
+            return [(i + 2, row) for i, row in enumerate(reader)]
+    except FileNotFoundError:
+        raise ReproError(f"{path} does not exist") from None
+
+
+def _csv_string(columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _fmt(value: float | None, unit: str, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    sign = "+" if signed else ""
+    digits = {"fraction": 4, "pct": 2, "loss": 2}.get(unit)
+    if digits is None:
+        return f"{value:{sign}g}"
+    return f"{round(value, digits) + 0.0:{sign}.{digits}f}"  # + 0.0 turns -0.0 into 0.0
+
+
+def _measured_cell(row: QuantityRow) -> str:
+    return _fmt(row.measured, row.published.unit) if row.status == "measured" else row.status
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

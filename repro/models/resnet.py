@@ -1,0 +1,245 @@
+"""Torchvision-style bottleneck ResNet ("v1.5") in Keras, with the module maps of Chen and Neyshabur.
+
+The architecture follows torchvision ``resnet50`` (He et al. 2016; the
+"v1.5" variant), which is what Chen et al. 2022 (official code) and
+Neyshabur et al. 2020 train:
+
+- bottleneck ``1x1 -> 3x3 -> 1x1`` with expansion 4; the stride-2 of a
+  stage's first block sits in the **3x3** conv (``conv2``);
+- convs have **no bias**; each conv is followed by BatchNorm
+  (torch ``eps=1e-5, momentum=0.1``, i.e. Keras ``epsilon=1e-5,
+  momentum=0.9``);
+- the first block of each stage has a projection shortcut
+  (``1x1`` conv with the block's stride + BatchNorm), named ``downsample``;
+- stride-2 convs and the stem max-pool pad symmetrically like torch
+  (``ZeroPadding2D`` + ``valid``), not with Keras' asymmetric ``same``;
+- init as torchvision: convs ``N(0, 2 / (k_h k_w c_out))`` (Kaiming normal,
+  fan-out), BN ``gamma=1, beta=0``, the classifier
+  ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for kernel and bias.
+
+At ``width=64``, 1000 classes and a 224x224x3 input the trainable parameter
+count is torchvision's 25,557,032 (BN moving statistics are non-trainable
+variables in Keras and buffers in torch).
+
+How it differs from ``keras.applications.ResNet50`` (ResNet "v1"):
+
+- keras.applications puts the stride-2 in the **first 1x1** conv of a stage's
+  first block; here it is in the 3x3 conv;
+- its convs carry biases (25,583,592 trainable parameters, 26,560 more than
+  torchvision) and its BN uses ``epsilon=1.001e-5, momentum=0.99``;
+- its layer names are ``conv1_conv``, ``conv2_block1_1_conv`` ...
+  ``conv5_block3_3_conv``, ``conv2_block1_0_conv`` (shortcut),
+  ``predictions``; here they follow torchvision's module tree:
+  ``stem_conv``, ``layer1_block0_conv1`` ... ``layer4_block2_conv3``,
+  ``layer1_block0_downsample_conv``, ``fc`` (stage 1..4, block 0-based);
+- its ``preprocess_input`` is Caffe-style BGR mean subtraction; this model
+  takes whatever normalisation the caller's data pipeline applies;
+- it can download ImageNet weights; this module never downloads: weights
+  come from a local ``.weights.h5`` file or from the seeded random init.
+
+The ``'cifar'`` stem (3x3 stride-1 conv, no max-pool) is the usual
+adaptation to 32x32 inputs; the ``'imagenet'`` stem is torchvision's
+(7x7 stride-2 conv, 3x3 stride-2 max-pool). Chen et al. fine-tune CIFAR at
+32x32 with the ImageNet stem; the mini scale uses the CIFAR stem.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
+import keras
+import numpy as np
+
+from repro.errors import BadArgument, CorruptCheckpoint
+
+RESNET50_BLOCKS: tuple[int, ...] = (3, 4, 6, 3)
+STEMS: tuple[str, ...] = ("imagenet", "cifar")
+EXPANSION = 4
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+
+_BLOCK_LAYER = re.compile(r"^layer(\d+)_block(\d+)_(.+)$")
+
+
+class _Seeds:
+    """Distinct integer seeds for successive initializers, drawn from one init seed."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def next(self) -> int | None:
+        return None if self._rng is None else int(self._rng.integers(0, 2**31 - 1))
+
+
+def _conv_bn(
+    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, bn_name: str, seeds: _Seeds
+) -> keras.KerasTensor:
+    """Bias-free conv (torch padding ``kernel // 2``) followed by BatchNorm."""
+    padding = "same"
+    if stride > 1 and kernel > 1:
+        x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    x = keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            2.0, mode="fan_out", distribution="untruncated_normal", seed=seeds.next()
+        ),
+        name=name,
+    )(x)
+    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
+
+
+def _bottleneck(
+    x: keras.KerasTensor, planes: int, stride: int, downsample: bool, prefix: str, seeds: _Seeds
+) -> keras.KerasTensor:
+    """torchvision ``Bottleneck``: relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1 x)))))) + shortcut(x))."""
+    out = _conv_bn(x, planes, 1, 1, f"{prefix}_conv1", f"{prefix}_bn1", seeds)
+    out = keras.layers.ReLU(name=f"{prefix}_relu1")(out)
+    out = _conv_bn(out, planes, 3, stride, f"{prefix}_conv2", f"{prefix}_bn2", seeds)
+    out = keras.layers.ReLU(name=f"{prefix}_relu2")(out)
+    out = _conv_bn(out, planes * EXPANSION, 1, 1, f"{prefix}_conv3", f"{prefix}_bn3", seeds)
+    shortcut = x
+    if downsample:
+        shortcut = _conv_bn(
+            x, planes * EXPANSION, 1, stride, f"{prefix}_downsample_conv", f"{prefix}_downsample_bn", seeds
+        )
+    out = keras.layers.Add(name=f"{prefix}_add")([out, shortcut])
+    return keras.layers.ReLU(name=f"{prefix}_out")(out)
+
+
+def resnet(
+    input_shape: Sequence[int] = (224, 224, 3),
+    num_classes: int = 1000,
+    width: int = 64,
+    stem: str = "imagenet",
+    blocks: Sequence[int] = RESNET50_BLOCKS,
+    weights: str | os.PathLike | None = None,
+    seed: int | None = None,
+    name: str = "resnet50",
+) -> keras.Model:
+    """Bottleneck ResNet v1.5 returning logits (no softmax).
+
+    Stage ``s`` (1..4) has ``blocks[s-1]`` bottlenecks of inner width
+    ``width * 2**(s-1)`` and output width ``4 * width * 2**(s-1)``; stages
+    2..4 halve the resolution in the 3x3 conv of their first block. The head
+    is ``logits = W . GAP(h) + b``. ``width=64, blocks=(3, 4, 6, 3)`` is
+    ResNet-50 (He et al. 2016), the network of Chen et al. 2022 (§1.2 of the
+    reference file) and of Neyshabur et al. 2020 (a Fixup variant there).
+
+    ``stem='imagenet'``: 7x7/2 conv + 3x3/2 max-pool (224 inputs);
+    ``stem='cifar'``: 3x3/1 conv, no pool (32x32 inputs). ``weights`` is a
+    local Keras ``.weights.h5`` file to load after building, or ``None`` for
+    the random init, seeded by ``seed`` (per-layer seeds drawn from it).
+    """
+    if stem not in STEMS:
+        raise BadArgument(f"stem {stem!r} is not one of {', '.join(STEMS)}")
+    if width < 1 or num_classes < 1 or not blocks or min(blocks) < 1:
+        raise BadArgument(f"width={width}, num_classes={num_classes}, blocks={tuple(blocks)} must all be positive")
+    seeds = _Seeds(seed)
+    inputs = keras.Input(shape=tuple(input_shape), name="input")
+    if stem == "imagenet":
+        x = _conv_bn(inputs, width, 7, 2, "stem_conv", "stem_bn", seeds)
+        x = keras.layers.ReLU(name="stem_relu")(x)
+        # Zero padding equals torch's -inf padding here: the input is post-ReLU (>= 0).
+        x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
+    else:
+        x = _conv_bn(inputs, width, 3, 1, "stem_conv", "stem_bn", seeds)
+        x = keras.layers.ReLU(name="stem_relu")(x)
+    channels = width
+    for stage, count in enumerate(blocks, start=1):
+        planes = width * 2 ** (stage - 1)
+        for block in range(count):
+            stride = 2 if stage > 1 and block == 0 else 1
+            downsample = block == 0 and (stride != 1 or channels != planes * EXPANSION)
+            x = _bottleneck(x, planes, stride, downsample, f"layer{stage}_block{block}", seeds)
+            channels = planes * EXPANSION
+    x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+    bound = 1.0 / np.sqrt(channels)
+    logits = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seeds.next()
+        ),
+        bias_initializer=keras.initializers.RandomUniform(-bound, bound, seed=seeds.next()),
+        name="fc",
+    )(x)
+    model = keras.Model(inputs, logits, name=name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load a local Keras ``.weights.h5`` file into ``model`` (every variable, BN statistics included)."""
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise BadArgument(f"weights {path!r} must be a Keras '.weights.h5' file")
+    if not os.path.isfile(path):
+        raise BadArgument(f"weights file {path!r} does not exist")
+    try:
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as error:
+        raise CorruptCheckpoint(f"cannot load {path!r} into {model.name!r}: {error}") from error
+
+
+def _module_of(layer_name: str) -> str | None:
+    """torchvision module of a layer: 'conv1', 'layer<s>.<b>', 'fc', or None (input, pooling)."""
+    if layer_name.startswith("stem_conv") or layer_name.startswith("stem_bn"):
+        return "conv1"
+    if layer_name == "fc":
+        return "fc"
+    match = _BLOCK_LAYER.match(layer_name)
+    if match:
+        return f"layer{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def chen_groups(model: keras.Model) -> dict[str, str]:
+    """Variable path -> Chen et al. 2022 group, for the tensors their transferability uses.
+
+    Chen et al. 2022 (official ``cal_transferability.py``; reference §1.1)
+    measure D = mean |theta - theta'| over the stem conv kernel, the three
+    conv kernels of each bottleneck and the fc kernel; BatchNorm, biases and
+    the downsample (shortcut) convs are excluded. The groups, in network
+    order, are ``'stem'``, ``'layer1.0'`` ... ``'layer4.2'`` (one per
+    bottleneck, three kernels each) and ``'fc'``: 18 groups for ResNet-50,
+    where group ``l`` is the paper's block ``l``.
+    """
+    groups: dict[str, str] = {}
+    for layer in model.layers:
+        module = _module_of(layer.name)
+        if isinstance(layer, keras.layers.Conv2D) and module is not None and "downsample" not in layer.name:
+            groups[layer.kernel.path] = "stem" if module == "conv1" else module
+        elif isinstance(layer, keras.layers.Dense) and module == "fc":
+            groups[layer.kernel.path] = "fc"
+    if "stem" not in groups.values() or "fc" not in groups.values():
+        raise ValueError(f"model {model.name!r} has no 'stem_conv'/'fc' layers: not built by repro.models.resnet")
+    return groups
+
+
+def neyshabur_modules(model: keras.Model) -> dict[str, str]:
+    """Variable path -> Neyshabur et al. 2020 module, for every variable of the model.
+
+    Neyshabur et al. 2020 (module criticality, Fig. 5-6; CKA figures) use
+    torchvision's module tree: ``'conv1'`` (stem conv + its BN),
+    ``'layer1.0'`` ... ``'layer4.2'`` (all convs, BN parameters and moving
+    statistics, and the downsample of a bottleneck) and ``'fc'`` (kernel and
+    bias): 18 modules for ResNet-50, in network order. Rewinding a module
+    rewinds every variable mapped to it.
+    """
+    modules: dict[str, str] = {}
+    for layer in model.layers:
+        module = _module_of(layer.name)
+        if module is not None:
+            for variable in layer.variables:
+                modules[variable.path] = module
+    if "conv1" not in modules.values() or "fc" not in modules.values():
+        raise ValueError(f"model {model.name!r} has no 'stem_conv'/'fc' layers: not built by repro.models.resnet")
+    return modules
