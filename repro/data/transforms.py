@@ -1,0 +1,172 @@
+"""Derived domains: seeded, recorded transforms of NHWC image arrays.
+
+Each transform is a frozen dataclass: calling it on ``x`` of shape
+(N, H, W, C) returns a new float32 array, and ``describe()`` returns the
+JSON-ready record (kind + parameters + seed) written to config.json.
+
+- :class:`BlockShuffle` and :class:`PixelShuffle` are Neyshabur et al. 2020
+  §1.5(b) (reference/neyshabur2020.md, Figure 3): ONE fixed random
+  permutation per seed, the same for every image (train and test). Block
+  shuffle cuts the image into non-overlapping b x b blocks (row-major, like
+  ``torch.nn.Unfold``), permutes them with ``RandomState(seed).permutation``
+  and keeps the channels of a block together; b = image size is the identity
+  and b = 1 permutes pixel positions. Pixel shuffle '*' permutes all H*W*C
+  scalars, mixing channels; its permutation is drawn over the channel-major
+  (C, H, W) flattening of the official PyTorch code, so a seed means the same
+  permutation there and here. The official seeds are 1234 + run seed.
+- :class:`Invert`, :class:`Rotate`, :class:`GaussianNoise` are further
+  derived domains of the mini scale (DESIGN.md "Embedded data").
+
+Both shuffles are a fixed gather of the flattened image: ``gather_index``
+exposes it, so a tf.data pipeline can apply the same permutation with
+``tf.gather(tf.reshape(x, [-1]), index)``.
+"""
+from __future__ import annotations
+
+import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.ndimage
+
+from repro.errors import BadArgument
+
+
+def _check_nhwc(x: np.ndarray) -> tuple[int, int, int]:
+    if np.ndim(x) != 4:
+        raise BadArgument(f"transforms take NHWC arrays (4 dimensions); got shape {np.shape(x)}")
+    return tuple(int(d) for d in np.shape(x)[1:])
+
+
+def _gather(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    flat = np.asarray(x, dtype=np.float32).reshape(x.shape[0], -1)
+    return np.take(flat, index, axis=1).reshape(x.shape)
+
+
+@dataclass(frozen=True)
+class BlockShuffle:
+    """Permute the non-overlapping ``block`` x ``block`` tiles with one permutation per ``seed``.
+
+    Output tile i (row-major) is input tile ``RandomState(seed).permutation(n)[i]``.
+    ``block`` must divide the height and the width.
+    """
+
+    block: int
+    seed: int
+
+    def gather_index(self, height: int, width: int, channels: int) -> np.ndarray:
+        """Flat (H*W*C, HWC order) index: ``out.ravel() = in.ravel()[index]`` for one image."""
+        b = self.block
+        if not isinstance(b, (int, np.integer)) or b < 1 or height % b or width % b:
+            divisors = [d for d in range(1, min(height, width) + 1) if height % d == 0 and width % d == 0]
+            raise BadArgument(
+                f"block size {b!r} does not divide the {height}x{width} image; accepted: {divisors}"
+            )
+        rows, cols = height // b, width // b
+        perm = np.random.RandomState(self.seed).permutation(rows * cols)
+        grid = np.arange(height * width * channels).reshape(rows, b, cols, b, channels)
+        tiles = grid.transpose(0, 2, 1, 3, 4).reshape(rows * cols, b, b, channels)[perm]
+        return tiles.reshape(rows, cols, b, b, channels).transpose(0, 2, 1, 3, 4).reshape(-1)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The block-shuffled copy of ``x`` (N, H, W, C), float32."""
+        return _gather(x, self.gather_index(*_check_nhwc(x)))
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "block_shuffle", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class PixelShuffle:
+    """Permute all H*W*C scalars with one permutation per ``seed`` (Neyshabur's '*')."""
+
+    seed: int
+
+    def gather_index(self, height: int, width: int, channels: int) -> np.ndarray:
+        """Flat HWC index; the permutation is drawn over the (C, H, W) flattening as in PyTorch."""
+        size = height * width * channels
+        perm_chw = np.random.RandomState(self.seed).permutation(size)
+        c_src, rest = np.divmod(perm_chw, height * width)
+        hwc_of_src = rest * channels + c_src  # HWC flat index of each CHW source element
+        c_dst, rest_dst = np.divmod(np.arange(size), height * width)
+        index = np.empty(size, dtype=np.int64)
+        index[rest_dst * channels + c_dst] = hwc_of_src
+        return index
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The pixel-shuffled copy of ``x`` (N, H, W, C), float32."""
+        return _gather(x, self.gather_index(*_check_nhwc(x)))
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "pixel_shuffle", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Invert:
+    """Photometric inversion ``max_value - x`` (1 - x for images in [0, 1])."""
+
+    max_value: float = 1.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The inverted copy of ``x`` (N, H, W, C), float32."""
+        _check_nhwc(x)
+        return np.float32(self.max_value) - np.asarray(x, dtype=np.float32)
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "invert", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Rotate:
+    """Rotation of every image by the fixed angle ``degrees`` (counter-clockwise) about its centre.
+
+    Multiples of 90 degrees on square images are exact (``np.rot90``); other
+    angles use bilinear interpolation with zero fill outside the image
+    (``scipy.ndimage.rotate``, output shape kept).
+    """
+
+    degrees: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The rotated copy of ``x`` (N, H, W, C), float32."""
+        height, width, _ = _check_nhwc(x)
+        x = np.asarray(x, dtype=np.float32)
+        if float(self.degrees) % 90 == 0 and height == width:
+            return np.ascontiguousarray(np.rot90(x, k=int(self.degrees // 90) % 4, axes=(1, 2)))
+        return scipy.ndimage.rotate(x, self.degrees, axes=(1, 2), reshape=False, order=1, mode="constant")
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "rotate", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class GaussianNoise:
+    """Additive noise ``x + std * eps``, eps ~ N(0, 1) drawn by ``default_rng(seed)``, then clipped.
+
+    The noise is a function of (seed, array shape): the same call on the same
+    array gives the same domain. ``clip`` = None leaves the values unclipped.
+    """
+
+    std: float
+    seed: int
+    clip: tuple[float, float] | None = (0.0, 1.0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The noisy copy of ``x`` (N, H, W, C), float32."""
+        _check_nhwc(x)
+        if not self.std >= 0:
+            raise BadArgument(f"noise std {self.std!r} is not accepted; accepted: a number >= 0")
+        noise = np.random.default_rng(self.seed).standard_normal(np.shape(x), dtype=np.float32)
+        out = np.asarray(x, dtype=np.float32) + np.float32(self.std) * noise
+        return out if self.clip is None else np.clip(out, *self.clip)
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        record = asdict(self)
+        record["clip"] = None if self.clip is None else list(self.clip)
+        return {"transform": "gaussian_noise", **record}

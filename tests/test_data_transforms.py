@@ -1,0 +1,95 @@
+"""Derived-domain transforms of repro.data.transforms (Neyshabur 2020 §1.5(b) and mini domains)."""
+import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
+
+import json
+
+import numpy as np
+import pytest
+
+from repro.data.transforms import BlockShuffle, GaussianNoise, Invert, PixelShuffle, Rotate
+from repro.errors import BadArgument
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).random((3, 8, 8, 2), dtype=np.float32)
+
+
+def test_block_equal_to_image_size_is_identity(images):
+    np.testing.assert_array_equal(BlockShuffle(8, seed=5)(images), images)
+
+
+def test_block_one_is_a_pixel_permutation_shared_by_channels(images):
+    perm = np.random.RandomState(7).permutation(64)
+    expected = images.reshape(3, 64, 2)[:, perm, :].reshape(images.shape)
+    np.testing.assert_array_equal(BlockShuffle(1, seed=7)(images), expected)
+
+
+def test_block_shuffle_moves_whole_blocks(images):
+    out = BlockShuffle(4, seed=3)(images)
+    perm = np.random.RandomState(3).permutation(4)
+    tiles = [images[:, r * 4 : r * 4 + 4, c * 4 : c * 4 + 4, :] for r in range(2) for c in range(2)]
+    for i in range(4):
+        r, c = divmod(i, 2)
+        np.testing.assert_array_equal(out[:, r * 4 : r * 4 + 4, c * 4 : c * 4 + 4, :], tiles[perm[i]])
+
+
+def test_same_seed_same_permutation_different_seed_different(images):
+    np.testing.assert_array_equal(BlockShuffle(2, seed=1)(images), BlockShuffle(2, seed=1)(images))
+    assert not np.array_equal(BlockShuffle(2, seed=1)(images), BlockShuffle(2, seed=2)(images))
+    np.testing.assert_array_equal(PixelShuffle(seed=4)(images), PixelShuffle(seed=4)(images))
+    assert not np.array_equal(PixelShuffle(seed=4)(images), PixelShuffle(seed=5)(images))
+
+
+def test_same_permutation_for_every_image(images):
+    stacked = np.concatenate([images, images[:1]])
+    out = BlockShuffle(2, seed=9)(stacked)
+    np.testing.assert_array_equal(out[3], out[0])
+
+
+def test_non_divisor_block_is_rejected(images):
+    with pytest.raises(BadArgument, match=r"block size 3 does not divide .*accepted: \[1, 2, 4, 8\]"):
+        BlockShuffle(3, seed=0)(images)
+
+
+def test_pixel_shuffle_matches_channel_major_torch_convention(images):
+    seed = 11
+    perm = np.random.RandomState(seed).permutation(8 * 8 * 2)
+    chw = images.transpose(0, 3, 1, 2).reshape(3, -1)[:, perm].reshape(3, 2, 8, 8)
+    np.testing.assert_array_equal(PixelShuffle(seed)(images), chw.transpose(0, 2, 3, 1))
+
+
+def test_pixel_shuffle_mixes_channels(images):
+    out = PixelShuffle(seed=0)(images)
+    np.testing.assert_array_equal(np.sort(out.reshape(3, -1)), np.sort(images.reshape(3, -1)))
+    assert not np.array_equal(np.sort(out[..., 0].ravel()), np.sort(images[..., 0].ravel()))
+
+
+def test_invert_rotate_noise(images):
+    np.testing.assert_allclose(Invert()(images), 1.0 - images)
+    np.testing.assert_array_equal(Rotate(90)(images), np.rot90(images, 1, axes=(1, 2)))
+    np.testing.assert_array_equal(Rotate(360)(images), images)
+    tilted = Rotate(30)(images)
+    assert tilted.shape == images.shape and not np.allclose(tilted, images)
+    noisy = GaussianNoise(0.1, seed=2)(images)
+    np.testing.assert_array_equal(noisy, GaussianNoise(0.1, seed=2)(images))
+    assert noisy.min() >= 0.0 and noisy.max() <= 1.0
+    raw = GaussianNoise(0.1, seed=2, clip=None)(images)
+    assert 0.08 < float(np.std(raw - images)) < 0.12
+
+
+def test_describe_is_json_ready():
+    records = [
+        BlockShuffle(4, seed=1234).describe(),
+        PixelShuffle(seed=1235).describe(),
+        Invert().describe(),
+        Rotate(15.0).describe(),
+        GaussianNoise(0.2, seed=3).describe(),
+    ]
+    assert json.loads(json.dumps(records))[0] == {"transform": "block_shuffle", "block": 4, "seed": 1234}
+    assert records[4] == {"transform": "gaussian_noise", "std": 0.2, "seed": 3, "clip": [0.0, 1.0]}
+
+
+def test_non_nhwc_input_is_rejected():
+    with pytest.raises(BadArgument, match="NHWC"):
+        Invert()(np.zeros((8, 8)))
