@@ -6,11 +6,13 @@ Trains the base net of one mini task (default 0B: the harder half of split 0)
 under protocol variants and prints a Markdown table: does it learn, is it
 converged under the schedule, what does one run cost. Variants:
 
-* ``mini``            -- the mini preset of repro/yosinski2014/protocol.py;
-* ``paper init``      -- the same, with the paper's Gaussian sigma 0.01 / bias 1 fillers;
-* ``lr 0.01``         -- the same, with the paper's base learning rate;
-* ``2x iterations``   -- twice as many iterations (same lr phases, each twice as long):
-  if the mini schedule had not converged the base net, this would be better.
+* ``mini``                 -- the mini preset of repro/yosinski2014/protocol.py;
+* ``mini, 2x iterations``  -- twice as many iterations (each lr phase twice as long):
+  if the mini schedule had not converged the base net, this would be better;
+* ``crop + mirror``        -- with the paper's augmentation (2-px pad, random 32 crop, mirror),
+  at 1x and 2x iterations;
+* ``paper init``           -- the paper's Gaussian sigma 0.01 / bias 1 fillers;
+* ``lr 0.01``              -- the paper's base learning rate.
 """
 from __future__ import annotations
 
@@ -24,22 +26,25 @@ from pathlib import Path
 import repro  # noqa: F401
 
 from repro.models.caffenet import build_caffenet, paper_spec
-from repro.train import train
+from repro.train import TrainData, train
 from repro.yosinski2014.experiment import mini_task_data
 from repro.yosinski2014.protocol import MINI_SCALE
 
 
 def variants():
+    """(name, model spec, schedule, augmented) of every pilot."""
     mini = MINI_SCALE.schedule
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     paper_init = dataclasses.replace(spec, inits=paper_spec().inits)
     longer = dataclasses.replace(mini, max_iter=2 * mini.max_iter, step_size=2 * mini.step_size,
                                  eval_every=2 * mini.eval_every)
     return [
-        ("mini", spec, mini),
-        ("paper init (sigma 0.01, bias 1)", paper_init, mini),
-        ("lr 0.01", spec, dataclasses.replace(mini, base_lr=0.01)),
-        ("2x iterations", spec, longer),
+        ("mini", spec, mini, False),
+        ("mini, 2x iterations", spec, longer, False),
+        ("crop + mirror", spec, mini, True),
+        ("crop + mirror, 2x iterations", spec, longer, True),
+        ("paper init (sigma 0.01, bias 1)", paper_init, mini, False),
+        ("lr 0.01", spec, dataclasses.replace(mini, base_lr=0.01), False),
     ]
 
 
@@ -50,14 +55,16 @@ def main() -> None:
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     data, config = mini_task_data(MINI_SCALE, args.task, None)
-    print(f"task {args.task}: classes {config['split']['classes_a' if args.task.endswith('A') else 'classes_b']}, "
+    augmented = TrainData(data.x_train, data.y_train, data.x_val, data.y_val, crop_pad=2, mirror=True)
+    classes = config["split"]["classes"] if args.task == "whole" else config["split"][f"classes_{args.task[-1].lower()}"]
+    print(f"task {args.task}: classes {classes}, "
           f"{config['n_train']} training / {config['n_val']} validation images\n")
     print("| variant | iterations | final val acc | mean of 10 best | final train loss | seconds |")
     print("|---|---|---|---|---|---|")
-    for name, spec, schedule in variants():
+    for index, (name, spec, schedule, augment) in enumerate(variants()):
         model = build_caffenet(spec, seed=1)
         start = time.time()
-        result = train(model, data, schedule, args.out / name.split()[0], data_seed=1)
+        result = train(model, augmented if augment else data, schedule, args.out / str(index), data_seed=1)
         print(f"| {name} | {schedule.max_iter} | {result.acc_final:.4f} | {result.acc_top10_mean:.4f} | "
               f"{result.train_loss_final:.3f} | {time.time() - start:.1f} |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")

@@ -349,3 +349,32 @@ def test_a_non_numeric_accuracy_is_a_clear_error(tmp_path):
     rows[0]["acc_top10_mean"] = "nan%"
     with pytest.raises(ReproError, match="run half0A: column acc_top10_mean is 'nan%', expected a number"):
         compare(write_results(rows, tmp_path), "paper", whole_classes=1000)
+
+
+def test_mini_scale_matches_each_net_with_its_own_targets_base(tmp_path):
+    """5/5 Fashion halves are not exchangeable: a hard B half must not read as a transfer drop."""
+    from repro.runs import append_row
+    from repro.yosinski2014.compare import compare
+    from repro.yosinski2014.experiment import ROW_FIELDS
+
+    base = {"0A": 0.95, "0B": 0.85, "1A": 0.92, "1B": 0.88}
+    rows = []
+
+    def add(key, condition, n, source, target, acc):
+        rows.append(dict(paper="yosinski2014", experiment="random_splits", scale="mini", run_key=key,
+                         condition=condition, n=n, source=source, target=target, split=target[0], seed=0,
+                         examples_per_class="", acc_top10_mean=acc, acc_final=acc, acc_max=acc, n_evals=20,
+                         train_loss_final=0.1, steps=600, seconds=1.0))
+
+    for target, acc in base.items():
+        add(f"half{target}", "base", 0, "-", target, acc)
+        add(f"half{target}_r2", "base_replicate", 0, "-", target, acc + 0.002)
+    for s in "01":
+        for n in range(1, 8):
+            # every fine-tuned selffer equals its own target's base net exactly
+            add(f"transfer-ft{s}A{s}A_1_{n}", "BnB+", n, f"{s}A", f"{s}A", base[f"{s}A"])
+    for row in rows:
+        append_row(tmp_path / "random_splits.csv", row, ROW_FIELDS)
+    verdicts = {v.claim_id: v for v in compare(tmp_path, "mini", whole_classes=10).verdicts}
+    assert verdicts["Y-C2"].verdict == "holds", verdicts["Y-C2"].evidence
+    assert "sigma 0.0020" in verdicts["Y-C2"].evidence  # seed noise from the replicates (at the floor)

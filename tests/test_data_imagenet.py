@@ -16,20 +16,7 @@ from repro.data.catalog import tfds_catalog
 from repro.data.splits import filter_classes, first_k_per_class, imagenet_random_split
 from repro.errors import BadArgument, DatasetMissing
 
-NUM_EXAMPLES = 48
-
-
-@pytest.fixture
-def mocked_imagenet(tmp_path):
-    """A data_dir where imagenet2012 looks prepared, served by tfds's mock data."""
-    builder = tfds.builder("imagenet2012", data_dir=tmp_path)
-    splits = ("train", "validation")
-    infos = [tfds.core.SplitInfo(name=name, shard_lengths=[NUM_EXAMPLES], num_bytes=0) for name in splits]
-    builder.info.set_splits(tfds.core.SplitDict(infos))
-    builder.data_path.mkdir(parents=True)
-    builder.info.write_to_directory(builder.data_path)
-    with tfds.testing.mock_data(num_examples=NUM_EXAMPLES, data_dir=str(tmp_path)):
-        yield str(tmp_path)
+from conftest import MOCK_IMAGENET_EXAMPLES as NUM_EXAMPLES
 
 
 def record_labels(data_dir, **kwargs):

@@ -122,23 +122,15 @@ def test_missing_dataset_names_the_fix(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "out" / "yosinski2014" / "smoke" / "random_splits.csv").exists()
 
 
-def test_paper_scale_pipeline_trains_under_mock_data(tmp_path, monkeypatch):
+def test_paper_scale_pipeline_trains_under_mock_data(mocked_imagenet, tmp_path, monkeypatch):
     """The exact paper preset (ImageNet through tfds, CaffeNet 227x227x3, Caffe solver) for two iterations."""
-    import tensorflow_datasets as tfds
-
     from repro.yosinski2014 import experiment
 
     tiny = dataclasses.replace(protocol.PAPER_SCALE.schedule, max_iter=2, batch_size=2, eval_every=2)
     monkeypatch.setitem(protocol.SCALES, "paper", dataclasses.replace(protocol.PAPER_SCALE, schedule=tiny))
     monkeypatch.setattr(experiment, "SCALES", protocol.SCALES)
-    builder = tfds.builder("imagenet2012", data_dir=tmp_path / "tfds")
-    builder.info.set_splits(tfds.core.SplitDict(
-        [tfds.core.SplitInfo(name=s, shard_lengths=[6], num_bytes=0) for s in ("train", "validation")]))
-    builder.data_path.mkdir(parents=True)
-    builder.info.write_to_directory(builder.data_path)
-    with tfds.testing.mock_data(num_examples=6, data_dir=str(tmp_path / "tfds")):
-        assert main(["run", "yosinski2014", "random_splits", "--scale", "paper", "--out", str(tmp_path / "out"),
-                     "--data-dir", str(tmp_path / "tfds"), "--only", "^half0A$"]) == 0
+    assert main(["run", "yosinski2014", "random_splits", "--scale", "paper", "--out", str(tmp_path / "out"),
+                 "--data-dir", mocked_imagenet, "--only", "^half0A$"]) == 0
     rows = _rows(tmp_path / "out/yosinski2014/paper/random_splits.csv")
     assert [r["run_key"] for r in rows] == ["half0A"] and rows[0]["steps"] == "2"
     import json

@@ -23,7 +23,7 @@ every split, as in the paper (8 nets on ImageNet).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -63,37 +63,63 @@ class Net:
 class Networks:
     """The measured networks of every experiment, with the paper's aggregations.
 
-    ``sigma`` is the noise unit of the claim rules: the sample standard
-    deviation (ddof 1) of the random-split base nets, at least NOISE_FLOOR.
+    ``paired``: on ImageNet the random halves are exchangeable, so the paper
+    compares every net with the pooled baseB. The 5/5 Fashion-MNIST halves
+    are not (their base nets differ by several points), so at mini and smoke
+    scale each net's accuracy is first taken relative to the base net(s) of
+    its own target and then re-centred on the experiment's pooled base mean:
+    ``acc' = acc - base(target) + mean(base)``. Every ``mean(c, n) - baseB``
+    is then a paired, target-matched difference, and the rules read as in the
+    paper. With one base net per target the base nets themselves become
+    exactly the pooled mean.
+
+    ``sigma`` is the noise unit of the claim rules, at least NOISE_FLOOR: with
+    replicate base nets (condition ``base_replicate``, a second seed on the
+    same target) the seed noise of one net, ``sqrt(sum_t (r_t - b_t)^2 / 2K)``
+    over the K replicated targets; otherwise the sample standard deviation
+    (ddof 1) of the random-split base nets, as on ImageNet.
     ``se(m1, m2, ...) = sigma * sqrt(1/m1 + 1/m2 + ...)`` is the standard
     error of a difference of means over m1, m2, ... networks.
     """
 
     layers = LAYERS
 
-    def __init__(self, nets: Iterable[Net], experiments_run: Iterable[str], whole_classes: int):
-        self.nets = list(nets)
+    def __init__(self, nets: Iterable[Net], experiments_run: Iterable[str], whole_classes: int,
+                 paired: bool = False):
+        nets = list(nets)
+        self.raw_base = [x for x in nets if x.experiment == "random_splits" and x.condition == "base"]
+        self.replicates = [x for x in nets if x.condition == "base_replicate"]
+        self.paired = paired
+        self.unpaired = nets
+        self.nets = _paired(nets) if paired else nets
         self.experiments_run = set(experiments_run)
         self.whole_classes = whole_classes
-        base = self.values("random_splits", "base", [0])
-        self.n_base = len(base)
-        spread = float(np.std(base, ddof=1)) if len(base) >= 2 else 0.0
-        self.sigma = max(spread, NOISE_FLOOR)
+        self.n_base = len(self.raw_base)
+        self.sigma_source = "seed replicates" if self.replicates else "base nets"
+        self.sigma = max(self._spread(), NOISE_FLOOR)
+
+    def _spread(self) -> float:
+        if self.replicates:
+            base = {x.target: x.acc for x in self.raw_base}
+            squares = [(r.acc - base[r.target]) ** 2 for r in self.replicates if r.target in base]
+            return math.sqrt(sum(squares) / (2 * len(squares))) if squares else 0.0
+        accs = [x.acc for x in self.raw_base]
+        return float(np.std(accs, ddof=1)) if len(accs) >= 2 else 0.0
 
     def values(self, experiment: str, condition: str, ns: Iterable[int],
-               targets: Iterable[str] | None = None, metric: str = "acc") -> np.ndarray:
-        """The metric ('acc' or 'acc_final') of every matching network."""
+               targets: Iterable[str] | None = None, metric: str = "acc", raw: bool = False) -> np.ndarray:
+        """The metric ('acc' or 'acc_final') of every matching network (``raw``: never target-matched)."""
         ns = set(ns)
         wanted = None if targets is None else set(targets)
-        return np.array([getattr(x, metric) for x in self.nets
+        return np.array([getattr(x, metric) for x in (self.unpaired if raw else self.nets)
                          if x.experiment == experiment and x.condition == condition and x.n in ns
                          and (wanted is None or x.target in wanted)], dtype=float)
 
     def pooled(self, experiment: str, condition: str, ns: Iterable[int],
-               targets: Iterable[str] | None = None) -> tuple[float, int]:
+               targets: Iterable[str] | None = None, raw: bool = False) -> tuple[float, int]:
         """Mean over all matching networks and their number; NotMeasured if there are none."""
         ns = list(ns)
-        vals = self.values(experiment, condition, ns, targets)
+        vals = self.values(experiment, condition, ns, targets, raw=raw)
         if len(vals) == 0:
             where = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}"
             which = "" if targets is None else " into " + "/".join(targets)
@@ -115,6 +141,29 @@ class Networks:
     def chance(self) -> float:
         """Chance accuracy on the whole-label-set task (Figure 3, random features)."""
         return 1.0 / self.whole_classes
+
+
+def _paired(nets: list[Net]) -> list[Net]:
+    """Target-matched accuracies: ``acc - base(target) + mean(base)`` within each experiment."""
+    adjusted = []
+    for experiment in sorted({x.experiment for x in nets}):
+        members = [x for x in nets if x.experiment == experiment]
+        bases = [x for x in members if x.condition == "base"]
+        by_target = {t: [b for b in bases if b.target == t] for t in {b.target for b in bases}}
+        if not bases:
+            adjusted += members
+            continue
+        centre = float(np.mean([b.acc for b in bases]))
+        centre_final = float(np.mean([b.acc_final for b in bases]))
+        for x in members:
+            own = by_target.get(x.target)
+            if not own or x.condition == "base_replicate":
+                adjusted.append(x)
+                continue
+            shift = centre - float(np.mean([b.acc for b in own]))
+            shift_final = centre_final - float(np.mean([b.acc_final for b in own]))
+            adjusted.append(replace(x, acc=x.acc + shift, acc_final=x.acc_final + shift_final))
+    return adjusted
 
 
 def parse_runs(merged: Mapping[str, MergedRuns], scale: str) -> list[Net]:
@@ -252,12 +301,16 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None,
         )
     runs = parse_runs(merged, scale)
     classes = whole_classes or whole_task_classes(scale)
-    nets = Networks(runs, merged, classes)
+    nets = Networks(runs, merged, classes, paired=scale != "paper")
     published = load_published(PAPER, papers_root)
     claims = load_claims(PAPER, papers_root)
     notes = [f"{e}: {merged[e].describe()}" if e in merged else f"{e}: not run" for e in EXPERIMENTS]
-    notes.append(f"noise unit sigma = {nets.sigma:.4f} (sample std of {nets.n_base} random-split base nets, "
-                 f"floor {NOISE_FLOOR}); chance on the whole task = 1/{classes}")
+    if nets.paired:
+        notes.append("accuracies are target-matched: each net relative to the base net of its own target, "
+                     "re-centred on the pooled base mean (the 5/5 halves are not exchangeable at this scale)")
+    notes.append(f"noise unit sigma = {nets.sigma:.4f} (from {nets.sigma_source}: {len(nets.replicates)} replicate "
+                 f"and {nets.n_base} random-split base nets, floor {NOISE_FLOOR}); "
+                 f"chance on the whole task = 1/{classes}")
     comparison = Comparison(
         paper=PAPER, scale=scale, results_dir=results_dir,
         quantities=quantity_table(published, measured_quantities(nets), merged),

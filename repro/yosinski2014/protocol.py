@@ -18,6 +18,8 @@ AnB         ``transfer{s}A{s}B_1_{n}`` / ``{s}B{s}A``   transfer, frozen, both d
 BnB+        ``transfer-ft{s}A{s}A_1_{n}``               selffer, fine-tuned
 AnB+        ``transfer-ft{s}A{s}B_1_{n}``               transfer, fine-tuned
 natman      ``halfnatmanA/B``, ``transfernatmanAB_1_n``  dissimilar split, frozen, both ways
+replicate   ``half{s}A_r2``, ``half{s}B_r2``             mini/smoke: a second seed of each base net,
+                                                        the seed noise the claim rules measure against
 random      ``netbase``, ``nolearn_1_{n}``               random frozen first n layers, whole
                                                         label set (§4.3)
 reduced     ``reduced-{k:04d}``                          first k examples per class, whole
@@ -45,7 +47,7 @@ Scales:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from repro.data import splits
@@ -75,7 +77,7 @@ class Scale:
     reduced_per_class: tuple[int, ...] = ()
     reduced_schedule: SGDSchedule | None = None
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
-    notes: dict = field(default_factory=dict)
+    base_replicates: bool = False  # a second seed of every random-split base net: the noise unit of the claims
 
 
 PAPER_SCALE = Scale(
@@ -107,6 +109,7 @@ MINI_SCALE = Scale(
     val_per_class=250,
     crop_pad=0,
     mirror=False,
+    base_replicates=True,
 )
 
 SMOKE_SCALE = Scale(
@@ -124,6 +127,7 @@ SMOKE_SCALE = Scale(
     reduced_per_class=(1, 4),
     reduced_schedule=SGDSchedule(base_lr=0.01, max_iter=4, step_size=2, batch_size=8, eval_every=2),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
+    base_replicates=True,
 )
 
 SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE, PAPER_SCALE)}
@@ -160,6 +164,9 @@ def grid(experiment: str, scale: str) -> list[RunSpec]:
             a, b = f"{split}A", f"{split}B"
             for half in (a, b):
                 specs.append(_spec(experiment, scale, f"half{half}", "base", task=half, split=str(split)))
+                if s.base_replicates:
+                    specs.append(_spec(experiment, scale, f"half{half}_r2", "base_replicate", task=half,
+                                       split=str(split)))
             for n in N_LAYERS:
                 for source, target, condition in ((a, a, "BnB"), (a, b, "AnB"), (b, a, "AnB")):
                     specs.append(_spec(experiment, scale, f"transfer{source}{target}_1_{n}", condition, n=n,
