@@ -99,8 +99,10 @@ def _figure2(nets: Networks, pub: Published, scale: str) -> Figure | None:
                       colour, marker, condition)
     top_meas.set_title(f"measured ({scale})\none marker per network; circles: base nets")
 
+    top_pub.set_ylabel("top-1 accuracy (mean of 10 best evals)")
+    top_meas.set_ylabel("top-1 accuracy (mean of 10 best evals)"
+                        + ("\ntarget-matched: - own base + baseB" if nets.paired else ""))
     for ax in (top_pub, top_meas):
-        ax.set_ylabel("top-1 accuracy (mean of 10 best evals)")
         _legend(ax)
     for ax in (bottom_pub, bottom_meas):
         ax.set_ylabel("accuracy - baseB mean")
@@ -148,7 +150,7 @@ def _natman_row(ax_pub: Axes, ax_meas: Axes, nets: Networks, pub: Published) -> 
                     color=colour, marker="o", label=f"{label} target")
         xs, ys, mx, my = [], [], [], []
         for n in ns:
-            vals = nets.values("natman", "base" if n == 0 else "AnB", [n], [target])
+            vals = nets.values("natman", "base" if n == 0 else "AnB", [n], [target], raw=True)
             xs += [n] * len(vals)
             ys += list(vals)
             if len(vals):
