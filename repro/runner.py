@@ -70,16 +70,26 @@ class RunContext:
             raise ReproError(f"{self.paper.key} has no run {run_key!r} at scale {self.scale}")
         return self._specs[run_key]
 
-    def ensure(self, spec_or_key: "RunSpec | str") -> dict:
-        """The result of a run, executing it first (or resuming it) if it has not finished."""
+    def ensure(self, spec_or_key: "RunSpec | str", require: tuple[str, ...] = ()) -> dict:
+        """The result of a run, executing it first (or resuming it) if it has not finished.
+
+        ``require`` names files the caller needs in the run directory (a
+        source model's weights); a run whose result exists without them (a
+        fresh clone of committed results, which keep no weights) is trained
+        again.
+        """
         spec = self.spec(spec_or_key) if isinstance(spec_or_key, str) else spec_or_key
         run_dir = self.run_dir(spec.run_key)
         result_path = run_dir / RESULT_FILE
-        if result_path.exists():
+
+        def finished() -> bool:
+            return result_path.exists() and all((run_dir / name).exists() for name in require)
+
+        if finished():
             return json.loads(result_path.read_text())
         run_dir.mkdir(parents=True, exist_ok=True)
         with _locked(run_dir / ".lock"):
-            if result_path.exists():
+            if finished():
                 return json.loads(result_path.read_text())
             if isinstance(spec_or_key, str):
                 self.printer(f"      training dependency {spec.run_key} first")

@@ -137,3 +137,15 @@ def test_paper_scale_pipeline_trains_under_mock_data(mocked_imagenet, tmp_path, 
 
     config = json.loads((tmp_path / "out/yosinski2014/paper/runs/half0A/config.json").read_text())
     assert config["model"]["input_shape"] == [227, 227, 3] and config["data"]["train_pipeline"]["crop"] == 227
+
+
+def test_a_source_without_weights_is_trained_again(tmp_path, capsys):
+    """Committed results keep result.json but no weights: a transfer run must still find its source."""
+    out = ["--scale", "smoke", "--out", str(tmp_path)]
+    assert main(["run", "yosinski2014", "random_splits", "--only", "^half0A$", *out]) == 0
+    weights = tmp_path / "yosinski2014/smoke/runs/half0A/final.weights.h5"
+    weights.unlink()
+    capsys.readouterr()
+    assert main(["run", "yosinski2014", "random_splits", "--only", "^transfer0A0B_1_1$", *out]) == 0
+    assert "training dependency half0A first" in capsys.readouterr().out
+    assert weights.exists()

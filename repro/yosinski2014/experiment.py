@@ -57,7 +57,7 @@ def build_model(scale: Scale, seed: int) -> keras.Model:
 
 def source_model(scale: Scale, run_key: str, context: RunContext) -> keras.Model:
     """The finished base net ``run_key`` (trained now if it has not been), loaded once per command."""
-    context.ensure(run_key)
+    context.ensure(run_key, require=(FINAL_WEIGHTS,))
 
     def load():
         model = build_model(scale, seed=0)
