@@ -227,6 +227,15 @@ def feature_taps(model: keras.Model, layer_names: Sequence[str]) -> keras.Model:
             f"layers {missing or list(layer_names)} not in model {model.name!r} "
             f"(its {len(known)} layers start {known[:8]})"
         )
+    if isinstance(model, keras.Sequential):
+        # Keras 3 Sequential models expose no symbolic graph to tap: replay the
+        # same layer objects (shared weights, nothing rebuilt) on a new input.
+        inputs = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+        taps, x = {}, inputs
+        for layer in model.layers:
+            x = layer(x)
+            taps[layer.name] = x
+        return keras.Model(inputs, [taps[name] for name in layer_names], name=f"{model.name}_taps")
     outputs = [model.get_layer(name).output for name in layer_names]
     return keras.Model(model.input, outputs, name=f"{model.name}_taps")
 

@@ -200,3 +200,18 @@ def test_feature_taps_share_the_model_weights_and_reject_unknown_layers():
     assert {id(v) for v in taps.weights} <= {id(v) for v in model.weights}
     with pytest.raises(BadArgument, match="nope"):
         feature_taps(model, ["dense", "nope"])
+
+
+def test_feature_taps_work_on_sequential_models_and_share_weights():
+    import keras
+
+    from repro.similarity import feature_taps
+
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(3, name="b")])
+    x = np.random.default_rng(0).normal(size=(5, 8)).astype(np.float32)
+    taps = feature_taps(model, ["a", "b"])
+    hidden, logits = taps(x)
+    np.testing.assert_allclose(logits, model(x), rtol=1e-6)
+    np.testing.assert_allclose(hidden, x @ model.get_layer("a").kernel.numpy() + model.get_layer("a").bias.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert taps.get_layer("a") is model.get_layer("a")
