@@ -38,32 +38,9 @@ import tensorflow as tf
 import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
-from repro.landscape.state import LossFn, VariableFilter, select_variables, sparse_ce
+from repro.landscape.state import LossFn, VariableFilter, cached_function, select_variables, sparse_ce
 
 HvpMode = Literal["forward", "reverse"]
-
-_FUNCTIONS: "dict[tuple, Callable]" = {}
-
-
-def cached_function(
-    kind: str,
-    model: keras.Model,
-    loss_fn: LossFn,
-    variables: Sequence,
-    build: Callable[[], Callable],
-) -> Callable:
-    """The traced function ``build()`` for (kind, model, loss_fn, variables), built once.
-
-    Keyed by object identity: pass the same ``loss_fn`` object on every call
-    (not a fresh lambda) so per-step analyses reuse one trace. The cached
-    function keeps the model alive, so ids cannot be recycled.
-    """
-    key = (kind, id(model), id(loss_fn), tuple(id(v) for v in variables))
-    function = _FUNCTIONS.get(key)
-    if function is None:
-        function = _FUNCTIONS[key] = build()
-    return function
-
 
 def fixed_batches(dataset: Iterable) -> Iterable:
     """``dataset`` itself if it can be iterated again, else its batches as a list.

@@ -118,7 +118,29 @@ def _forward_sums(model: keras.Model, loss_fn: LossFn) -> Callable:
     return step
 
 
-_STEP_CACHE: "dict[tuple[int, int], Callable]" = {}
+def cached_function(
+    kind: str,
+    model: keras.Model,
+    loss_fn: LossFn,
+    variables: Sequence,
+    build: Callable[[], Callable],
+) -> Callable:
+    """The traced function ``build()`` for (kind, loss_fn, variables) of ``model``, built once.
+
+    The cache lives on the model object, so a traced function (which holds
+    the model) is freed with its model instead of keeping every model of a
+    grid alive in a module-level table. ``loss_fn`` is part of the key by
+    reference: pass the same object on every call (not a fresh lambda) so
+    per-step analyses reuse one trace.
+    """
+    cache = model.__dict__.get("_repro_traced")
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_repro_traced", cache)  # bypass Keras' attribute tracking
+    key = (kind, loss_fn, tuple(id(v) for v in variables))
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
 
 
 def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce) -> Evaluation:
@@ -126,13 +148,11 @@ def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce)
 
     ``dataset`` yields ``(x, y)`` batches (a ``tf.data.Dataset`` or any
     iterable of array pairs); sums are accumulated in float64 so the result
-    does not depend on the batch split. The traced step is cached per
-    (model, loss) so repeated evaluations (grid points, alphas) do not retrace.
+    does not depend on the batch split. The traced step is cached on the
+    model (:func:`cached_function`) so repeated evaluations (grid points,
+    alphas) do not retrace.
     """
-    key = (id(model), id(loss_fn))
-    step = _STEP_CACHE.get(key)
-    if step is None:
-        step = _STEP_CACHE[key] = _forward_sums(model, loss_fn)
+    step = cached_function("evaluate", model, loss_fn, (), lambda: _forward_sums(model, loss_fn))
     total_loss, total_correct, total_n = 0.0, 0.0, 0
     for x, y in dataset:
         batch_loss, batch_correct, batch_n = step(x, y)
