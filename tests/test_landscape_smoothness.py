@@ -19,27 +19,7 @@ from repro.landscape.smoothness import (
 )
 from repro.landscape.state import sparse_ce
 
-
-def identity_loss(y_true, outputs):
-    return outputs[:, 0]
-
-
-def squared_error(y_true, outputs):
-    return tf.square(outputs[:, 0] - tf.cast(y_true, outputs.dtype))
-
-
-class Quadratic(keras.layers.Layer):
-    """Outputs 0.5 w^T Q w + b^T w for every example (so the mean loss is that quadratic)."""
-
-    def __init__(self, q, b, **kwargs):
-        super().__init__(dtype="float64", **kwargs)
-        self.q = tf.constant(q, dtype=tf.float64)
-        self.b = tf.constant(b, dtype=tf.float64)
-        self.w = self.add_weight(shape=(len(b),), initializer="zeros", name="w")
-
-    def call(self, x):
-        value = 0.5 * tf.tensordot(self.w, tf.linalg.matvec(self.q, self.w), 1) + tf.tensordot(self.b, self.w, 1)
-        return tf.zeros([tf.shape(x)[0], 1], dtype=tf.float64) + value
+from landscape_models import Quadratic, assert_restored, dense_net, identity_loss, snapshot, squared_error
 
 
 def quadratic_problem(n=6, seed=0, w0=None, b=None):
@@ -59,31 +39,11 @@ def quadratic_loss(q, b, w):
     return 0.5 * w @ q @ w + b @ w
 
 
-def dense_net(seed=0, batchnorm=False):
-    layers = [keras.Input((3,), dtype="float64"), keras.layers.Dense(4, activation="tanh", name="hidden", dtype="float64")]
-    if batchnorm:
-        layers.append(keras.layers.BatchNormalization(name="bn", dtype="float64"))
-    layers.append(keras.layers.Dense(3, name="out", dtype="float64"))
-    model = keras.Sequential(layers)
-    rng = np.random.default_rng(seed)
-    for variable in model.trainable_variables:
-        variable.assign(rng.normal(0.0, 0.7, size=variable.shape))
-    return model
-
-
 def classification_batches(n=20, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3))
     y = rng.integers(0, 3, size=n)
     return x, y, [(x[:7], y[:7]), (x[7:12], y[7:12]), (x[12:], y[12:])]
-
-
-def snapshot(model):
-    return [np.array(v.numpy(), copy=True) for v in model.variables]
-
-
-def assert_restored(model, before):
-    assert all(np.array_equal(a, b) for a, b in zip(before, snapshot(model)))
 
 
 def test_gradient_norm_equals_explicit_gradient():
