@@ -43,12 +43,12 @@ def throughput(model: keras.Model, batch: int, steps: int, repeats: int) -> floa
     x = rng.normal(size=(batch, 32, 32, 1)).astype(np.float32)
     y = rng.integers(0, 10, size=batch)
     for _ in range(3):
-        float(step(x, y))
+        float(step(x, y, y, tf.constant(1.0)))
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(steps):
-            float(step(x, y))
+            float(step(x, y, y, tf.constant(1.0)))
         rates.append(steps * batch / (time.perf_counter() - start))
     return statistics.median(rates)
 

@@ -15,6 +15,7 @@ from repro.errors import BadArgument
 
 PAPER_MODULES = {
     "yosinski2014": "repro.yosinski2014.paper",
+    "neyshabur2020": "repro.neyshabur2020.paper",
 }
 
 
@@ -34,9 +35,13 @@ class Paper:
     scales: tuple[str, ...]
     grid: Callable  # (experiment: str, scale: str) -> list[RunSpec]
     execute: Callable  # (spec: RunSpec, context: RunContext) -> dict of metrics
-    row_fields: tuple[str, ...]
+    row_fields: "tuple[str, ...] | dict[str, tuple[str, ...]]"  # one for all experiments, or per experiment
     compare: Callable  # (scale_dir: Path, scale: str) -> comparison with .text
     notes: dict = field(default_factory=dict)
+
+    def fields(self, experiment: str) -> tuple[str, ...]:
+        """The CSV columns of ``experiment``'s rows."""
+        return self.row_fields[experiment] if isinstance(self.row_fields, dict) else self.row_fields
 
     def experiment_names(self, scale: str) -> list[str]:
         return [e.name for e in self.experiments if scale in e.scales]

@@ -36,7 +36,8 @@ class RunContext:
     def __init__(self, paper: Paper, scale: str, out: Path, data_dir: str | None = None,
                  printer: Callable[[str], None] = say):
         self.paper, self.scale, self.data_dir, self.printer = paper, scale, data_dir, printer
-        self.scale_dir = Path(out) / paper.key / scale
+        self.out = Path(out)
+        self.scale_dir = self.out / paper.key / scale
         self.runs_dir = self.scale_dir / "runs"
         self._cache: dict = {}
         self._specs: dict[str, RunSpec] | None = None
@@ -79,24 +80,42 @@ class RunContext:
         again.
         """
         spec = self.spec(spec_or_key) if isinstance(spec_or_key, str) else spec_or_key
-        run_dir = self.run_dir(spec.run_key)
-        result_path = run_dir / RESULT_FILE
 
-        def finished() -> bool:
-            return result_path.exists() and all((run_dir / name).exists() for name in require)
+        def execute() -> dict:
+            if isinstance(spec_or_key, str):
+                self.printer(f"      running dependency {spec.run_key} first")
+            result = self.paper.execute(spec, self)
+            write_run_hparams(self.run_dir(spec.run_key) / "tb", spec)
+            return result
 
+        return ensure_run(self.run_dir(spec.run_key), execute, require)
+
+    def source_dir(self, source_key: str) -> Path:
+        """Directory of a shared source model: ``<out>/sources/<scale>/<key>``, outside every paper."""
+        return self.out / "sources" / self.scale / source_key
+
+
+def ensure_run(run_dir: Path, execute: Callable[[], dict], require: tuple[str, ...] = ()) -> dict:
+    """``result.json`` of ``run_dir``, calling ``execute()`` under an exclusive lock first if it is missing.
+
+    The run counts as finished when ``result.json`` and every file named in
+    ``require`` exist; concurrent callers (shards) wait on the lock and then
+    read the result instead of training twice.
+    """
+    result_path = run_dir / RESULT_FILE
+
+    def finished() -> bool:
+        return result_path.exists() and all((run_dir / name).exists() for name in require)
+
+    if finished():
+        return json.loads(result_path.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(run_dir / ".lock"):
         if finished():
             return json.loads(result_path.read_text())
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(run_dir / ".lock"):
-            if finished():
-                return json.loads(result_path.read_text())
-            if isinstance(spec_or_key, str):
-                self.printer(f"      training dependency {spec.run_key} first")
-            result = self.paper.execute(spec, self)
-            write_run_hparams(run_dir / "tb", spec)
-            write_json(result_path, result)
-            return result
+        result = execute()
+        write_json(result_path, result)
+        return result
 
 
 @contextmanager
@@ -129,7 +148,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
             continue
         result = context.ensure(spec)
         row = {**spec.identity(), **result}
-        append_row(context.scale_dir / shard.csv_name(spec.experiment), row, paper.row_fields)
+        append_row(context.scale_dir / shard.csv_name(spec.experiment), row, paper.fields(spec.experiment))
         done[spec.experiment].add(spec.run_key)
         progress.finished(spec.run_key, float(result.get("seconds", 0.0)), _summary(result))
     seconds = round(time.time() - started, 1)

@@ -19,6 +19,18 @@ the run reports the paper's metric (mean of the 10 best evaluations,
 A run is resumable: ``checkpoint.npz`` (weights, optimizer state, iteration)
 is written atomically after every evaluation, and the data order is a pure
 function of (data seed, epoch), so a resumed run continues the same stream.
+
+The same loop runs PyTorch-style protocols (Neyshabur et al. 2020's official
+code, reference §1.4) through the schedule's options: ``milestones``
+(MultiStepLR), ``decay_biases`` (torch ``weight_decay`` on every parameter),
+``bias_lr_mult=1`` and ``scalar_lr_mult`` (Fixup's scalar biases and scales
+at lr/10), and ``mixup_alpha`` (Zhang et al. 2018: one
+``lam ~ Beta(alpha, alpha)`` and one permutation per batch,
+``x = lam x + (1 - lam) x[perm]``, loss ``lam CE(y) + (1 - lam) CE(y[perm])``,
+drawn from ``(data seed, step)`` so a resumed run draws the same mixes).
+``train_eval_examples`` adds the eval-mode accuracy on the first k training
+examples at every evaluation (the ``train_acc`` column; Neyshabur's
+"optimization speed" is its mean over training).
 """
 from __future__ import annotations
 
@@ -38,14 +50,21 @@ import keras
 import tensorflow as tf
 
 from repro.errors import CorruptCheckpoint, NonFiniteLoss
-from repro.landscape.state import evaluate
+from repro.landscape.state import cached_function, evaluate
 
-METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "seconds")
+METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
 
 
 @dataclass(frozen=True)
 class SGDSchedule:
-    """Caffe solver settings: ``lr = base_lr * gamma ** floor(it / step_size)``."""
+    """SGD settings: ``lr = base_lr * gamma ** floor(it / step_size)`` (Caffe's "step" policy).
+
+    With ``milestones`` (iterations) the rate is
+    ``base_lr * gamma ** #{m in milestones : m <= it}`` instead (torch
+    ``MultiStepLR``) and ``step_size`` is ignored. The defaults are Caffe's
+    solver (bias lr x2, no decay on biases); the options of the module
+    docstring give PyTorch's.
+    """
 
     base_lr: float
     max_iter: int
@@ -57,8 +76,15 @@ class SGDSchedule:
     weight_decay: float = 5e-4
     bias_lr_mult: float = 2.0
     top_k: int = 10
+    milestones: tuple[int, ...] = ()
+    decay_biases: bool = False
+    scalar_lr_mult: float = 1.0
+    mixup_alpha: float = 0.0
+    train_eval_examples: int = 0
 
     def lr_at(self, step: int) -> float:
+        if self.milestones:
+            return self.base_lr * self.gamma ** sum(m <= step for m in self.milestones)
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
@@ -111,6 +137,12 @@ class TrainData:
         for start in range(0, len(self.x_val), self.eval_batch):
             yield self.x_val[start:start + self.eval_batch], self.y_val[start:start + self.eval_batch]
 
+    def train_eval_batches(self, examples: int):
+        """The first ``examples`` training images, unaugmented, in evaluation batches."""
+        for start in range(0, min(examples, len(self.x_train)), self.eval_batch):
+            stop = min(start + self.eval_batch, examples)
+            yield self.x_train[start:stop], self.y_train[start:stop]
+
 
 class StreamData:
     """Training and validation batches from ``tf.data`` pipelines (paper scale).
@@ -139,6 +171,9 @@ class StreamData:
     def validation_batches(self):
         return iter(self.validation)
 
+    def train_eval_batches(self, examples: int):
+        raise ValueError("train_eval_examples needs in-memory TrainData; stream pipelines evaluate on validation only")
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -149,6 +184,8 @@ class TrainResult:
     train_loss_final: float
     steps: int
     seconds: float
+    best_step: int = 0
+    train_acc_mean: float = float("nan")
 
 
 def top_k_mean(accuracies: list[float], k: int) -> float:
@@ -185,25 +222,68 @@ class _Checkpoint:
 
 
 def _gradient_transform(model: keras.Model, schedule: SGDSchedule) -> tuple[list, list[float], list[bool]]:
+    """Per-variable lr multiplier and weight-decay flag: scalars, then biases (vectors), then weights."""
     variables = list(model.trainable_variables)
-    is_bias = [v.path.endswith("bias") or len(v.shape) == 1 for v in variables]
-    lr_mult = [schedule.bias_lr_mult if b else 1.0 for b in is_bias]
-    decayed = [not b for b in is_bias]
+    lr_mult, decayed = [], []
+    for v in variables:
+        is_scalar = len(v.shape) == 0
+        is_bias = not is_scalar and (v.path.endswith("bias") or len(v.shape) == 1)
+        lr_mult.append(schedule.scalar_lr_mult if is_scalar else schedule.bias_lr_mult if is_bias else 1.0)
+        decayed.append(schedule.decay_biases or not (is_scalar or is_bias))
     return variables, lr_mult, decayed
 
 
+def mix_batch(x: np.ndarray, y: np.ndarray, alpha: float, data_seed: int, step: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Mixup of one batch: ``(lam x + (1 - lam) x[perm], y, y[perm], lam)``; identity when ``alpha`` is 0."""
+    x, y = np.asarray(x), np.asarray(y)
+    if alpha <= 0:
+        return x, y, y, 1.0
+    rng = np.random.default_rng([data_seed, step, 1])
+    lam = float(rng.beta(alpha, alpha))
+    perm = rng.permutation(len(x))
+    return (lam * x + (1.0 - lam) * x[perm]).astype(np.float32), y, y[perm], lam
+
+
+def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers.SGD, Callable]:
+    """The SGD optimizer and traced step of ``model`` under ``schedule``'s update rule, built once per model.
+
+    Both are cached on the model (:func:`repro.landscape.state.cached_function`)
+    under the rule's settings (variables, lr multipliers, decay flags, weight
+    decay, momentum), so a grid that trains one model object run after run
+    (re-assigning its weights) traces the step once. The learning rate is an
+    optimizer variable assigned before every step, so it is not part of the
+    trace. The caller resets or restores the optimizer's state.
+    """
+    variables, lr_mult, decayed = _gradient_transform(model, schedule)
+    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum)
+
+    def build():
+        optimizer = keras.optimizers.SGD(learning_rate=schedule.base_lr, momentum=schedule.momentum)
+        optimizer.build(variables)
+        return optimizer, make_train_step(model, optimizer, schedule)
+
+    return cached_function("train_step", model, settings, variables, build)
+
+
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, schedule: SGDSchedule) -> Callable:
-    """A traced SGD step applying Caffe's lr multipliers and coupled weight decay."""
+    """A traced SGD step ``(x, y_a, y_b, lam) -> loss`` with lr multipliers and coupled weight decay.
+
+    The loss is the mixup loss ``lam CE(y_a) + (1 - lam) CE(y_b)``; an
+    unmixed batch passes ``y_b = y_a, lam = 1``.
+    """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
     wd = schedule.weight_decay
 
+    def cross_entropy(labels, logits):
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits))
+
     @tf.function
-    def step(x, y):
+    def step(x, y_a, y_b, lam):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
-            )
+            loss = lam * cross_entropy(y_a, logits) + (1.0 - lam) * cross_entropy(y_b, logits)
         grads = tape.gradient(loss, variables)
         grads = [
             (g + wd * tf.convert_to_tensor(v) if decay else g) * mult
@@ -250,11 +330,9 @@ def train(
     on a NaN/inf training loss.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    lr = keras.optimizers.schedules.ExponentialDecay(
-        schedule.base_lr, decay_steps=schedule.step_size, decay_rate=schedule.gamma, staircase=True
-    )
-    optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=schedule.momentum)
-    optimizer.build(model.trainable_variables)
+    optimizer, train_step = trainer(model, schedule)
+    for variable in optimizer.variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
     checkpoint = _Checkpoint(run_dir / "checkpoint.npz")
     metrics_path = run_dir / "metrics.csv"
     step, elapsed = 0, 0.0
@@ -268,13 +346,14 @@ def train(
         if step == 0:
             model.save_weights(epoch_dir / "epoch-000.weights.h5")
 
-    train_step = make_train_step(model, optimizer, schedule)
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
     started = time.time() - elapsed
     losses: list[float] = []
     while step < schedule.max_iter:
         x, y = data.batch(step, schedule.batch_size, data_seed)
-        loss = float(train_step(x, y))
+        x, y_a, y_b, lam = mix_batch(x, y, schedule.mixup_alpha, data_seed, step)
+        optimizer.learning_rate.assign(schedule.lr_at(step))
+        loss = float(train_step(x, y_a, y_b, tf.constant(lam, tf.float32)))
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}")
         losses.append(loss)
@@ -283,9 +362,11 @@ def train(
             model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
         if step % schedule.eval_every == 0 or step == schedule.max_iter:
             evaluation = evaluate(model, data.validation_batches())
+            train_acc = (evaluate(model, data.train_eval_batches(schedule.train_eval_examples)).accuracy
+                         if schedule.train_eval_examples else "")
             row = dict(step=step, epoch=round(step / steps_per_epoch, 3), lr=schedule.lr_at(step - 1),
                        train_loss=float(np.mean(losses)), val_loss=evaluation.loss, val_acc=evaluation.accuracy,
-                       seconds=round(time.time() - started, 2))
+                       train_acc=train_acc, seconds=round(time.time() - started, 2))
             losses = []
             history.append(row)
             _write_metrics(metrics_path, history)
@@ -294,12 +375,15 @@ def train(
                 tf.summary.scalar("eval/accuracy", row["val_acc"])
                 tf.summary.scalar("eval/loss", row["val_loss"])
                 tf.summary.scalar("train/learning_rate", row["lr"])
+                if train_acc != "":
+                    tf.summary.scalar("train/accuracy_eval_mode", train_acc)
             writer.flush()
             checkpoint.save(model, optimizer, step, time.time() - started)
             if progress:
                 progress(f"it {step}/{schedule.max_iter} loss {row['train_loss']:.3f} val_acc {row['val_acc']:.4f}")
     writer.close()
     accuracies = [float(r["val_acc"]) for r in history]
+    train_accuracies = [float(r["train_acc"]) for r in history if r.get("train_acc") not in ("", None)]
     return TrainResult(
         acc_top10_mean=top_k_mean(accuracies, schedule.top_k),
         acc_final=accuracies[-1],
@@ -308,6 +392,8 @@ def train(
         train_loss_final=float(history[-1]["train_loss"]),
         steps=step,
         seconds=round(time.time() - started, 2),
+        best_step=int(history[int(np.argmax(accuracies))]["step"]),
+        train_acc_mean=float(np.mean(train_accuracies)) if train_accuracies else float("nan"),
     )
 
 

@@ -32,7 +32,7 @@ def test_one_step_is_caffe_sgd_with_bias_lr_2_and_weight_decay_on_weights_only()
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model(x)))
     gw, gb = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
-    make_train_step(model, optimizer, schedule)(x, y)
+    make_train_step(model, optimizer, schedule)(x, y, y, tf.constant(1.0))
     w1, b1 = [v.numpy() for v in model.trainable_variables]
     np.testing.assert_allclose(w1, w0 - 0.1 * (gw + 0.01 * w0), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(b1, b0 - 0.1 * 2.0 * gb, rtol=1e-5, atol=1e-7)
@@ -42,6 +42,65 @@ def test_step_schedule_matches_caffe():
     s = SGDSchedule(base_lr=0.01, max_iter=450_000, step_size=100_000, batch_size=256, eval_every=1000)
     assert [s.lr_at(t) for t in (0, 99_999, 100_000, 250_000, 449_999)] == pytest.approx(
         [0.01, 0.01, 0.001, 0.0001, 1e-6])
+
+
+def test_torch_style_step_decays_every_parameter_and_scales_fixup_scalars():
+    from repro.models.fixup_resnet import ScalarBias
+
+    inputs = keras.Input((3,))
+    shifted = ScalarBias(name="shift")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, bias_initializer="ones", name="fc")(shifted))
+    model.get_layer("shift").bias.assign(0.5)
+    schedule = SGDSchedule(base_lr=0.1, max_iter=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01,
+                           bias_lr_mult=1.0, scalar_lr_mult=0.1, decay_biases=True)
+    optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    y = np.array([0, 1, 1, 0])
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=model(x)))
+    grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    make_train_step(model, optimizer, schedule)(x, y, y, tf.constant(1.0))
+    for v, v0, g in zip(model.trainable_variables, before, grads):
+        mult = 0.1 if len(v.shape) == 0 else 1.0
+        np.testing.assert_allclose(v.numpy(), v0 - 0.1 * mult * (g + 0.01 * v0), rtol=1e-5, atol=1e-7)
+
+
+def test_multistep_schedule_drops_at_each_milestone():
+    s = SGDSchedule(base_lr=0.1, max_iter=100, step_size=1, batch_size=8, eval_every=10, milestones=(30, 60, 90))
+    assert [s.lr_at(t) for t in (0, 29, 30, 59, 60, 90, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 1e-3, 1e-4, 1e-4])
+
+
+def test_a_model_trained_twice_reuses_its_traced_step_and_restarts_the_optimizer(tmp_path):
+    from repro.train import trainer
+
+    schedule = SGDSchedule(base_lr=0.01, max_iter=6, step_size=3, batch_size=8, eval_every=3)
+    model = build_caffenet(SPEC, seed=0)
+    init = [v.numpy().copy() for v in model.variables]  # weights and the dropout seed state
+    train(model, _data(), schedule, tmp_path / "first", data_seed=1)
+    first = [w.copy() for w in model.get_weights()]
+    step = trainer(model, schedule)[1]
+    for variable, value in zip(model.variables, init):
+        variable.assign(value)
+    train(model, _data(), schedule, tmp_path / "second", data_seed=1)
+    assert trainer(model, schedule)[1] is step
+    for a, b in zip(first, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mixup_mixes_inputs_and_labels_with_one_lambda_per_batch():
+    from repro.train import mix_batch
+
+    x = np.stack([np.full((2, 2, 1), i, np.float32) for i in range(6)])
+    y = np.arange(6)
+    mixed, y_a, y_b, lam = mix_batch(x, y, 0.7, data_seed=3, step=5)
+    assert 0 < lam < 1 and sorted(y_b) == list(y) and (y_a == y).all()
+    np.testing.assert_allclose(mixed[:, 0, 0, 0], lam * y + (1 - lam) * y_b, rtol=1e-6)
+    again = mix_batch(x, y, 0.7, data_seed=3, step=5)
+    assert again[3] == lam and (again[2] == y_b).all()
+    same, *_, one = mix_batch(x, y, 0.0, data_seed=3, step=5)
+    assert one == 1.0 and np.array_equal(same, x)
 
 
 def test_top_k_mean_is_the_mean_of_the_k_best():

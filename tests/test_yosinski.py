@@ -147,5 +147,5 @@ def test_a_source_without_weights_is_trained_again(tmp_path, capsys):
     weights.unlink()
     capsys.readouterr()
     assert main(["run", "yosinski2014", "random_splits", "--only", "^transfer0A0B_1_1$", *out]) == 0
-    assert "training dependency half0A first" in capsys.readouterr().out
+    assert "running dependency half0A first" in capsys.readouterr().out
     assert weights.exists()

@@ -190,10 +190,14 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
 
 
 def _module_of(layer_name: str) -> str | None:
-    """torchvision module of a layer: 'conv1', 'layer<s>.<b>', 'fc', or None (input, pooling)."""
+    """torchvision module of a layer: 'conv1', 'layer<s>.<b>', 'fc', or None (input, pooling).
+
+    Fixup's scalar layers follow their module: ``stem_conv_bias`` is conv1,
+    ``fc_bias_in`` (the bias added before the classifier) is fc.
+    """
     if layer_name.startswith("stem_conv") or layer_name.startswith("stem_bn"):
         return "conv1"
-    if layer_name == "fc":
+    if layer_name == "fc" or layer_name.startswith("fc_"):
         return "fc"
     match = _BLOCK_LAYER.match(layer_name)
     if match:

@@ -1,0 +1,272 @@
+"""The analyses of Neyshabur et al. 2020 that train nothing: one function per experiment.
+
+Each takes a finished pair (or single model) of the learning-curve runs,
+found by role (:func:`repro.neyshabur2020.experiment.role_run_key`: the
+first or second run of an arm at its chosen lr, the same-init RI-T run, or
+P), and composes the shared :mod:`repro.landscape` and
+:mod:`repro.similarity` modules. The official code released only the
+interpolation; everything else follows the paper's definitions
+(reference/neyshabur2020.md §1.5):
+
+- mistakes (§3.1): error sets E_a, E_b on the test set, their overlap
+  |E_a ∩ E_b| / |E_a ∪ E_b| (Jaccard) and the disagreement rate;
+- CKA (Table 1): linear CKA (Kornblith et al. 2019, biased HSIC) between
+  the flattened outputs of conv1 and layer1..layer4 on the first
+  ``analysis_examples`` test images;
+- distances (Table 2): ||theta_a - theta_b||_2 over every parameter but the
+  classifier (re-initialised at fine-tuning, and of another shape in P),
+  whole and per module;
+- interpolation (Figures 4, 16): accuracy and loss at ``interpolation_points``
+  alphas in [0, 1]; the accuracy barrier is mean(A(0), A(1)) - min A(alpha);
+- basin (Definition 3.1): :func:`repro.landscape.basins.estimate_basin`;
+- criticality (Figure 5): :func:`repro.landscape.criticality.rewind_modules`
+  to the run's checkpoint 0 (P's weights and the fresh classifier for P-T);
+- criticality paths (Figure 6): Chatterji et al.'s measure of conv1 on
+  training examples, over the direct path and over the epoch checkpoints.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import repro  # noqa: F401
+import keras
+
+from repro.landscape._shared import write_csv
+from repro.landscape.basins import estimate_basin
+from repro.landscape.criticality import module_criticality, path_criticality, rewind_modules
+from repro.landscape.distances import weight_distances
+from repro.landscape.paths import interpolate, write_interpolation_csv
+from repro.models.fixup_resnet import module_outputs
+from repro.models.resnet import neyshabur_modules
+from repro.neyshabur2020.experiment import (
+    chosen_lr, load_source, role_run_key, run_weights, target_data, worker_model)
+from repro.neyshabur2020.protocol import MODULES, SCALES, STAGES, Scale, lc_key
+from repro.runner import RunContext
+from repro.runs import RunSpec
+from repro.similarity import feature_taps, linear_cka
+
+# Which two models each pair compares: (role, checkpoint) for each side.
+PAIR_ENDS = {
+    "P-T & P-T": (("P-T", "final"), ("P-T 2", "final")),
+    "RI-T & RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
+    "P-T & RI-T": (("P-T", "final"), ("RI-T", "final")),
+    "RI-T & P-T": (("RI-T", "final"), ("P-T", "final")),
+    "RI-T & RI-T same init": (("RI-T", "final"), ("RI-T same init", "final")),
+    "P-T* & P-T*": (("P-T", "best"), ("P-T 2", "best")),
+    "P-T* & P-T": (("P-T", "best"), ("P-T", "final")),
+    "RI-T* & RI-T*": (("RI-T", "best"), ("RI-T 2", "best")),
+    "RI-T* & RI-T": (("RI-T", "best"), ("RI-T", "final")),
+    "P-T* & RI-T*": (("P-T", "best"), ("RI-T", "best")),
+    "P-T & P": (("P-T", "final"), ("P", "final")),
+    "2 P-T": (("P-T", "final"), ("P-T 2", "final")),
+    "2 RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
+    "RI-T & P": (("RI-T", "final"), ("P", "final")),
+}
+CLASSIFIER = r"^fc"
+
+
+def _scale(spec: RunSpec) -> Scale:
+    return SCALES[spec.scale]
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A re-iterable list of evaluation batches."""
+    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
+
+
+def _test_set(spec: RunSpec, context: RunContext) -> tuple[np.ndarray, np.ndarray]:
+    scale = _scale(spec)
+    data, _ = target_data(scale, scale.target(spec.target), context)
+    n = scale.analysis_examples
+    return data.x_val[:n], data.y_val[:n]
+
+
+def _target_model(spec: RunSpec, context: RunContext, weights: Path, slot: str = "a") -> keras.Model:
+    """The command's worker model of ``slot`` with ``weights`` loaded (one traced evaluation per slot)."""
+    scale = _scale(spec)
+    model = worker_model(scale, scale.target(spec.target).classes, context, slot)
+    model.load_weights(weights)
+    return model
+
+
+def _model(spec: RunSpec, context: RunContext, role: str, checkpoint: str, slot: str) -> tuple[keras.Model, str]:
+    """The model of a role at a checkpoint, and where it came from (run key and checkpoint)."""
+    if role == "P":
+        return load_source(_scale(spec), context), "P final"
+    run_key = role_run_key(context, role, spec.target)
+    weights, result = run_weights(context, run_key, checkpoint)
+    where = f"{run_key} {checkpoint}" + (f" (epoch {result['best_epoch']})" if checkpoint == "best" else "")
+    return _target_model(spec, context, weights, slot), where
+
+
+def _pair(spec: RunSpec, context: RunContext):
+    """The two models of the spec's pair (trained first if needed), in worker slots 'a' and 'b'."""
+    (role_a, ckpt_a), (role_b, ckpt_b) = PAIR_ENDS[spec.params["pair"]]
+    for role in (role_a, role_b):  # train what the pair needs before any worker holds weights
+        if role != "P":
+            run_weights(context, role_run_key(context, role, spec.target))
+    model_a, where_a = _model(spec, context, role_a, ckpt_a, "a")
+    model_b, where_b = _model(spec, context, role_b, ckpt_b, "b")
+    return model_a, model_b, dict(model_a=where_a, model_b=where_b)
+
+
+def _module_map(model: keras.Model):
+    modules = neyshabur_modules(model)
+    return lambda path: modules.get(path)
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.argmax(model.predict(x, batch_size=500, verbose=0), axis=-1)
+
+
+def mistakes(spec: RunSpec, context: RunContext) -> dict:
+    """Error sets of the two models on the test set, their overlap and disagreement (§3.1)."""
+    x, y = _test_set(spec, context)
+    model_a, model_b, where = _pair(spec, context)
+    pred_a, pred_b = _predictions(model_a, x), _predictions(model_b, x)
+    wrong_a, wrong_b = pred_a != y, pred_b != y
+    union = int(np.sum(wrong_a | wrong_b))
+    np.savez_compressed(context.run_dir(spec.run_key) / "predictions.npz", y=y, pred_a=pred_a, pred_b=pred_b)
+    return dict(pair=spec.params["pair"], n_test=len(y), errors_a=int(wrong_a.sum()), errors_b=int(wrong_b.sum()),
+                common_errors=int(np.sum(wrong_a & wrong_b)), only_a=int(np.sum(wrong_a & ~wrong_b)),
+                only_b=int(np.sum(wrong_b & ~wrong_a)),
+                jaccard=float(np.sum(wrong_a & wrong_b) / union) if union else 1.0,
+                disagreement=float(np.mean(pred_a != pred_b)), **where)
+
+
+def cka(spec: RunSpec, context: RunContext) -> dict:
+    """Linear CKA of each stage's output (conv1, layer1..layer4) between the pair (Table 1)."""
+    x, _ = _test_set(spec, context)
+    model_a, model_b, where = _pair(spec, context)
+    taps = module_outputs(model_a)
+    names = [taps[stage] for stage in STAGES if stage in taps]
+    features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
+    features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
+    values = {f"cka_{stage}": linear_cka(fa, fb) for stage, fa, fb in zip(STAGES, features_a, features_b)}
+    return dict(pair=spec.params["pair"], n_examples=len(x), **values, **where)
+
+
+def distances(spec: RunSpec, context: RunContext) -> dict:
+    """||theta_a - theta_b||_2 without the classifier, whole and per stage; per module in ``distances.csv``."""
+    model_a, model_b, where = _pair(spec, context)
+    body = {v.path: v.numpy() for v in model_a.weights if not v.path.startswith("fc")}
+    other = {v.path: v.numpy() for v in model_b.weights if not v.path.startswith("fc")}
+    result = weight_distances(model_a, body, other, exclude=CLASSIFIER, modules=_module_map(model_a))
+    run_dir = context.run_dir(spec.run_key)
+    write_csv(run_dir / "distances.csv", [
+        dict(module=d.name, l2=d.l2, size=d.size, rms=d.l2 / np.sqrt(d.size)) for d in result.modules])
+    stages: dict[str, list] = {}
+    for d in result.modules:
+        stages.setdefault(_stage(d.name), []).append(d)
+    per_stage = {}
+    for stage, parts in stages.items():
+        l2 = float(np.sqrt(sum(d.l2 ** 2 for d in parts)))
+        size = sum(d.size for d in parts)
+        per_stage[f"l2_{stage}"] = l2
+        per_stage[f"rms_{stage}"] = l2 / np.sqrt(size)
+    return dict(pair=spec.params["pair"], l2=result.total.l2, n_parameters=result.total.size, **per_stage, **where)
+
+
+def interpolation(spec: RunSpec, context: RunContext) -> dict:
+    """Accuracy and loss along (1 - a) theta_a + a theta_b, a in [0, 1] (Figures 4, 16); curve in ``curve.csv``."""
+    scale = _scale(spec)
+    x, y = _test_set(spec, context)
+    model_a, model_b, where = _pair(spec, context)
+    alphas = np.linspace(0.0, 1.0, scale.interpolation_points)
+    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas)
+    write_interpolation_csv(line, context.run_dir(spec.run_key) / "curve.csv", dict(pair=spec.params["pair"]))
+    accuracy = line.accuracies
+    lowest = int(np.argmin(accuracy))
+    return dict(pair=spec.params["pair"], points=len(alphas), acc_start=float(accuracy[0]), acc_end=float(accuracy[-1]),
+                acc_mid=float(np.interp(0.5, alphas, accuracy)), acc_min=float(accuracy[lowest]),
+                alpha_min=float(alphas[lowest]), acc_barrier=float((accuracy[0] + accuracy[-1]) / 2 - accuracy[lowest]),
+                loss_barrier=line.barrier, max_rise=float(np.max(np.diff(accuracy), initial=0.0)), **where)
+
+
+def basin(spec: RunSpec, context: RunContext) -> dict:
+    """The (epsilon, delta)-basin of the two P-T solutions (Definition 3.1), extrapolating beyond both."""
+    scale = _scale(spec)
+    x, y = _test_set(spec, context)
+    model_a, model_b, where = _pair(spec, context)
+    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, steps=scale.basin_steps,
+                           deltas=scale.basin_deltas, n_samples=scale.basin_samples, seed=0)
+    write_csv(context.run_dir(spec.run_key) / "basin.csv", [
+        dict(kind="extrapolation", x=float(a), value=float(v))
+        for a, v in zip(found.extrapolation_alphas, found.extrapolation_losses)] + [
+        dict(kind=kind, x=float(d), value=float(v))
+        for kind, values in (("boundary_excess", found.boundary_excess), ("beyond_excess", found.beyond_excess))
+        for d, v in zip(found.deltas, values)])
+    return dict(pair=spec.params["pair"], epsilon=found.epsilon, delta=found.delta, mu=found.mu, level=found.level,
+                alpha_low=found.alpha_low, alpha_high=found.alpha_high,
+                closed=bool(found.closed_low and found.closed_high), line_length=found.line_length,
+                dimension=found.dimension, n_samples=found.n_samples, **where)
+
+
+def criticality(spec: RunSpec, context: RunContext) -> dict:
+    """Test accuracy with one module at a time rewound to the run's checkpoint 0 (Figure 5)."""
+    p = spec.params
+    x, y = _test_set(spec, context)
+    lr = chosen_lr(context, p["arm"], spec.target) if p["lr"] == "chosen" else float(p["lr"])
+    run_key = lc_key(p["arm"], spec.target, lr, 1)
+    final, _ = run_weights(context, run_key, "final")
+    init, _ = run_weights(context, run_key, "init")
+    model = _target_model(spec, context, final)
+    rewound = rewind_modules(model, _batches(x, y), init, modules=_module_map(model))
+    values = {f"acc_{module.replace('.', '_')}": e.accuracy for module, e in zip(rewound.modules, rewound.rewound)}
+    missing = [m for m in MODULES if f"acc_{m.replace('.', '_')}" not in values]
+    return dict(arm=p["arm"], lr=lr, run=run_key, acc_final=rewound.final.accuracy,
+                loss_final=rewound.final.loss, **values, modules_absent=" ".join(missing))
+
+
+def criticality_paths(spec: RunSpec, context: RunContext) -> dict:
+    """Chatterji et al.'s criticality of conv1 on training examples over the direct or optimization path (Figure 6).
+
+    Direct: the module moves on theta^0 -> theta^F, the grid is (alpha,
+    sigma). Optimization: the module sits at each epoch checkpoint, the
+    grid is (checkpoint, sigma) with x = the distance travelled along the
+    checkpoints. ``heatmap.csv`` holds every grid point; the threshold is
+    1% above the final training loss (relative epsilon 0.01).
+    """
+    scale = _scale(spec)
+    p = spec.params
+    run_key = role_run_key(context, p["arm"], spec.target)
+    final, result = run_weights(context, run_key, "final")
+    model = _target_model(spec, context, final)
+    data, _ = target_data(scale, scale.target(spec.target), context)
+    n = scale.criticality_examples
+    dataset = _batches(data.x_train[:n], data.y_train[:n])
+    options = dict(module=p["module"], modules=_module_map(model), sigmas=scale.criticality_sigmas,
+                   n_samples=scale.criticality_samples, epsilon=0.01, relative=True, seed=0)
+    rows = []
+    if p["path"] == "direct":
+        init, _ = run_weights(context, run_key, "init")
+        found = module_criticality(model, dataset, init, alphas=scale.criticality_alphas, **options)
+        for a, alpha in enumerate(found.alphas):
+            for s, sigma in enumerate(found.sigmas):
+                rows.append(dict(x=alpha * found.distance, alpha=alpha, sigma=sigma,
+                                 loss=found.mean_losses[a, s], accuracy=found.mean_accuracies[a, s]))
+        measure, distance, final_loss = found.measure, found.distance, found.final_loss
+    else:
+        checkpoints = sorted((context.run_dir(result.get("reused") or run_key) / "checkpoints").glob("epoch-*.weights.h5"))
+        found = path_criticality(model, dataset, [str(c) for c in checkpoints], alphas=(0.0,), **options)
+        for k, (length, point) in enumerate(zip(found.path_length, found.results)):
+            for s, sigma in enumerate(point.sigmas):
+                rows.append(dict(x=length, checkpoint=k, sigma=sigma, loss=point.mean_losses[0, s],
+                                 accuracy=point.mean_accuracies[0, s]))
+        measure, distance, final_loss = float("nan"), float(found.path_length[-1]), found.results[0].final_loss
+    write_csv(context.run_dir(spec.run_key) / "heatmap.csv", rows)
+    accepted = [r for r in rows if r["loss"] <= (1.01 * final_loss)]
+    return dict(arm=p["arm"], path=p["path"], module=p["module"], run=run_key, measure=measure, distance=distance,
+                final_train_loss=final_loss, points=len(rows), points_within_threshold=len(accepted))
+
+
+ANALYSES = {
+    "mistakes": mistakes, "cka": cka, "distances": distances, "interpolation": interpolation, "basin": basin,
+    "criticality": criticality, "criticality_paths": criticality_paths,
+}

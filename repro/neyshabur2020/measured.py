@@ -1,0 +1,96 @@
+"""The measured runs of ``repro run neyshabur2020``, read back from the experiment CSVs.
+
+One object, :class:`Measured`, answers the questions the comparison, the
+claim rules and the figures ask: the chosen lr of an arm on a target, the
+runs of an arm at that lr, a block-shuffle cell, an analysis row of a pair.
+Accuracies are fractions here; the comparison converts them to percent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from repro.compare import MergedRuns, NotMeasured
+from repro.neyshabur2020.protocol import SCALES, Scale, Target
+
+
+def number(row: Mapping[str, str], column: str) -> float:
+    """A numeric cell; NaN when empty."""
+    text = row.get(column, "")
+    return float(text) if text not in ("", None) else math.nan
+
+
+@dataclass
+class Measured:
+    """Rows of every experiment that ran, by experiment, for one scale."""
+
+    scale: Scale
+    rows: dict[str, list[dict[str, str]]]
+    results_dir: Path
+
+    @classmethod
+    def from_merged(cls, merged: Mapping[str, MergedRuns], scale: str, results_dir: Path) -> "Measured":
+        return cls(SCALES[scale], {e: m.rows for e, m in merged.items()}, Path(results_dir))
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return self.scale.targets
+
+    def target_for(self, published_domain: str) -> Target | None:
+        """The target of this scale that stands in for a published domain (CheXpert: the scale's stand-in)."""
+        if published_domain == "chexpert":
+            return self.scale.target(self.scale.chexpert_stand_in) if self.scale.name != "paper" else None
+        return next((t for t in self.targets if t.stands_for == published_domain), None)
+
+    def experiment(self, name: str) -> list[dict[str, str]]:
+        if name not in self.rows:
+            raise NotMeasured(f"no {name} results")
+        return self.rows[name]
+
+    def chosen_lr(self, arm: str, target: str) -> float:
+        for row in self.experiment("learning_curves"):
+            if row["condition"] == "lr_choice" and row["arm"] == arm and row["target"] == target:
+                return float(row["chosen_lr"])
+        raise NotMeasured(f"no lr choice for {arm} on {target}")
+
+    def learning_runs(self, arm: str, target: str, lr: float | None = None) -> list[dict[str, str]]:
+        """The independent learning-curve runs of ``arm`` on ``target`` at ``lr`` (default: the chosen lr)."""
+        lr = self.chosen_lr(arm, target) if lr is None else lr
+        runs = [r for r in self.experiment("learning_curves")
+                if r["condition"] == arm and r["target"] == target and math.isclose(float(r["lr"]), lr)]
+        if not runs:
+            raise NotMeasured(f"no {arm} learning-curve runs on {target} at lr {lr:g}")
+        return sorted(runs, key=lambda r: int(r["seed"]))
+
+    def learning_values(self, arm: str, target: str, column: str, lr: float | None = None) -> np.ndarray:
+        return np.array([number(r, column) for r in self.learning_runs(arm, target, lr)])
+
+    def shuffle_value(self, arm: str, target: str, block: str, column: str) -> float:
+        """Mean over the block-shuffle seeds of one cell."""
+        values = [number(r, column) for r in self.experiment("block_shuffle")
+                  if r["condition"] == arm and r["target"] == target and r["block"] == block]
+        if not values:
+            raise NotMeasured(f"no block_shuffle run for {arm} on {target} at block {block}")
+        return float(np.mean(values))
+
+    def pair_row(self, experiment: str, target: str, pair: str) -> dict[str, str]:
+        for row in self.experiment(experiment):
+            if row["target"] == target and row["condition"] == pair:
+                return row
+        raise NotMeasured(f"no {experiment} row for {pair} on {target}")
+
+    def checkpoint_value(self, target: str, epoch: int, column: str) -> float:
+        for row in self.experiment("checkpoints"):
+            if row["target"] == target and int(row["source_epoch"] or row["n"]) == epoch:
+                return number(row, column)
+        raise NotMeasured(f"no checkpoints run from epoch {epoch} on {target}")
+
+    def criticality_row(self, target: str, arm: str, lr: float) -> dict[str, str]:
+        for row in self.experiment("criticality"):
+            if row["target"] == target and row["arm"] == arm and math.isclose(float(row["lr"]), lr):
+                return row
+        raise NotMeasured(f"no criticality run for {arm} at lr {lr:g} on {target}")

@@ -1,0 +1,51 @@
+"""Registry entry of Neyshabur, Sedghi, Zhang 2020."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from repro.neyshabur2020 import protocol
+from repro.neyshabur2020.experiment import TRAIN_FIELDS, execute
+from repro.registry import Experiment, Paper
+
+IDENTITY = ("paper", "experiment", "scale", "run_key", "condition", "n", "source", "target", "split", "seed")
+MODULE_COLUMNS = tuple(f"acc_{m.replace('.', '_')}" for m in protocol.MODULES)
+PAIR_COLUMNS = ("pair", "model_a", "model_b")
+
+ROW_FIELDS = {
+    "learning_curves": IDENTITY + TRAIN_FIELDS + ("chosen_lr", "score_lr0.1", "score_lr0.02"),
+    "block_shuffle": IDENTITY + TRAIN_FIELDS,
+    "checkpoints": IDENTITY + TRAIN_FIELDS,
+    "mistakes": IDENTITY + PAIR_COLUMNS + ("n_test", "errors_a", "errors_b", "common_errors", "only_a", "only_b",
+                                           "jaccard", "disagreement"),
+    "cka": IDENTITY + PAIR_COLUMNS + ("n_examples",) + tuple(f"cka_{s}" for s in protocol.STAGES),
+    "distances": IDENTITY + PAIR_COLUMNS + ("l2", "n_parameters")
+    + tuple(f"{kind}_{s}" for kind in ("l2", "rms") for s in protocol.STAGES),
+    "interpolation": IDENTITY + PAIR_COLUMNS + ("points", "acc_start", "acc_end", "acc_mid", "acc_min", "alpha_min",
+                                                "acc_barrier", "loss_barrier", "max_rise"),
+    "basin": IDENTITY + PAIR_COLUMNS + ("epsilon", "delta", "mu", "level", "alpha_low", "alpha_high", "closed",
+                                        "line_length", "dimension", "n_samples"),
+    "criticality": IDENTITY + ("arm", "lr", "run", "acc_final", "loss_final") + MODULE_COLUMNS + ("modules_absent",),
+    "criticality_paths": IDENTITY + ("arm", "path", "module", "run", "measure", "distance", "final_train_loss",
+                                     "points", "points_within_threshold"),
+}
+
+
+def _compare(scale_dir: Path, scale: str):
+    from repro.neyshabur2020.compare import compare
+
+    return compare(scale_dir, scale)
+
+
+PAPER = Paper(
+    key=protocol.PAPER,
+    title="Neyshabur, Sedghi, Zhang. What is being transferred in transfer learning? NeurIPS 2020",
+    experiments=tuple(
+        Experiment(name, description, tuple(s.name for s in protocol.SCALES.values() if name in s.experiments))
+        for name, description in protocol.EXPERIMENTS.items()
+    ),
+    scales=tuple(protocol.SCALES),
+    grid=protocol.grid,
+    execute=execute,
+    row_fields=ROW_FIELDS,
+    compare=_compare,
+)
