@@ -27,6 +27,14 @@ class Experiment:
     default: bool = True
 
 
+def declare_experiments(descriptions: dict[str, str], scales: dict) -> tuple[Experiment, ...]:
+    """Experiments from a protocol's ``{name: description}`` and ``{scale name: scale}`` (each with ``.experiments``)."""
+    return tuple(
+        Experiment(name, description, tuple(s.name for s in scales.values() if name in s.experiments))
+        for name, description in descriptions.items()
+    )
+
+
 @dataclass(frozen=True)
 class Paper:
     key: str

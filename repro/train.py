@@ -50,8 +50,9 @@ import keras
 import tensorflow as tf
 
 from repro.errors import CorruptCheckpoint, NonFiniteLoss
-from repro.landscape.state import cached_function, evaluate
+from repro.landscape.state import cached_function, evaluate, sigmoid_bce, sparse_ce
 
+LOSSES = {"softmax": sparse_ce, "sigmoid": sigmoid_bce}
 METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
 
 
@@ -81,6 +82,13 @@ class SGDSchedule:
     scalar_lr_mult: float = 1.0
     mixup_alpha: float = 0.0
     train_eval_examples: int = 0
+    loss: str = "softmax"  # "softmax": cross-entropy, top-1 accuracy; "sigmoid": multi-label BCE, mean AUC
+
+    def loss_fn(self) -> Callable:
+        """Per-example loss of the task; its evaluation metric follows (:func:`repro.landscape.state.evaluate`)."""
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
+        return LOSSES[self.loss]
 
     def lr_at(self, step: int) -> float:
         if self.milestones:
@@ -154,8 +162,10 @@ class StreamData:
     shuffle-buffer pipeline over a million images can resume.
     """
 
-    def __init__(self, make_train: Callable[[int], tf.data.Dataset], validation: tf.data.Dataset, n_train: int):
+    def __init__(self, make_train: Callable[[int], tf.data.Dataset], validation: tf.data.Dataset, n_train: int,
+                 train_eval: Callable[[int], tf.data.Dataset] | None = None):
         self.make_train, self.validation, self.n_train = make_train, validation, n_train
+        self.train_eval = train_eval
         self._iterator = None
 
     def batch(self, step: int, batch_size: int, data_seed: int):
@@ -172,7 +182,10 @@ class StreamData:
         return iter(self.validation)
 
     def train_eval_batches(self, examples: int):
-        raise ValueError("train_eval_examples needs in-memory TrainData; stream pipelines evaluate on validation only")
+        """The first ``examples`` training images through the evaluation transform (``train_eval``)."""
+        if self.train_eval is None:
+            raise ValueError("train_eval_examples needs a train_eval pipeline for this stream")
+        return iter(self.train_eval(examples))
 
 
 @dataclass(frozen=True)
@@ -256,7 +269,7 @@ def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers
     trace. The caller resets or restores the optimizer's state.
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
-    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum)
+    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum, schedule.loss)
 
     def build():
         optimizer = keras.optimizers.SGD(learning_rate=schedule.base_lr, momentum=schedule.momentum)
@@ -274,16 +287,14 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, s
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
     wd = schedule.weight_decay
-
-    def cross_entropy(labels, logits):
-        return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits))
+    per_example = schedule.loss_fn()
 
     @tf.function
     def step(x, y_a, y_b, lam):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = lam * cross_entropy(y_a, logits) + (1.0 - lam) * cross_entropy(y_b, logits)
+            loss = (lam * tf.reduce_mean(per_example(y_a, logits))
+                    + (1.0 - lam) * tf.reduce_mean(per_example(y_b, logits)))
         grads = tape.gradient(loss, variables)
         grads = [
             (g + wd * tf.convert_to_tensor(v) if decay else g) * mult
@@ -361,8 +372,9 @@ def train(
         if save_epoch_weights and step % steps_per_epoch == 0:
             model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
         if step % schedule.eval_every == 0 or step == schedule.max_iter:
-            evaluation = evaluate(model, data.validation_batches())
-            train_acc = (evaluate(model, data.train_eval_batches(schedule.train_eval_examples)).accuracy
+            evaluation = evaluate(model, data.validation_batches(), schedule.loss_fn())
+            train_acc = (evaluate(model, data.train_eval_batches(schedule.train_eval_examples),
+                                  schedule.loss_fn()).accuracy
                          if schedule.train_eval_examples else "")
             row = dict(step=step, epoch=round(step / steps_per_epoch, 3), lr=schedule.lr_at(step - 1),
                        train_loss=float(np.mean(losses)), val_loss=evaluation.loss, val_acc=evaluation.accuracy,

@@ -21,6 +21,7 @@ from tensorflow_datasets.image_classification.domainnet import domainnet as tfds
 from repro.data import chexpert
 from repro.data.transforms import BlockShuffle, PixelShuffle
 from repro.errors import BadArgument, DatasetMissing
+from repro import metrics
 from repro.neyshabur2020 import data
 from repro.train import StreamData
 
@@ -379,11 +380,11 @@ def test_chexpert_image_steps():
 def test_mean_auc_known_example():
     y = np.array([[0, 1, 0], [0, 1, 0], [1, 1, 1], [1, 1, 1]], np.float32)
     scores = np.array([[0.1, 0.3, -2.0], [0.4, 0.2, -1.0], [0.35, 0.9, 3.0], [0.8, 0.5, 4.0]])
-    aucs = data.label_aucs(y, scores)
+    aucs = metrics.label_aucs(y, scores)
     assert aucs[0] == pytest.approx(0.75) and math.isnan(aucs[1]) and aucs[2] == pytest.approx(1.0)
-    assert data.mean_auc(y, scores) == pytest.approx(0.875)  # the single-class column is skipped
+    assert metrics.mean_auc(y, scores) == pytest.approx(0.875)  # the single-class column is skipped
     with pytest.raises(BadArgument, match="single class"):
-        data.mean_auc(np.ones((3, 2)), np.zeros((3, 2)))
+        metrics.mean_auc(np.ones((3, 2)), np.zeros((3, 2)))
 
 
 def test_missing_chexpert_names_manual_dir(tmp_path):

@@ -36,6 +36,25 @@ def sparse_ce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     )
 
 
+def sigmoid_bce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-example multi-label loss: the mean over labels of sigmoid cross-entropy (torch BCEWithLogitsLoss).
+
+    Its ``dataset_metric`` (the mean ROC AUC over labels, CheXpert's metric)
+    is what :func:`evaluate` reports as ``accuracy`` for this loss.
+    """
+    return tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y_true, logits.dtype), logits=logits), axis=-1)
+
+
+def _mean_auc(y_true: np.ndarray, logits: np.ndarray) -> float:
+    from repro.metrics import mean_auc
+
+    return mean_auc(y_true, logits)
+
+
+sigmoid_bce.dataset_metric = _mean_auc
+
+
 def select_variables(
     model: keras.Model,
     include: "str | Callable[[keras.Variable], bool] | None" = None,
@@ -97,7 +116,11 @@ def preserved_weights(model: keras.Model) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Mean loss and top-1 accuracy of a model over a dataset of ``n`` examples."""
+    """Mean loss and top-1 accuracy of a model over a dataset of ``n`` examples.
+
+    For a loss with a ``dataset_metric`` (:func:`sigmoid_bce`), ``accuracy``
+    holds that metric instead (mean AUC for multi-label tasks).
+    """
 
     loss: float
     accuracy: float
@@ -114,6 +137,15 @@ def _forward_sums(model: keras.Model, loss_fn: LossFn) -> Callable:
             tf.float64,
         )
         return tf.reduce_sum(tf.cast(losses, tf.float64)), tf.reduce_sum(correct), tf.shape(x)[0]
+
+    return step
+
+
+def _forward_outputs(model: keras.Model, loss_fn: LossFn) -> Callable:
+    @tf.function(reduce_retracing=True)
+    def step(x, y):
+        logits = model(x, training=False)
+        return tf.reduce_sum(tf.cast(loss_fn(y, logits), tf.float64)), logits
 
     return step
 
@@ -152,6 +184,9 @@ def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce)
     model (:func:`cached_function`) so repeated evaluations (grid points,
     alphas) do not retrace.
     """
+    metric = getattr(loss_fn, "dataset_metric", None)
+    if metric is not None:
+        return _evaluate_with_metric(model, dataset, loss_fn, metric)
     step = cached_function("evaluate", model, loss_fn, (), lambda: _forward_sums(model, loss_fn))
     total_loss, total_correct, total_n = 0.0, 0.0, 0
     for x, y in dataset:
@@ -162,3 +197,18 @@ def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce)
     if total_n == 0:
         raise ValueError("evaluation dataset is empty")
     return Evaluation(loss=total_loss / total_n, accuracy=total_correct / total_n, n=total_n)
+
+
+def _evaluate_with_metric(model: keras.Model, dataset: Iterable, loss_fn: LossFn, metric: Callable) -> Evaluation:
+    """Mean loss and ``metric(labels, logits)`` over the whole dataset (a metric that is not a per-example mean)."""
+    step = cached_function("evaluate_outputs", model, loss_fn, (), lambda: _forward_outputs(model, loss_fn))
+    total_loss, labels, outputs = 0.0, [], []
+    for x, y in dataset:
+        batch_loss, logits = step(x, y)
+        total_loss += float(batch_loss)
+        labels.append(np.asarray(y))
+        outputs.append(logits.numpy())
+    if not labels:
+        raise ValueError("evaluation dataset is empty")
+    y_all, logits_all = np.concatenate(labels), np.concatenate(outputs)
+    return Evaluation(loss=total_loss / len(y_all), accuracy=float(metric(y_all, logits_all)), n=len(y_all))

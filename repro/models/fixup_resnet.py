@@ -42,7 +42,7 @@ import keras
 import numpy as np
 
 from repro.errors import BadArgument
-from repro.models.resnet import EXPANSION, RESNET50_BLOCKS, _Seeds, load_weights
+from repro.models.resnet import EXPANSION, RESNET50_BLOCKS, _Seeds, bottleneck_stages, load_weights
 
 STEMS: tuple[str, ...] = ("imagenet", "mini")
 
@@ -138,14 +138,7 @@ def fixup_resnet(
     # Zero padding equals torch's -inf padding here: the input is post-ReLU (>= 0).
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    channels = width
-    for stage, count in enumerate(blocks, start=1):
-        planes = width * 2 ** (stage - 1)
-        for block in range(count):
-            stride = 2 if stage > 1 and block == 0 else 1
-            downsample = block == 0 and (stride != 1 or channels != planes * EXPANSION)
-            x = _bottleneck(x, planes, stride, downsample, f"layer{stage}_block{block}", n_blocks, seeds)
-            channels = planes * EXPANSION
+    x, channels = bottleneck_stages(x, width, blocks, lambda x, *args: _bottleneck(x, *args, n_blocks, seeds))
     x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
     x = ScalarBias(name="fc_bias_in")(x)
     bound = 1.0 / np.sqrt(channels)

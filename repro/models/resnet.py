@@ -113,6 +113,26 @@ def _bottleneck(
     return keras.layers.ReLU(name=f"{prefix}_out")(out)
 
 
+def bottleneck_stages(x: keras.KerasTensor, width: int, blocks: Sequence[int], bottleneck) -> tuple:
+    """The four stages of a bottleneck ResNet: ``(output, its channels)``.
+
+    Stage ``s`` (1-based) has ``blocks[s-1]`` calls
+    ``bottleneck(x, planes, stride, downsample, prefix)`` with
+    ``planes = width * 2**(s-1)``; the first block of stages 2.. has stride 2,
+    and the first block of a stage gets a projection shortcut when the
+    resolution or the width changes; prefixes are ``layer<s>_block<b>``.
+    """
+    channels = width
+    for stage, count in enumerate(blocks, start=1):
+        planes = width * 2 ** (stage - 1)
+        for block in range(count):
+            stride = 2 if stage > 1 and block == 0 else 1
+            downsample = block == 0 and (stride != 1 or channels != planes * EXPANSION)
+            x = bottleneck(x, planes, stride, downsample, f"layer{stage}_block{block}")
+            channels = planes * EXPANSION
+    return x, channels
+
+
 def resnet(
     input_shape: Sequence[int] = (224, 224, 3),
     num_classes: int = 1000,
@@ -152,14 +172,7 @@ def resnet(
     else:
         x = _conv_bn(inputs, width, 3, 1, "stem_conv", "stem_bn", seeds)
         x = keras.layers.ReLU(name="stem_relu")(x)
-    channels = width
-    for stage, count in enumerate(blocks, start=1):
-        planes = width * 2 ** (stage - 1)
-        for block in range(count):
-            stride = 2 if stage > 1 and block == 0 else 1
-            downsample = block == 0 and (stride != 1 or channels != planes * EXPANSION)
-            x = _bottleneck(x, planes, stride, downsample, f"layer{stage}_block{block}", seeds)
-            channels = planes * EXPANSION
+    x, channels = bottleneck_stages(x, width, blocks, lambda x, *args: _bottleneck(x, *args, seeds))
     x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
     bound = 1.0 / np.sqrt(channels)
     logits = keras.layers.Dense(

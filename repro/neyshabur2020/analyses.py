@@ -46,6 +46,7 @@ from repro.neyshabur2020.protocol import MODULES, SCALES, STAGES, Scale, lc_key
 from repro.runner import RunContext
 from repro.runs import RunSpec
 from repro.similarity import feature_taps, linear_cka
+from repro.train import LOSSES
 
 # Which two models each pair compares: (role, checkpoint) for each side.
 PAIR_ENDS = {
@@ -69,6 +70,12 @@ CLASSIFIER = r"^fc"
 
 def _scale(spec: RunSpec) -> Scale:
     return SCALES[spec.scale]
+
+
+def _loss_fn(spec: RunSpec):
+    """The target's per-example loss (multi-label BCE with mean AUC for CheXpert, else cross-entropy)."""
+    training = _scale(spec).target(spec.target).training
+    return LOSSES[training.loss if training else "softmax"]
 
 
 def _batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -179,7 +186,7 @@ def interpolation(spec: RunSpec, context: RunContext) -> dict:
     x, y = _test_set(spec, context)
     model_a, model_b, where = _pair(spec, context)
     alphas = np.linspace(0.0, 1.0, scale.interpolation_points)
-    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas)
+    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas, loss_fn=_loss_fn(spec))
     write_interpolation_csv(line, context.run_dir(spec.run_key) / "curve.csv", dict(pair=spec.params["pair"]))
     accuracy = line.accuracies
     lowest = int(np.argmin(accuracy))
@@ -194,7 +201,7 @@ def basin(spec: RunSpec, context: RunContext) -> dict:
     scale = _scale(spec)
     x, y = _test_set(spec, context)
     model_a, model_b, where = _pair(spec, context)
-    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, steps=scale.basin_steps,
+    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, loss_fn=_loss_fn(spec), steps=scale.basin_steps,
                            deltas=scale.basin_deltas, n_samples=scale.basin_samples, seed=0)
     write_csv(context.run_dir(spec.run_key) / "basin.csv", [
         dict(kind="extrapolation", x=float(a), value=float(v))
@@ -217,7 +224,7 @@ def criticality(spec: RunSpec, context: RunContext) -> dict:
     final, _ = run_weights(context, run_key, "final")
     init, _ = run_weights(context, run_key, "init")
     model = _target_model(spec, context, final)
-    rewound = rewind_modules(model, _batches(x, y), init, modules=_module_map(model))
+    rewound = rewind_modules(model, _batches(x, y), init, loss_fn=_loss_fn(spec), modules=_module_map(model))
     values = {f"acc_{module.replace('.', '_')}": e.accuracy for module, e in zip(rewound.modules, rewound.rewound)}
     missing = [m for m in MODULES if f"acc_{m.replace('.', '_')}" not in values]
     return dict(arm=p["arm"], lr=lr, run=run_key, acc_final=rewound.final.accuracy,
@@ -241,7 +248,7 @@ def criticality_paths(spec: RunSpec, context: RunContext) -> dict:
     data, _ = target_data(scale, scale.target(spec.target), context)
     n = scale.criticality_examples
     dataset = _batches(data.x_train[:n], data.y_train[:n])
-    options = dict(module=p["module"], modules=_module_map(model), sigmas=scale.criticality_sigmas,
+    options = dict(module=p["module"], loss_fn=_loss_fn(spec), modules=_module_map(model), sigmas=scale.criticality_sigmas,
                    n_samples=scale.criticality_samples, epsilon=0.01, relative=True, seed=0)
     rows = []
     if p["path"] == "direct":

@@ -36,7 +36,7 @@ def _all(parts: list[tuple[bool, str]]) -> tuple[bool, str]:
 def n_c1(m: Measured) -> tuple[bool, str]:
     """P-T beats RI-T in final accuracy (> 2 se) and in mean training accuracy on every target."""
     parts = []
-    for t in m.targets:
+    for t in (t for t in m.targets_of("learning_curves") if t.training is None):  # CheXpert is N-C10's
         pt, rit = m.learning_values("P-T", t.name, "test_acc_final"), m.learning_values("RI-T", t.name, "test_acc_final")
         se = _se_difference(pt, rit)
         speed_pt = m.learning_values("P-T", t.name, "train_acc_mean").mean()
@@ -58,14 +58,14 @@ def n_c2(m: Measured) -> tuple[bool, str]:
     full = m.scale.full_block
     large_blocks = [b for b in m.scale.block_sizes if b != PIXEL_SHUFFLE and int(b) >= int(full) // 2]
     shrink, parts = {}, []
-    for t in m.targets:
+    for t in m.targets_of("block_shuffle"):
         a1, afull = (m.shuffle_value("P-T", t.name, b, "test_acc_final") for b in ("1", full))
         small = np.mean([_drop(m, t.name, b) for b in ("1", "2", PIXEL_SHUFFLE)])
         large = np.mean([_drop(m, t.name, b) for b in large_blocks])
         shrink[t.name] = large - small
         parts.append((a1 < afull, f"{t.name}: P-T {_pct(a1)} at block 1 vs {_pct(afull)} unshuffled, "
                                   f"drop small {small:.1f} / large {large:.1f}"))
-    names = [t.name for t in m.targets]
+    names = [t.name for t in m.targets_of("block_shuffle")]
     near_ok = shrink[names[0]] > 0
     order_ok = shrink[names[0]] == max(shrink.values()) and shrink[names[-1]] == min(shrink.values())
     ok, text = _all(parts)
@@ -75,7 +75,7 @@ def n_c2(m: Measured) -> tuple[bool, str]:
 def n_c3(m: Measured) -> tuple[bool, str]:
     """At block 1 and '*', P-T still matches RI-T in accuracy and beats it in training speed."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("block_shuffle"):
         for block in ("1", PIXEL_SHUFFLE):
             acc = [m.shuffle_value(arm, t.name, block, "test_acc_final") for arm in ("P-T", "RI-T")]
             speed = [m.shuffle_value(arm, t.name, block, "train_acc_mean") for arm in ("P-T", "RI-T")]
@@ -87,7 +87,7 @@ def n_c3(m: Measured) -> tuple[bool, str]:
 def n_c4(m: Measured) -> tuple[bool, str]:
     """Two P-T make more similar mistakes than two RI-T."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("mistakes"):
         pt, rit = (number(m.pair_row("mistakes", t.name, pair), "jaccard") for pair in ("P-T & P-T", "RI-T & RI-T"))
         parts.append((pt > rit, f"{t.name}: Jaccard of errors P-T {pt:.3f} vs RI-T {rit:.3f}"))
     return _all(parts)
@@ -96,7 +96,7 @@ def n_c4(m: Measured) -> tuple[bool, str]:
 def n_c5(m: Measured) -> tuple[bool, str]:
     """CKA: P-T & P-T above the pairs with RI-T at every stage; P-T & P falls from conv1 to layer4."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("cka"):
         rows = {pair: m.pair_row("cka", t.name, pair) for pair in ("P-T & P-T", "P-T & RI-T", "RI-T & RI-T", "P-T & P")}
         cka = {pair: [number(row, f"cka_{s}") for s in STAGES] for pair, row in rows.items()}
         above = all(pp > pr and pp > rr for pp, pr, rr in zip(cka["P-T & P-T"], cka["P-T & RI-T"], cka["RI-T & RI-T"]))
@@ -109,7 +109,7 @@ def n_c5(m: Measured) -> tuple[bool, str]:
 def n_c6(m: Measured) -> tuple[bool, str]:
     """L2: 2 P-T closer than 2 RI-T, P-T closer to P than RI-T, per-parameter change grows with depth."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("distances"):
         d = {pair: m.pair_row("distances", t.name, pair) for pair in ("2 P-T", "2 RI-T", "P-T & P", "RI-T & P")}
         l2 = {pair: number(row, "l2") for pair, row in d.items()}
         rms = [number(d["P-T & P"], f"rms_{s}") for s in ("conv1", "layer4")]
@@ -122,7 +122,7 @@ def n_c6(m: Measured) -> tuple[bool, str]:
 def n_c7(m: Measured) -> tuple[bool, str]:
     """No barrier between two P-T (<= 2 points); barriers > 10 points for every pair with RI-T; a closed basin."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("basin"):
         barrier = {pair: 100 * number(m.pair_row("interpolation", t.name, pair), "acc_barrier")
                    for pair in ("P-T & P-T", "RI-T & RI-T", "RI-T & RI-T same init", "RI-T & P-T")}
         basin = m.pair_row("basin", t.name, "2 P-T")
@@ -143,7 +143,7 @@ def _drops(row: dict[str, str]) -> dict[str, float]:
 def n_c8(m: Measured) -> tuple[bool, str]:
     """Rewinding: P-T modules less critical than RI-T's; RI-T's most critical is a stage start; P-T's fc most critical."""
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("criticality"):
         pt = _drops(m.criticality_row(t.name, "P-T", m.chosen_lr("P-T", t.name)))
         rit = _drops(m.criticality_row(t.name, "RI-T", m.chosen_lr("RI-T", t.name)))
         body_pt = np.mean([v for k, v in pt.items() if k != "fc"])
@@ -162,7 +162,7 @@ def n_c9(m: Measured) -> tuple[bool, str]:
     final = m.scale.source.epochs
     third, two_thirds = round(final / 3), round(2 * final / 3)
     parts = []
-    for t in m.targets:
+    for t in m.targets_of("checkpoints"):
         a = {k: m.checkpoint_value(t.name, k, "test_acc_final") for k in (0, third, two_thirds, final)}
         s = float(np.std(m.learning_values("P-T", t.name, "test_acc_final"), ddof=1))
         first_gain, last_gain = a[third] - a[0], a[final] - a[two_thirds]

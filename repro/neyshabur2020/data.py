@@ -750,30 +750,75 @@ def chexpert_pipeline_config(training: bool, batch_size: int = CHEXPERT_BATCH) -
     }
 
 
-def label_aucs(y_true, scores) -> np.ndarray:
-    """ROC AUC of every label column (sklearn ``roc_auc_score``); NaN for a column with one class only."""
-    from sklearn.metrics import roc_auc_score
+# --------------------------------------------------------------------------- the paper scale's source and targets
 
-    y_true = np.asarray(y_true, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    if y_true.ndim != 2 or y_true.shape != scores.shape:
-        raise BadArgument(f"mean AUC needs labels and scores of one shape (N, labels); got {y_true.shape} "
-                          f"and {scores.shape}")
-    aucs = np.full(y_true.shape[1], np.nan)
-    for column in range(y_true.shape[1]):
-        if np.unique(y_true[:, column]).size == 2:
-            aucs[column] = roc_auc_score(y_true[:, column], scores[:, column])
-    return aucs
+def _train_eval(dataset: tf.data.Dataset, batch_size: int):
+    """``k -> the first k examples of an evaluation-mode pass``, re-batched."""
+    return lambda k: dataset.unbatch().take(k).batch(batch_size)
 
 
-def mean_auc(y_true, scores) -> float:
-    """Mean over the label columns (CheXpert: 5) of the ROC AUC of ``scores`` (logits or probabilities).
+def imagenet_dataset(split: str, data_dir: str | os.PathLike | None, *, training: bool, batch_size: int,
+                     seed: int = 0, shuffle_buffer: int = SHUFFLE_BUFFER) -> tf.data.Dataset:
+    """ImageNet (tfds ``imagenet2012``, manual download) as the official ``libdata/torchvision.py``.
 
-    A column whose labels are all one class has no AUC and is skipped (the
-    official code would raise there; on its 50k test set it never happens).
-    Raises BadArgument when every column is skipped.
+    Training: RandomResizedCrop(224) + horizontal flip, shuffled, repeated;
+    evaluation: Resize(256) + CenterCrop(224); ImageNet mean/std normalisation.
     """
-    aucs = label_aucs(y_true, scores)
-    if np.all(np.isnan(aucs)):
-        raise BadArgument("mean AUC is undefined: every label column has a single class")
-    return float(np.nanmean(aucs))
+    builder = catalog_builder("imagenet2012", data_dir)
+    check_split(builder, split)
+    records = builder.as_dataset(split=split, shuffle_files=training, decoders={"image": tfds.decode.SkipDecoding()},
+                                 read_config=tfds.ReadConfig(shuffle_seed=seed))
+    records = records.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int64)))
+    if not training:
+        return records.map(lambda encoded, label: (imagenet_normalize(eval_resize_crop(decode_rgb(encoded))), label),
+                           num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def prepare_train(index, element):
+        encoded, label = element
+        element_seed = _element_seed(seed, index)
+        image = random_resized_crop(decode_rgb(encoded), tf.random.experimental.stateless_fold_in(element_seed, 0))
+        image = tf.image.stateless_random_flip_left_right(
+            image, seed=tf.random.experimental.stateless_fold_in(element_seed, 1))
+        return imagenet_normalize(image), label
+
+    ds = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    return ds.map(prepare_train, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def source_data(scale, data_dir: str | os.PathLike | None) -> tuple[StreamData, dict]:
+    """P's data at paper scale: ImageNet train (augmented) and validation (the official pre-training input)."""
+    batch = scale.source.batch_size
+
+    def make_train(stream_seed: int) -> tf.data.Dataset:
+        return imagenet_dataset("train", data_dir, training=True, batch_size=batch, seed=_stream_seed(0, stream_seed))
+
+    validation = imagenet_dataset("validation", data_dir, training=False, batch_size=batch)
+    n_train = catalog_builder("imagenet2012", data_dir).info.splits["train"].num_examples
+    config = dict(dataset="imagenet2012", train_transform="RandomResizedCrop(224) + HorizontalFlip",
+                  eval_transform="Resize(256) + CenterCrop(224)", normalize=dict(mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    return StreamData(make_train, validation, n_train), config
+
+
+def target_data(scale, target, data_dir: str | os.PathLike | None, block: str | None = None,
+                shuffle_seed: int = 0) -> tuple[StreamData, dict]:
+    """A paper-scale target: DomainNet (augmented, or "noaug" + the shuffle for block-shuffle runs) or CheXpert.
+
+    ``train_eval`` of the stream is the evaluation-mode pass over the
+    training list (the "average training accuracy" of Figures 3 and 7).
+    """
+    from repro.neyshabur2020.mini_data import shuffle_transform
+
+    training = target.training
+    batch = training.batch_size if training else scale.batch_size
+    if target.name == "chexpert":
+        stream = chexpert_stream(data_dir, batch_size=batch)
+        stream.train_eval = _train_eval(chexpert_dataset("train", data_dir, training=False, batch_size=batch), batch)
+        return stream, chexpert_pipeline_config(True, batch)
+    transform = shuffle_transform(block, shuffle_seed)
+    augment = block is None
+    stream = domainnet_stream(target.name, data_dir, batch_size=batch, augment=augment, shuffle_transform=transform)
+    stream.train_eval = _train_eval(domainnet_dataset(target.name, "train", data_dir, training=False,
+                                                      batch_size=batch, shuffle_transform=transform), batch)
+    return stream, domainnet_pipeline_config(target.name, augment=augment, batch_size=batch,
+                                             shuffle_transform=transform)

@@ -12,6 +12,7 @@ nothing are in :mod:`repro.neyshabur2020.analyses`; the constants in
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,16 +138,22 @@ def transfer_modules(model: keras.Model) -> list[tuple[str, ...]]:
 
 # ----------------------------------------------------------------------------- training runs
 
-def target_schedule(scale: Scale, n_train: int, nominal_lr: float) -> SGDSchedule:
-    """The target protocol: batch 32, lr = nominal / 8, MultiStep at the scaled milestones, mixup, wd on all."""
-    steps_per_epoch = max(1, n_train // scale.batch_size)
-    max_iter = scale.epochs * steps_per_epoch
+def target_schedule(scale: Scale, target: Target, arm: str, n_train: int, nominal_lr: float) -> SGDSchedule:
+    """The target protocol: DomainNet's batch 32, lr = nominal / 8, MultiStep at the scaled milestones,
+    mixup 0.7, weight decay on every parameter, Fixup scalars at lr / 10; or the target's own settings
+    (CheXpert: batch 256, lr = nominal, constant, no mixup, BCE, 200 epochs P-T / 400 RI-T)."""
+    own = target.training
+    batch = own.batch_size if own else scale.batch_size
+    epochs = own.epochs[arm] if own else scale.epochs
+    steps_per_epoch = max(1, n_train // batch)
+    max_iter = epochs * steps_per_epoch
     return SGDSchedule(
-        base_lr=nominal_lr / scale.lr_divisor, max_iter=max_iter, step_size=max_iter, batch_size=scale.batch_size,
-        eval_every=steps_per_epoch, weight_decay=scale.weight_decay, bias_lr_mult=1.0, top_k=1,
-        milestones=tuple(m * steps_per_epoch for m in scale.milestones), decay_biases=True,
-        scalar_lr_mult=scale.scalar_lr_mult, mixup_alpha=scale.mixup_alpha,
-        train_eval_examples=min(scale.train_eval_examples, n_train))
+        base_lr=nominal_lr / (own.lr_divisor if own else scale.lr_divisor), max_iter=max_iter, step_size=max_iter,
+        batch_size=batch, eval_every=steps_per_epoch, weight_decay=scale.weight_decay, bias_lr_mult=1.0, top_k=1,
+        milestones=tuple(m * steps_per_epoch for m in (own.milestones if own else scale.milestones)),
+        decay_biases=True, scalar_lr_mult=scale.scalar_lr_mult,
+        mixup_alpha=own.mixup_alpha if own else scale.mixup_alpha,
+        train_eval_examples=min(scale.train_eval_examples, n_train), loss=own.loss if own else "softmax")
 
 
 def run_seeds(spec: RunSpec) -> tuple[int, int]:
@@ -189,7 +196,7 @@ def train_run(spec: RunSpec, context: RunContext) -> dict:
         return {**context.ensure(identical), **cell, "reused": identical}
     init_seed, data_seed = run_seeds(spec)
     data, data_config = target_data(scale, target, context, p.get("block"), p.get("shuffle_seed", 0))
-    schedule = target_schedule(scale, data.n_train, lr)
+    schedule = target_schedule(scale, target, p["arm"], data.n_train, lr)
     model = fresh_model(scale, target.classes, init_seed, context)
     record, source_epoch = None, None
     if p["arm"] == "P-T":
@@ -215,7 +222,7 @@ def train_run(spec: RunSpec, context: RunContext) -> dict:
     return dict(
         arm=p["arm"], lr=lr, test_acc_final=result.acc_final, test_acc_best=result.acc_max,
         best_epoch=result.best_step // steps_per_epoch, train_acc_mean=result.train_acc_mean,
-        train_loss_final=result.train_loss_final, epochs=scale.epochs, steps=result.steps,
+        train_loss_final=result.train_loss_final, epochs=result.steps // steps_per_epoch, steps=result.steps,
         seconds=result.seconds, reused="", **cell)
 
 
@@ -269,7 +276,9 @@ def execute(spec: RunSpec, context: RunContext) -> dict:
         return lr_choice_run(spec, context)
     from repro.neyshabur2020 import analyses
 
-    return analyses.ANALYSES[kind](spec, context)
+    started = time.time()
+    result = analyses.ANALYSES[kind](spec, context)
+    return {**result, "seconds": round(time.time() - started, 2)}
 
 
 TRAIN_FIELDS = ("arm", "lr", "block", "source_epoch", "test_acc_final", "test_acc_best", "best_epoch",

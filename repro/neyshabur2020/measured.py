@@ -40,11 +40,16 @@ class Measured:
     def targets(self) -> tuple[Target, ...]:
         return self.scale.targets
 
+    def targets_of(self, experiment: str) -> tuple[Target, ...]:
+        """The targets ``experiment`` runs on at this scale (the claims' "every target")."""
+        return self.scale.targets_of(experiment)
+
     def target_for(self, published_domain: str) -> Target | None:
         """The target of this scale that stands in for a published domain (CheXpert: the scale's stand-in)."""
-        if published_domain == "chexpert":
-            return self.scale.target(self.scale.chexpert_stand_in) if self.scale.name != "paper" else None
-        return next((t for t in self.targets if t.stands_for == published_domain), None)
+        found = next((t for t in self.targets if t.stands_for == published_domain), None)
+        if found is None and published_domain == "chexpert":
+            return self.scale.target(self.scale.chexpert_stand_in)
+        return found
 
     def experiment(self, name: str) -> list[dict[str, str]]:
         if name not in self.rows:

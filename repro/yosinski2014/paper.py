@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repro.registry import Experiment, Paper
+from repro.registry import Paper, declare_experiments
 from repro.yosinski2014 import protocol
 from repro.yosinski2014.experiment import ROW_FIELDS, execute
 
@@ -17,10 +17,7 @@ def _compare(scale_dir: Path, scale: str):
 PAPER = Paper(
     key=protocol.PAPER,
     title="Yosinski, Clune, Bengio, Lipson. How transferable are features in deep neural networks? NeurIPS 2014",
-    experiments=tuple(
-        Experiment(name, description, tuple(s.name for s in protocol.SCALES.values() if name in s.experiments))
-        for name, description in protocol.EXPERIMENTS.items()
-    ),
+    experiments=declare_experiments(protocol.EXPERIMENTS, protocol.SCALES),
     scales=tuple(protocol.SCALES),
     grid=protocol.grid,
     execute=execute,

@@ -1,0 +1,143 @@
+"""Calibration pilots behind the Neyshabur mini scale (papers/neyshabur2020/README.md, "Pilots").
+
+    python benchmarks/neyshabur_mini_pilots.py [--steps 50]
+    python benchmarks/neyshabur_mini_pilots.py --lr [--out /tmp/neyshabur-pilots]
+
+``--lr`` trains one RI-T / P-T run per cell on the mini targets mnist and
+digits at lr divisors 8 (the paper's), 4 and 2, with and without mixup
+(P pre-trained into ``--out`` first, or found there), and prints the table of
+papers/neyshabur2020/README.md "Pilots". Without it, a Markdown table of what
+one mini run costs on this machine:
+
+* the traced SGD step of the mini Fixup ResNet (the [3, 4, 6, 3] bottleneck
+  layout) at widths 4 and 8 and batches 32 and 128, with and without XLA;
+* the one-off cost a new model object pays before its first step (building
+  the network, tracing the training step, tracing the evaluation), which the
+  suite pays once per command by re-assigning the weights of one worker
+  model (:func:`repro.train.trainer`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+import repro  # noqa: F401
+import keras
+import tensorflow as tf
+
+from repro.landscape.state import evaluate
+from repro.models.fixup_resnet import fixup_resnet
+from repro.train import SGDSchedule, mix_batch, trainer
+
+SCHEDULE = SGDSchedule(base_lr=0.0125, max_iter=1, step_size=1, batch_size=32, eval_every=1, weight_decay=1e-4,
+                       bias_lr_mult=1.0, decay_biases=True, scalar_lr_mult=0.1, mixup_alpha=0.7)
+
+
+def step_time(width: int, batch: int, steps: int, jit: bool) -> float:
+    """Mean seconds of one mixup SGD step (after one warm-up step)."""
+    model = fixup_resnet((32, 32, 1), 10, width=width, stem="mini", seed=0)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    variables = model.trainable_variables
+
+    @tf.function(jit_compile=jit)
+    def step(x, y_a, y_b, lam):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = lam * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_a, logits=logits)) \
+                + (1 - lam) * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_b, logits=logits))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, 32, 32, 1)).astype(np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int32)
+    float(step(x, y, y, tf.constant(1.0)))
+    start = time.perf_counter()
+    for i in range(steps):
+        mixed, y_a, y_b, lam = mix_batch(x, y, 0.7, 0, i)
+        float(step(mixed, y_a, y_b, tf.constant(lam, tf.float32)))
+    return (time.perf_counter() - start) / steps
+
+
+def new_model_cost() -> tuple[float, float, float]:
+    """Seconds to build the mini network, to trace its training step, to trace its evaluation."""
+    start = time.perf_counter()
+    model = fixup_resnet((32, 32, 1), 10, width=8, stem="mini", seed=1)
+    built = time.perf_counter()
+    optimizer, step = trainer(model, SCHEDULE)
+    x = np.zeros((32, 32, 32, 1), np.float32)
+    y = np.zeros(32, np.int32)
+    float(step(x, y, y, tf.constant(1.0)))
+    traced = time.perf_counter()
+    evaluate(model, [(np.zeros((500, 32, 32, 1), np.float32), np.zeros(500, np.int64))])
+    return built - start, traced - built, time.perf_counter() - traced
+
+
+LR_CELLS = (  # (lr divisor, mixup, arm, nominal lr)
+    (8.0, 0.7, "RI-T", 0.1), (8.0, 0.0, "RI-T", 0.1), (2.0, 0.7, "RI-T", 0.1), (2.0, 0.0, "RI-T", 0.1),
+    (2.0, 0.7, "RI-T", 0.02), (2.0, 0.7, "P-T", 0.1), (2.0, 0.7, "P-T", 0.02), (4.0, 0.7, "RI-T", 0.1),
+    (4.0, 0.7, "P-T", 0.1),
+)
+
+
+def lr_pilots(out: str) -> None:
+    """One run per (target, divisor, mixup, arm, lr): does each arm learn within the mini schedule?"""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from repro.neyshabur2020 import mini_data, protocol
+    from repro.neyshabur2020.experiment import build_model, load_source, target_schedule, transfer_modules
+    from repro.registry import get_paper
+    from repro.runner import RunContext
+    from repro.train import train
+    from repro.transfer import transfer
+
+    context = RunContext(get_paper("neyshabur2020"), "mini", Path(out))
+    source = load_source(protocol.MINI, context)
+    print("| target | lr divisor | run | final | best | mean train | time |\n|---|---|---|---|---|---|---|")
+    for name in ("mnist", "digits"):
+        target = protocol.MINI.target(name)
+        data, _ = mini_data.target_data(protocol.MINI, target, None)
+        for divisor, mixup, arm, lr in LR_CELLS:
+            scale = dataclasses.replace(protocol.MINI, lr_divisor=divisor, mixup_alpha=mixup)
+            model = build_model(scale, target.classes, seed=1)
+            if arm == "P-T":
+                modules = transfer_modules(model)
+                transfer(model, modules, len(modules) - 1, "finetune", source)
+            started = time.perf_counter()
+            result = train(model, data, target_schedule(scale, target, arm, data.n_train, lr),
+                           Path(tempfile.mkdtemp()), data_seed=1)
+            label = f"{divisor:g}" + ("" if mixup else ", no mixup")
+            print(f"| {name} | {label} | {arm} {lr:g} | {result.acc_final:.3f} | {result.acc_max:.3f} "
+                  f"| {result.train_acc_mean:.3f} | {time.perf_counter() - started:.0f} s |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--lr", action="store_true", help="the learning-rate pilots instead of the timings")
+    parser.add_argument("--out", default="/tmp/neyshabur-pilots", help="where P is pre-trained (or found)")
+    args = parser.parse_args()
+    if args.lr:
+        lr_pilots(args.out)
+        return
+    print("| network | batch | XLA | ms / step | images / s |\n|---|---|---|---|---|")
+    for width in (4, 8):
+        for batch in (32, 128):
+            for jit in (False, True):
+                seconds = step_time(width, batch, args.steps, jit)
+                print(f"| mini Fixup ResNet, width {width} | {batch} | {'yes' if jit else 'no'} "
+                      f"| {1000 * seconds:.1f} | {batch / seconds:,.0f} |")
+    build, trace, trace_eval = new_model_cost()
+    print(f"\nnew model object: build {build:.1f} s, trace the training step {trace:.1f} s, "
+          f"trace the evaluation {trace_eval:.1f} s")
+    print(f"load average {os.getloadavg()[0]:.2f}; tensorflow {tf.__version__}, keras {keras.__version__}, "
+          f"{os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

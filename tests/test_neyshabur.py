@@ -1,0 +1,198 @@
+"""Neyshabur et al. 2020: the grid, the shared source, the lr choice, smoke runs of every experiment, paper scale."""
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import repro  # noqa: F401
+import tensorflow_datasets as tfds
+
+from repro.cli import main
+from repro.neyshabur2020 import protocol
+from repro.neyshabur2020.experiment import target_schedule, transfer_modules
+from repro.registry import get_paper
+
+PAPER = get_paper("neyshabur2020")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The whole smoke grid and its comparison, run once for the module."""
+    out = tmp_path_factory.mktemp("neyshabur")
+    assert main(["run", "neyshabur2020", "--scale", "smoke", "--out", str(out)]) == 0
+    assert main(["compare", "neyshabur2020", "--scale", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def rows(scale_dir, experiment):
+    with open(scale_dir / f"{experiment}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_experiment_has_a_row_for_every_run_of_its_grid(smoke):
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    for experiment in PAPER.experiment_names("smoke"):
+        keys = [r["run_key"] for r in rows(scale_dir, experiment)]
+        assert sorted(keys) == sorted(s.run_key for s in PAPER.grid(experiment, "smoke")), experiment
+        assert len(keys) == len(set(keys))
+
+
+def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    with open(scale_dir / "comparison.csv", newline="") as f:
+        claims = [r for r in csv.DictReader(f) if r["section"] == "claim"]
+    assert [c["key"] for c in claims] == [f"N-C{i}" for i in range(1, 11)]
+    assert all(c["verdict"] in ("holds", "fails") for c in claims), [(c["key"], c["evidence"]) for c in claims]
+    for name in ("figure2", "figure3", "figure4", "table1_cka", "figure5", "figure6", "figure7"):
+        assert (scale_dir / f"{name}.png").stat().st_size > 10_000
+
+
+def test_source_model_is_shared_by_key_with_a_checkpoint_every_epoch(smoke):
+    sources = list((smoke / "sources" / "smoke").iterdir())
+    assert len(sources) == 1
+    epochs = sorted(p.name for p in (sources[0] / "checkpoints").iterdir())
+    assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source.epochs + 1)]
+    config = json.loads((sources[0] / "config.json").read_text())
+    assert config["source"] == sources[0].name
+
+
+def test_lr_choice_is_the_better_mean_and_keeps_the_tuner_in_its_run_dir(smoke):
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    table = rows(scale_dir, "learning_curves")
+    for choice in (r for r in table if r["condition"] == "lr_choice"):
+        means = {}
+        for lr in protocol.NOMINAL_LRS:
+            runs = [r for r in table if r["condition"] == choice["arm"] and r["target"] == choice["target"]
+                    and float(r["lr"]) == lr]
+            means[lr] = np.mean([float(r["test_acc_final"]) for r in runs])
+            assert float(choice[f"score_lr{lr:g}"]) == pytest.approx(means[lr])
+        best = max(protocol.NOMINAL_LRS, key=lambda lr: (means[lr], -protocol.NOMINAL_LRS.index(lr)))
+        assert float(choice["chosen_lr"]) == best
+        assert (scale_dir / "runs" / choice["run_key"] / "tuner" / "oracle.json").exists()
+
+
+def test_unshuffled_block_and_final_checkpoint_reuse_the_learning_curve_run(smoke):
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    curves = {r["run_key"]: r for r in rows(scale_dir, "learning_curves")}
+    full = [r for r in rows(scale_dir, "block_shuffle") if r["block"] == protocol.SMOKE.full_block]
+    final = [r for r in rows(scale_dir, "checkpoints") if int(r["source_epoch"]) == protocol.SMOKE.source.epochs]
+    assert full and final
+    for row in full + final:
+        assert row["reused"] in curves and row["test_acc_final"] == curves[row["reused"]]["test_acc_final"]
+        assert not (scale_dir / "runs" / row["run_key"] / "metrics.csv").exists()
+
+
+def test_block_shuffled_runs_record_their_transform(smoke):
+    runs = smoke / "neyshabur2020" / "smoke" / "runs"
+    shuffled = json.loads((runs / "bs-PT-mnist-b2-s0" / "config.json").read_text())["data"]["shuffle"]
+    pixel = json.loads((runs / "bs-RIT-mnist-bpx-s0" / "config.json").read_text())["data"]["shuffle"]
+    assert shuffled == {"transform": "block_shuffle", "block": 2, "seed": protocol.SHUFFLE_SEED_OFFSET}
+    assert pixel == {"transform": "pixel_shuffle", "seed": protocol.SHUFFLE_SEED_OFFSET}
+
+
+def test_fine_tuning_copies_every_module_of_p_but_the_classifier(smoke):
+    config = json.loads((smoke / "neyshabur2020" / "smoke" / "runs" / "lc-PT-mnist-lr0.1-r1" / "config.json")
+                        .read_text())["transfer"]
+    assert config["mode"] == "finetune" and config["reinitialized"] == ["fc"] and not config["frozen"]
+    assert "fc_bias_in" in config["copied"] and "stem_conv" in config["copied"]
+
+
+def test_paper_grid_follows_the_official_configs():
+    grid = {e: PAPER.grid(e, "paper") for e in PAPER.experiment_names("paper")}
+    shuffle = grid["block_shuffle"]
+    assert {s.params["block"] for s in shuffle} == set(protocol.PAPER_SCALE.block_sizes)
+    assert len(shuffle) == 3 * 2 * 13 * 3  # domains x arms x (12 sizes + '*') x seeds
+    assert {s.params["shuffle_seed"] for s in shuffle} == {1234, 1235, 1236}
+    assert {s.target for s in grid["cka"]} == {"chexpert"} and {s.target for s in grid["checkpoints"]} == {
+        "real", "clipart", "quickdraw"}
+    assert sorted({s.params["source_epoch"] for s in grid["checkpoints"]}) == [
+        0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90]
+    assert len({s.run_key for g in grid.values() for s in g}) == sum(len(g) for g in grid.values())
+
+
+def test_paper_schedules_are_the_official_ones():
+    real, chexpert = protocol.PAPER_SCALE.target("real"), protocol.PAPER_SCALE.target("chexpert")
+    domainnet = target_schedule(protocol.PAPER_SCALE, real, "P-T", 50_000, 0.1)
+    steps = 50_000 // 32
+    assert domainnet.base_lr == pytest.approx(0.0125) and domainnet.batch_size == 32
+    assert domainnet.milestones == (30 * steps, 60 * steps, 90 * steps) and domainnet.max_iter == 100 * steps
+    assert domainnet.mixup_alpha == 0.7 and domainnet.weight_decay == 1e-4 and domainnet.decay_biases
+    assert domainnet.scalar_lr_mult == 0.1 and domainnet.bias_lr_mult == 1.0
+    ri_t = target_schedule(protocol.PAPER_SCALE, chexpert, "RI-T", 50_000, 0.02)
+    assert ri_t.base_lr == pytest.approx(0.02) and ri_t.batch_size == 256 and ri_t.milestones == ()
+    assert ri_t.max_iter == 400 * (50_000 // 256) and ri_t.mixup_alpha == 0 and ri_t.loss == "sigmoid"
+    assert target_schedule(protocol.PAPER_SCALE, chexpert, "P-T", 50_000, 0.02).max_iter == 200 * (50_000 // 256)
+
+
+def _one_step(model, stream, schedule, tmp_path):
+    from repro.train import train
+
+    return train(model, stream, dataclasses.replace(schedule, max_iter=1, eval_every=1, train_eval_examples=4),
+                 tmp_path, data_seed=0)
+
+
+def test_paper_scale_domainnet_fine_tuning_step_under_mock_data(tmp_path):
+    from repro.neyshabur2020.data import target_data
+    from repro.neyshabur2020.experiment import build_model
+    from repro.transfer import transfer
+
+    scale = protocol.PAPER_SCALE
+    builder = tfds.builder("domainnet/clipart", data_dir=tmp_path)
+    infos = [tfds.core.SplitInfo(name=n, shard_lengths=[8], num_bytes=0) for n in ("train", "test")]
+    builder.info.set_splits(tfds.core.SplitDict(infos))
+    builder.data_path.mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_path)
+    with tfds.testing.mock_data(num_examples=8, data_dir=str(tmp_path)):
+        stream, config = target_data(scale, scale.target("clipart"), str(tmp_path), block="56", shuffle_seed=1234)
+        assert config["shuffle_transform"] == {"transform": "block_shuffle", "block": 56, "seed": 1234}
+        assert "noaug" in config["train_transform"]
+        schedule = target_schedule(scale, scale.target("clipart"), "P-T", stream.n_train, 0.1)
+        source = build_model(scale, 1000, seed=1)
+        model = build_model(scale, 345, seed=2)
+        modules = transfer_modules(model)
+        transfer(model, modules, len(modules) - 1, "finetune", source)
+        result = _one_step(model, stream, schedule, tmp_path)
+    assert result.steps == 1 and 0.0 <= result.acc_final <= 1.0 and np.isfinite(result.train_loss_final)
+
+
+def test_paper_scale_chexpert_step_trains_bce_and_reports_mean_auc(tmp_path):
+    from repro.data import chexpert
+    from repro.neyshabur2020 import data
+    from repro.neyshabur2020.experiment import build_model
+    from tests.test_neyshabur_data import TINY, write_manual
+
+    write_manual(tmp_path / "manual")
+    config = chexpert.ChexpertConfig(name="tiny", **TINY)
+    chexpert.chexpert_builder(tmp_path / "data", manual_dir=tmp_path / "manual", prepare=True, config=config)
+    stream = data.chexpert_stream(tmp_path / "data", batch_size=2, config=config)
+    stream.train_eval = lambda k: data.chexpert_dataset("train", tmp_path / "data", training=False, batch_size=2,
+                                                        config=config).unbatch().take(k).batch(2)
+    scale = protocol.PAPER_SCALE
+    schedule = target_schedule(scale, scale.target("chexpert"), "RI-T", stream.n_train, 0.1)
+    model = build_model(scale, 5, seed=0)
+    result = _one_step(model, stream, dataclasses.replace(schedule, batch_size=2), tmp_path)
+    assert result.steps == 1 and np.isfinite(result.train_loss_final)
+    assert 0.0 <= result.acc_final <= 1.0  # the mean AUC over the labels that have both classes
+
+
+def test_unknown_experiment_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", "neyshabur2020", "tables", "--scale", "smoke", "--out", str(tmp_path)]) == 2
+    assert "unknown experiment 'tables'" in capsys.readouterr().err
+
+
+def test_compare_without_results_is_a_clear_error(tmp_path, capsys):
+    assert main(["compare", "neyshabur2020", "--scale", "smoke", "--out", str(tmp_path)]) == 2
+    assert "run `repro run neyshabur2020 --scale smoke` first" in capsys.readouterr().err
+
+
+def test_missing_dataset_is_reported_before_any_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REPRO_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    from repro.data import arrays
+
+    monkeypatch.setattr(arrays, "_CACHE", {})
+    code = main(["run", "neyshabur2020", "learning_curves", "--scale", "smoke", "--out", str(tmp_path / "out"),
+                 "--data-dir", str(tmp_path / "tfds")])
+    assert code == 2
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
