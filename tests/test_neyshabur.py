@@ -85,11 +85,36 @@ def test_unshuffled_block_and_final_checkpoint_reuse_the_learning_curve_run(smok
 
 
 def test_block_shuffled_runs_record_their_transform(smoke):
-    runs = smoke / "neyshabur2020" / "smoke" / "runs"
-    shuffled = json.loads((runs / "bs-PT-mnist-b2-s0" / "config.json").read_text())["data"]["shuffle"]
-    pixel = json.loads((runs / "bs-RIT-mnist-bpx-s0" / "config.json").read_text())["data"]["shuffle"]
-    assert shuffled == {"transform": "block_shuffle", "block": 2, "seed": protocol.SHUFFLE_SEED_OFFSET}
-    assert pixel == {"transform": "pixel_shuffle", "seed": protocol.SHUFFLE_SEED_OFFSET}
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    seed = protocol.SMOKE.shuffle_seeds[0]
+    shuffled = json.loads((scale_dir / "runs" / f"bs-PT-mnist-b2-s{seed}" / "config.json").read_text())["data"]
+    assert shuffled["shuffle"] == {"transform": "block_shuffle", "block": 2,
+                                   "seed": protocol.SHUFFLE_SEED_OFFSET + seed}
+    # one channel: '*' draws the permutation of block 1, so it reuses that run
+    pixel = next(r for r in rows(scale_dir, "block_shuffle") if r["run_key"] == f"bs-RIT-mnist-bpx-s{seed}")
+    assert pixel["reused"] == f"bs-RIT-mnist-b1-s{seed}"
+
+
+def test_the_official_seed_0_does_not_shuffle_four_blocks():
+    from repro.data.transforms import BlockShuffle
+
+    x = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32, 1)
+    np.testing.assert_array_equal(BlockShuffle(16, protocol.SHUFFLE_SEED_OFFSET)(x), x)
+    assert not np.array_equal(BlockShuffle(16, protocol.SHUFFLE_SEED_OFFSET + protocol.MINI.shuffle_seeds[0])(x), x)
+
+
+@pytest.mark.parametrize("block", ["4", protocol.PIXEL_SHUFFLE])
+def test_mini_targets_shuffle_train_and_test_with_one_permutation(block):
+    from repro.neyshabur2020 import mini_data
+
+    target = protocol.SMOKE.target("digits")
+    plain, _ = mini_data.target_data(protocol.SMOKE, target, None)
+    shuffled, config = mini_data.target_data(protocol.SMOKE, target, None, block, 1234)
+    transform = mini_data.shuffle_transform(block, 1234)
+    np.testing.assert_array_equal(shuffled.x_train, transform(plain.x_train))
+    np.testing.assert_array_equal(shuffled.x_val, transform(plain.x_val))
+    assert config["shuffle"] == transform.describe()
+    assert not np.array_equal(shuffled.x_train, plain.x_train)
 
 
 def test_fine_tuning_copies_every_module_of_p_but_the_classifier(smoke):

@@ -24,7 +24,7 @@ from repro.errors import BadArgument
 from repro.models.fixup_resnet import fixup_resnet
 from repro.models.resnet import neyshabur_modules
 from repro.neyshabur2020.protocol import (
-    NOMINAL_LRS, PAPER, SCALES, Scale, Target, lc_key, lr_choice_key, same_init_key)
+    NOMINAL_LRS, PAPER, PIXEL_SHUFFLE, SCALES, Scale, Target, bs_key, lc_key, lr_choice_key, same_init_key)
 from repro.runner import RunContext
 from repro.runs import RunSpec, derive_seed, spec_config, write_json
 from repro.sources import FINAL_WEIGHTS, SourceModel, ensure_source
@@ -173,14 +173,23 @@ def chosen_lr(context: RunContext, arm: str, target: str) -> float:
 
 
 def _identical_run(spec: RunSpec, scale: Scale, lr: float) -> str | None:
-    """A learning-curve run with exactly this configuration, whose result this run reuses."""
+    """Another run with exactly this configuration (same data, init, order, lr), whose result this run reuses.
+
+    - the unshuffled block size: the learning-curve run of the same seeds (when
+      learning curves train without augmentation, as at mini scale);
+    - '*' on one-channel images: block 1, whose permutation it then is
+      (both draw ``RandomState(seed).permutation(H * W)``);
+    - the final pre-training checkpoint: the learning-curve run of P-T.
+    """
     p = spec.params
-    if p["rep"] != 1 or p["init_rep"] != 1:
-        return None
-    if spec.experiment == "block_shuffle" and p["block"] == scale.full_block:
-        return lc_key(p["arm"], spec.target, lr, 1)
-    if spec.experiment == "checkpoints" and p["source_epoch"] == scale.source.epochs:
-        return lc_key("P-T", spec.target, lr, 1)
+    same_seeds = p["rep"] == p["init_rep"] and p["rep"] <= scale.repeats
+    if spec.experiment == "block_shuffle" and scale.name != "paper":
+        if p["block"] == scale.full_block and same_seeds:
+            return lc_key(p["arm"], spec.target, lr, p["rep"])
+        if p["block"] == PIXEL_SHUFFLE and scale.channels == 1:
+            return bs_key(p["arm"], spec.target, "1", p["rep"] - 1)
+    if spec.experiment == "checkpoints" and p["source_epoch"] == scale.source.epochs and same_seeds:
+        return lc_key("P-T", spec.target, lr, p["rep"])
     return None
 
 
