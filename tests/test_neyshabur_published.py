@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 
-from repro.compare import PROVENANCES, load_claims, load_published
+from repro.compare import PROVENANCES
 
 PAPER = "neyshabur2020"
 
@@ -38,21 +37,6 @@ EXPERIMENTS = (
     "interpolation", "basin", "criticality", "criticality_paths", "checkpoints",
 )
 TARGETS = ("real", "clipart", "quickdraw", "chexpert")
-
-
-@pytest.fixture(scope="module")
-def published():
-    return load_published(PAPER)
-
-
-@pytest.fixture(scope="module")
-def values(published):
-    return {p.key: p.value for p in published}
-
-
-@pytest.fixture(scope="module")
-def claims():
-    return load_claims(PAPER)
 
 
 def test_keys_are_unique(published):

@@ -39,10 +39,10 @@ from typing import Sequence
 
 import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
-import numpy as np
 
 from repro.errors import BadArgument
-from repro.models.resnet import EXPANSION, RESNET50_BLOCKS, _Seeds, bottleneck_stages, load_weights
+from repro.models.inits import Seeds, torch_default, torch_default_kernel
+from repro.models.resnet import EXPANSION, RESNET50_BLOCKS, bottleneck_stages, load_weights
 
 STEMS: tuple[str, ...] = ("imagenet", "mini")
 
@@ -69,11 +69,6 @@ class ScalarScale(keras.layers.Layer):
         return x * self.scale
 
 
-def _torch_default(seed: int | None) -> keras.initializers.Initializer:
-    """PyTorch's default conv/linear init ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed)
-
-
 def _he_normal(scale: float, seed: int | None) -> keras.initializers.Initializer:
     """``N(0, scale * 2 / (c_out k_h k_w))``: Fixup's fan-out normal init times ``scale``."""
     return keras.initializers.VarianceScaling(2.0 * scale, mode="fan_out", distribution="untruncated_normal", seed=seed)
@@ -89,7 +84,7 @@ def _conv(x, filters: int, kernel: int, stride: int, name: str, initializer) -> 
                                kernel_initializer=initializer, name=name)(x)
 
 
-def _bottleneck(x, planes: int, stride: int, downsample: bool, prefix: str, n_blocks: int, seeds: _Seeds):
+def _bottleneck(x, planes: int, stride: int, downsample: bool, prefix: str, n_blocks: int, seeds: Seeds):
     branch_scale = n_blocks ** -0.5  # variance factor: std * L^(-1/4)
     shifted = ScalarBias(name=f"{prefix}_bias1a")(x)
     out = _conv(shifted, planes, 1, 1, f"{prefix}_conv1", _he_normal(branch_scale, seeds.next()))
@@ -129,11 +124,11 @@ def fixup_resnet(
         raise BadArgument(f"stem {stem!r} is not one of {', '.join(STEMS)}")
     if width < 1 or num_classes < 1 or not blocks or min(blocks) < 1:
         raise BadArgument(f"width={width}, num_classes={num_classes}, blocks={tuple(blocks)} must all be positive")
-    seeds = _Seeds(seed)
+    seeds = Seeds(seed)
     n_blocks = int(sum(blocks))
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     kernel, stride = (7, 2) if stem == "imagenet" else (3, 1)
-    x = _conv(inputs, width, kernel, stride, "stem_conv", _torch_default(seeds.next()))
+    x = _conv(inputs, width, kernel, stride, "stem_conv", torch_default_kernel(seeds.next()))
     x = keras.layers.ReLU(name="stem_relu")(ScalarBias(name="stem_conv_bias")(x))
     # Zero padding equals torch's -inf padding here: the input is post-ReLU (>= 0).
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
@@ -141,10 +136,7 @@ def fixup_resnet(
     x, channels = bottleneck_stages(x, width, blocks, lambda x, *args: _bottleneck(x, *args, n_blocks, seeds))
     x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
     x = ScalarBias(name="fc_bias_in")(x)
-    bound = 1.0 / np.sqrt(channels)
-    logits = keras.layers.Dense(num_classes, kernel_initializer=_torch_default(seeds.next()),
-                                bias_initializer=keras.initializers.RandomUniform(-bound, bound, seed=seeds.next()),
-                                name="fc")(x)
+    logits = keras.layers.Dense(num_classes, name="fc", **torch_default(channels, seeds))(x)
     model = keras.Model(inputs, logits, name=name)
     if weights is not None:
         load_weights(model, weights)

@@ -50,9 +50,9 @@ from typing import Sequence
 
 import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
-import numpy as np
 
 from repro.errors import BadArgument, CorruptCheckpoint
+from repro.models.inits import Seeds, torch_default
 
 RESNET50_BLOCKS: tuple[int, ...] = (3, 4, 6, 3)
 STEMS: tuple[str, ...] = ("imagenet", "cifar")
@@ -63,18 +63,10 @@ BN_MOMENTUM = 0.9
 _BLOCK_LAYER = re.compile(r"^layer(\d+)_block(\d+)_(.+)$")
 
 
-class _Seeds:
-    """Distinct integer seeds for successive initializers, drawn from one init seed."""
-
-    def __init__(self, seed: int | None) -> None:
-        self._rng = None if seed is None else np.random.default_rng(seed)
-
-    def next(self) -> int | None:
-        return None if self._rng is None else int(self._rng.integers(0, 2**31 - 1))
 
 
 def _conv_bn(
-    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, bn_name: str, seeds: _Seeds
+    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, bn_name: str, seeds: Seeds
 ) -> keras.KerasTensor:
     """Bias-free conv (torch padding ``kernel // 2``) followed by BatchNorm."""
     padding = "same"
@@ -96,7 +88,7 @@ def _conv_bn(
 
 
 def _bottleneck(
-    x: keras.KerasTensor, planes: int, stride: int, downsample: bool, prefix: str, seeds: _Seeds
+    x: keras.KerasTensor, planes: int, stride: int, downsample: bool, prefix: str, seeds: Seeds
 ) -> keras.KerasTensor:
     """torchvision ``Bottleneck``: relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1 x)))))) + shortcut(x))."""
     out = _conv_bn(x, planes, 1, 1, f"{prefix}_conv1", f"{prefix}_bn1", seeds)
@@ -142,6 +134,7 @@ def resnet(
     weights: str | os.PathLike | None = None,
     seed: int | None = None,
     name: str = "resnet50",
+    include_top: bool = True,
 ) -> keras.Model:
     """Bottleneck ResNet v1.5 returning logits (no softmax).
 
@@ -156,13 +149,43 @@ def resnet(
     ``stem='cifar'``: 3x3/1 conv, no pool (32x32 inputs). ``weights`` is a
     local Keras ``.weights.h5`` file to load after building, or ``None`` for
     the random init, seeded by ``seed`` (per-layer seeds drawn from it).
+
+    ``include_top=False`` drops the classifier: the output is the GAP
+    features ``avgpool`` (``4 * width * 2**(len(blocks) - 1)`` channels,
+    2048 for ResNet-50), there is no ``fc`` layer and ``num_classes`` is
+    unused. The backbone's init is the same as with the top (the ``fc``
+    seeds are drawn after every conv's), and a ``.weights.h5`` saved from
+    such a model loads into the backbone of a model built on it (see
+    :func:`repro.models.liu_head.liu_backbone`).
+    :func:`chen_groups` and :func:`neyshabur_modules` need the ``fc`` layer
+    and raise ``ValueError`` on a model without it.
     """
     if stem not in STEMS:
         raise BadArgument(f"stem {stem!r} is not one of {', '.join(STEMS)}")
     if width < 1 or num_classes < 1 or not blocks or min(blocks) < 1:
         raise BadArgument(f"width={width}, num_classes={num_classes}, blocks={tuple(blocks)} must all be positive")
-    seeds = _Seeds(seed)
+    seeds = Seeds(seed)
     inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x, channels = backbone_features(inputs, width, stem, blocks, seeds)
+    if not include_top:
+        model = keras.Model(inputs, x, name=name)
+    else:
+        logits = keras.layers.Dense(num_classes, name="fc", **torch_default(channels, seeds))(x)
+        model = keras.Model(inputs, logits, name=name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model
+
+
+def backbone_features(
+    inputs: keras.KerasTensor, width: int, stem: str, blocks: Sequence[int], seeds: Seeds
+) -> tuple[keras.KerasTensor, int]:
+    """Stem, the four bottleneck stages and GAP (layer ``avgpool``): ``(features, channels)``.
+
+    The layers of :func:`resnet` below its ``fc``; their initializer seeds are
+    drawn from ``seeds`` in network order, so a head built after it continues
+    the same seed stream.
+    """
     if stem == "imagenet":
         x = _conv_bn(inputs, width, 7, 2, "stem_conv", "stem_bn", seeds)
         x = keras.layers.ReLU(name="stem_relu")(x)
@@ -174,19 +197,7 @@ def resnet(
         x = keras.layers.ReLU(name="stem_relu")(x)
     x, channels = bottleneck_stages(x, width, blocks, lambda x, *args: _bottleneck(x, *args, seeds))
     x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-    bound = 1.0 / np.sqrt(channels)
-    logits = keras.layers.Dense(
-        num_classes,
-        kernel_initializer=keras.initializers.VarianceScaling(
-            1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seeds.next()
-        ),
-        bias_initializer=keras.initializers.RandomUniform(-bound, bound, seed=seeds.next()),
-        name="fc",
-    )(x)
-    model = keras.Model(inputs, logits, name=name)
-    if weights is not None:
-        load_weights(model, weights)
-    return model
+    return x, channels
 
 
 def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
