@@ -221,3 +221,15 @@ def test_missing_dataset_is_reported_before_any_training(tmp_path, capsys, monke
                  "--data-dir", str(tmp_path / "tfds")])
     assert code == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_analyses_take_their_examples_from_a_stream_as_from_arrays():
+    from repro.neyshabur2020.analyses import first_examples
+
+    batches = [(np.full((4, 2), i, np.float32), np.full(4, i)) for i in range(3)]
+    x, y = first_examples(iter(batches), 6)
+    assert x.shape == (6, 2) and list(y) == [0, 0, 0, 0, 1, 1]
+    assert len(first_examples(iter(batches), 100)[0]) == 12
+    with pytest.raises(ValueError):
+        first_examples(iter([]), 3)
+

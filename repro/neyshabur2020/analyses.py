@@ -12,7 +12,8 @@ interpolation; everything else follows the paper's definitions
   |E_a ∩ E_b| / |E_a ∪ E_b| (Jaccard) and the disagreement rate;
 - CKA (Table 1): linear CKA (Kornblith et al. 2019, biased HSIC) between
   the flattened outputs of conv1 and layer1..layer4 on the first
-  ``analysis_examples`` test images;
+  ``analysis_examples`` test images (minibatch CKA, unbiased HSIC in
+  batches of 500, beyond 1,000 examples: paper scale);
 - distances (Table 2): ||theta_a - theta_b||_2 over every parameter but the
   classifier (re-initialised at fine-tuning, and of another shape in P),
   whole and per module;
@@ -45,7 +46,7 @@ from repro.neyshabur2020.experiment import (
 from repro.neyshabur2020.protocol import MODULES, SCALES, STAGES, Scale, lc_key
 from repro.runner import RunContext
 from repro.runs import RunSpec
-from repro.similarity import feature_taps, linear_cka
+from repro.similarity import cross_model_cka, feature_taps, linear_cka
 from repro.train import LOSSES
 
 # Which two models each pair compares: (role, checkpoint) for each side.
@@ -66,6 +67,8 @@ PAIR_ENDS = {
     "RI-T & P": (("RI-T", "final"), ("P", "final")),
 }
 CLASSIFIER = r"^fc"
+FULL_CKA_EXAMPLES = 1000  # up to this many examples, CKA from the full Gram matrices
+CKA_BATCH = 500  # beyond: minibatch linear CKA with this batch (paper scale)
 
 
 def _scale(spec: RunSpec) -> Scale:
@@ -83,11 +86,26 @@ def _batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.nd
     return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
 
 
+def first_examples(batches, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` examples of a stream of ``(x, y)`` batches, as arrays (fewer if the stream ends)."""
+    xs, ys, count = [], [], 0
+    for x, y in batches:
+        xs.append(np.asarray(x)[: n - count])
+        ys.append(np.asarray(y)[: n - count])
+        count += len(xs[-1])
+        if count >= n:
+            break
+    if not xs:
+        raise ValueError("no examples in the evaluation stream")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def _test_set(spec: RunSpec, context: RunContext) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``analysis_examples`` test examples of the target (in memory at mini, from the stream at paper)."""
     scale = _scale(spec)
     data, _ = target_data(scale, scale.target(spec.target), context)
-    n = scale.analysis_examples
-    return data.x_val[:n], data.y_val[:n]
+    return context.cached(("test_set", spec.target), lambda: first_examples(
+        data.validation_batches(), scale.analysis_examples))
 
 
 def _target_model(spec: RunSpec, context: RunContext, weights: Path, slot: str = "a") -> keras.Model:
@@ -153,9 +171,13 @@ def cka(spec: RunSpec, context: RunContext) -> dict:
     model_a, model_b, where = _pair(spec, context)
     taps = module_outputs(model_a)
     names = [taps[stage] for stage in STAGES if stage in taps]
-    features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
-    features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
-    values = {f"cka_{stage}": linear_cka(fa, fb) for stage, fa, fb in zip(STAGES, features_a, features_b)}
+    if len(x) <= FULL_CKA_EXAMPLES:
+        features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
+        features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
+        values = {f"cka_{stage}": linear_cka(fa, fb) for stage, fa, fb in zip(STAGES, features_a, features_b)}
+    else:  # the full Gram of 224 x 224 feature maps does not fit: minibatch CKA (Nguyen et al. 2021)
+        by_layer = cross_model_cka(model_a, model_b, names, x, batch_size=CKA_BATCH)
+        values = {f"cka_{stage}": by_layer[name] for stage, name in zip(STAGES, names)}
     return dict(pair=spec.params["pair"], n_examples=len(x), **values, **where)
 
 
@@ -246,8 +268,8 @@ def criticality_paths(spec: RunSpec, context: RunContext) -> dict:
     final, result = run_weights(context, run_key, "final")
     model = _target_model(spec, context, final)
     data, _ = target_data(scale, scale.target(spec.target), context)
-    n = scale.criticality_examples
-    dataset = _batches(data.x_train[:n], data.y_train[:n])
+    dataset = _batches(*first_examples(data.train_eval_batches(scale.criticality_examples),
+                                       scale.criticality_examples))
     options = dict(module=p["module"], loss_fn=_loss_fn(spec), modules=_module_map(model), sigmas=scale.criticality_sigmas,
                    n_samples=scale.criticality_samples, epsilon=0.01, relative=True, seed=0)
     rows = []

@@ -226,7 +226,7 @@ PAPER_SCALE = Scale(
     block_sizes=("1", "2", "4", "7", "8", "14", "16", "28", "32", "56", "112", "224", PIXEL_SHUFFLE),
     shuffle_seeds=(0, 1, 2),
     source_checkpoints=(0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90),
-    train_eval_examples=10_000, interpolation_points=50, analysis_examples=10_000, criticality_examples=10_000,
+    train_eval_examples=10_000, interpolation_points=50, analysis_examples=5_000, criticality_examples=5_000,
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1), criticality_alphas=tuple(k / 10 for k in range(11)),
     criticality_samples=5,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
