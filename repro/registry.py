@@ -27,6 +27,16 @@ class Experiment:
     default: bool = True
 
 
+def lazy_compare(module: str) -> Callable:
+    """``(scale_dir, scale) -> module.compare(scale_dir, scale)``, importing ``module`` (figures,
+    matplotlib) only when a comparison is asked for, so ``repro list`` and ``repro run`` stay light."""
+
+    def compare(scale_dir, scale: str):
+        return importlib.import_module(module).compare(scale_dir, scale)
+
+    return compare
+
+
 def declare_experiments(descriptions: dict[str, str], scales: dict) -> tuple[Experiment, ...]:
     """Experiments from a protocol's ``{name: description}`` and ``{scale name: scale}`` (each with ``.experiments``)."""
     return tuple(

@@ -23,6 +23,7 @@ from repro.registry import Paper
 from repro.runs import Progress, RunSpec, Shard, append_row, experiment_csvs, read_rows, select, write_json
 
 RESULT_FILE = "result.json"
+FINAL_WEIGHTS = "final.weights.h5"  # a trained run's weights, for the runs that start from it
 
 
 def say(message: str) -> None:

@@ -20,11 +20,9 @@ from typing import Callable
 import repro  # noqa: F401
 import keras
 
-from repro.runner import RunContext, ensure_run
+from repro.runner import FINAL_WEIGHTS, RunContext, ensure_run
 from repro.runs import derive_seed, write_json
 from repro.train import SGDSchedule, TrainData, train
-
-FINAL_WEIGHTS = "final.weights.h5"
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,13 @@ def first_k_per_class(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray,
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise BadArgument(f"examples per class {k!r} is not accepted; accepted: an integer >= 1")
+    return per_class_slice(x, y, 0, k)
+
+
+def per_class_slice(x: np.ndarray, y: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Examples ``start .. stop - 1`` of every class (counted in dataset order), kept in dataset order."""
     y = np.asarray(y, dtype=np.int64)
     keep = np.zeros(y.shape[0], dtype=bool)
     for label in np.unique(y):
-        keep[np.flatnonzero(y == label)[:k]] = True
+        keep[np.flatnonzero(y == label)[start:stop]] = True
     return x[keep], y[keep]

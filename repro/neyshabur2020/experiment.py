@@ -25,9 +25,9 @@ from repro.models.fixup_resnet import fixup_resnet
 from repro.models.resnet import neyshabur_modules
 from repro.neyshabur2020.protocol import (
     NOMINAL_LRS, PAPER, PIXEL_SHUFFLE, SCALES, Scale, Target, bs_key, lc_key, lr_choice_key, same_init_key)
-from repro.runner import RunContext
+from repro.runner import FINAL_WEIGHTS, RunContext
 from repro.runs import RunSpec, derive_seed, spec_config, write_json
-from repro.sources import FINAL_WEIGHTS, SourceModel, ensure_source
+from repro.sources import SourceModel, ensure_source
 from repro.train import SGDSchedule, TrainData, schedule_config, train
 from repro.transfer import transfer
 from repro.tuning import choose_best

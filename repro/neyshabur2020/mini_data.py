@@ -26,15 +26,6 @@ SOURCE_SPLIT = splits.fashion_random_split(0)
 TARGET_DATASETS = {"fashion_unseen": "fashion_mnist", "mnist": "mnist5k", "digits": "digits"}
 
 
-def _per_class(x: np.ndarray, y: np.ndarray, skip: int, take: int) -> tuple[np.ndarray, np.ndarray]:
-    """Examples ``skip .. skip + take - 1`` of every class, in dataset order."""
-    y = np.asarray(y, np.int64)
-    keep = np.zeros(len(y), bool)
-    for label in np.unique(y):
-        keep[np.flatnonzero(y == label)[skip:skip + take]] = True
-    return x[keep], y[keep]
-
-
 def source_arrays(scale: Scale, data_dir: str | None) -> tuple[np.ndarray, ...]:
     """Raw (un-normalised) source train and validation arrays."""
     x, y = splits.filter_classes(*load_arrays("fashion_mnist", "train", data_dir=data_dir), SOURCE_SPLIT.half("A"))
@@ -76,8 +67,9 @@ def target_arrays(scale: Scale, target: Target, data_dir: str | None) -> tuple[n
         x_test, y_test = splits.first_k_per_class(x_test, y_test, target.test_per_class)
         return x, y, x_test, y_test
     x_all, y_all = load_arrays(dataset, "train", data_dir=data_dir)
-    return (*_per_class(x_all, y_all, 0, target.train_per_class),
-            *_per_class(x_all, y_all, target.train_per_class, target.test_per_class))
+    split = target.train_per_class
+    return (*splits.per_class_slice(x_all, y_all, 0, split),
+            *splits.per_class_slice(x_all, y_all, split, split + target.test_per_class))
 
 
 def target_data(scale: Scale, target: Target, data_dir: str | None, block: str | None = None,

@@ -1,11 +1,9 @@
 """Registry entry of Neyshabur, Sedghi, Zhang 2020."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from repro.neyshabur2020 import protocol
 from repro.neyshabur2020.experiment import TRAIN_FIELDS, execute
-from repro.registry import Paper, declare_experiments
+from repro.registry import Paper, declare_experiments, lazy_compare
 
 IDENTITY = ("paper", "experiment", "scale", "run_key", "condition", "n", "source", "target", "split", "seed")
 MODULE_COLUMNS = tuple(f"acc_{m.replace('.', '_')}" for m in protocol.MODULES)
@@ -31,12 +29,6 @@ ROW_FIELDS = {
 }
 
 
-def _compare(scale_dir: Path, scale: str):
-    from repro.neyshabur2020.compare import compare
-
-    return compare(scale_dir, scale)
-
-
 PAPER = Paper(
     key=protocol.PAPER,
     title="Neyshabur, Sedghi, Zhang. What is being transferred in transfer learning? NeurIPS 2020",
@@ -45,5 +37,5 @@ PAPER = Paper(
     grid=protocol.grid,
     execute=execute,
     row_fields=ROW_FIELDS,
-    compare=_compare,
+    compare=lazy_compare("repro.neyshabur2020.compare"),
 )

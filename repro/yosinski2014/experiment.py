@@ -16,12 +16,11 @@ from repro.data import splits
 from repro.data.arrays import load_arrays, preprocessing_config
 from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet
 from repro.runs import RunSpec, derive_seed, spec_config, write_json
-from repro.runner import RunContext
+from repro.runner import FINAL_WEIGHTS, RunContext
 from repro.train import TrainData, schedule_config, train
 from repro.transfer import transfer
 from repro.yosinski2014.protocol import SCALES, Scale, task_split
 
-FINAL_WEIGHTS = "final.weights.h5"
 
 
 def mini_task_data(scale: Scale, task: str, data_dir: str | None, examples_per_class: int | None = None

@@ -1,17 +1,9 @@
 """Registry entry of Yosinski et al. 2014."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from repro.registry import Paper, declare_experiments
+from repro.registry import Paper, declare_experiments, lazy_compare
 from repro.yosinski2014 import protocol
 from repro.yosinski2014.experiment import ROW_FIELDS, execute
-
-
-def _compare(scale_dir: Path, scale: str):
-    from repro.yosinski2014.compare import compare
-
-    return compare(scale_dir, scale)
 
 
 PAPER = Paper(
@@ -22,5 +14,5 @@ PAPER = Paper(
     grid=protocol.grid,
     execute=execute,
     row_fields=ROW_FIELDS,
-    compare=_compare,
+    compare=lazy_compare("repro.yosinski2014.compare"),
 )
