@@ -31,6 +31,12 @@ drawn from ``(data seed, step)`` so a resumed run draws the same mixes).
 ``train_eval_examples`` adds the eval-mode accuracy on the first k training
 examples at every evaluation (the ``train_acc`` column; Neyshabur's
 "optimization speed" is its mean over training).
+
+A :class:`StepHook` measures something at every training step (Liu et al.
+2019's weight deviation and variation-of-loss probe): ``before`` sees the
+batch at the pre-step weights, ``after`` at the post-step weights and returns
+a row for ``steps.csv``. The rows are written with the checkpoint, so a
+resumed run keeps exactly the rows of the steps it keeps.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -188,6 +194,18 @@ class StreamData:
         return iter(self.train_eval(examples))
 
 
+class StepHook(Protocol):
+    """Per-step measurement: ``fields`` name the columns of the rows ``after`` returns (``step`` comes first)."""
+
+    fields: tuple[str, ...]
+
+    def before(self, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        """Called with the batch of iteration ``step`` before the update (weights W(step))."""
+
+    def after(self, step: int, x: np.ndarray, y: np.ndarray) -> dict | None:
+        """Called after the update (weights W(step + 1)); a row of ``fields``, or None to log nothing."""
+
+
 @dataclass(frozen=True)
 class TrainResult:
     acc_top10_mean: float
@@ -313,10 +331,10 @@ def _read_metrics(path: Path, up_to_step: int) -> list[dict]:
         return [row for row in csv.DictReader(f) if int(row["step"]) <= up_to_step]
 
 
-def _write_metrics(path: Path, rows: list[dict]) -> None:
+def _write_metrics(path: Path, rows: list[dict], fields: tuple[str, ...] = METRIC_FIELDS) -> None:
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -331,14 +349,16 @@ def train(
     data_seed: int,
     save_epoch_weights: bool = False,
     progress: Callable[[str], None] | None = None,
+    hook: StepHook | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with ``schedule``; resume from ``run_dir`` if interrupted.
 
     Writes ``metrics.csv`` (one row per evaluation), TensorBoard scalars under
     ``run_dir/tb``, ``checkpoint.npz`` after every evaluation and, with
     ``save_epoch_weights``, ``checkpoints/epoch-XXX.weights.h5`` at every epoch
-    boundary (epoch 0 = the initial weights). Raises :class:`NonFiniteLoss`
-    on a NaN/inf training loss.
+    boundary (epoch 0 = the initial weights) and, with a ``hook``,
+    ``steps.csv`` (its rows; step = the number of updates done). Raises
+    :class:`NonFiniteLoss` on a NaN/inf training loss.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     optimizer, train_step = trainer(model, schedule)
@@ -350,6 +370,9 @@ def train(
     if checkpoint.path.exists():
         step, elapsed = checkpoint.restore(model, optimizer)
     history = _read_metrics(metrics_path, step)
+    steps_path = run_dir / "steps.csv"
+    step_rows = _read_metrics(steps_path, step) if hook else []
+    logged_rows = len(step_rows)
     steps_per_epoch = max(1, data.n_train // schedule.batch_size)
     epoch_dir = run_dir / "checkpoints"
     if save_epoch_weights:
@@ -364,10 +387,16 @@ def train(
         x, y = data.batch(step, schedule.batch_size, data_seed)
         x, y_a, y_b, lam = mix_batch(x, y, schedule.mixup_alpha, data_seed, step)
         optimizer.learning_rate.assign(schedule.lr_at(step))
+        if hook:
+            hook.before(step, x, y)
         loss = float(train_step(x, y_a, y_b, tf.constant(lam, tf.float32)))
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}")
         losses.append(loss)
+        if hook:
+            measured = hook.after(step, x, y)
+            if measured is not None:
+                step_rows.append(dict(measured, step=step + 1))
         step += 1
         if save_epoch_weights and step % steps_per_epoch == 0:
             model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
@@ -382,6 +411,13 @@ def train(
             losses = []
             history.append(row)
             _write_metrics(metrics_path, history)
+            if hook:
+                _write_metrics(steps_path, step_rows, ("step",) + tuple(hook.fields))
+                with writer.as_default():
+                    for measured in step_rows[logged_rows:]:
+                        for name in hook.fields:
+                            tf.summary.scalar(f"step/{name}", float(measured[name]), step=int(measured["step"]))
+                logged_rows = len(step_rows)
             with writer.as_default(step=step):
                 tf.summary.scalar("train/loss", row["train_loss"])
                 tf.summary.scalar("eval/accuracy", row["val_acc"])
