@@ -328,6 +328,21 @@ def read_experiments(results_dir: Path, experiments: Iterable[str]) -> dict[str,
     return found
 
 
+def read_paper_results(results_dir: Path, paper: str, experiments: Sequence[str], scale: str) -> dict[str, MergedRuns]:
+    """:func:`read_experiments`, or a :class:`ReproError` saying which command to run when none has results."""
+    merged = read_experiments(results_dir, experiments)
+    if not merged:
+        raise ReproError(f"no {paper} results in {results_dir} (expected one of "
+                         f"{', '.join(e + '.csv' for e in experiments)}); run `repro run {paper} --scale {scale}` first")
+    return merged
+
+
+def number(row: Mapping[str, str], column: str) -> float:
+    """A numeric CSV cell; NaN when empty."""
+    text = row.get(column, "")
+    return float(text) if text not in ("", None) else math.nan
+
+
 def quantity_table(
     published: Sequence[PublishedValue],
     measured: Mapping[QuantityKey, float],

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from repro.compare import NotMeasured
-from repro.neyshabur2020.measured import Measured, number
+from repro.compare import NotMeasured, number
+from repro.neyshabur2020.measured import Measured
 from repro.neyshabur2020.protocol import MODULES, PIXEL_SHUFFLE, STAGES
 
 STAGE_STARTS = ("conv1", "layer1.0", "layer2.0", "layer3.0", "layer4.0", "layer4.2")

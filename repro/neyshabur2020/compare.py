@@ -18,10 +18,10 @@ from pathlib import Path
 import repro  # noqa: F401
 from repro.compare import (
     Comparison, NotMeasured, QuantityKey, judge_claims, load_claims, load_published, load_run_summary,
-    quantity_table, read_experiments)
-from repro.errors import ReproError
+    quantity_table, read_paper_results)
 from repro.neyshabur2020.claims import RULES
-from repro.neyshabur2020.measured import Measured, number
+from repro.compare import number
+from repro.neyshabur2020.measured import Measured
 from repro.neyshabur2020.protocol import EXPERIMENTS, PAPER, PIXEL_SHUFFLE, SCALES, STAGES
 
 PAPER_DOMAINS = ("real", "clipart", "quickdraw", "chexpert")
@@ -114,10 +114,7 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None) -
     from repro.neyshabur2020.figures import all_figures
 
     results_dir = Path(results_dir)
-    merged = read_experiments(results_dir, EXPERIMENTS)
-    if not merged:
-        raise ReproError(f"no {PAPER} results in {results_dir} (expected one of "
-                         f"{', '.join(e + '.csv' for e in EXPERIMENTS)}); run `repro run {PAPER} --scale {scale}` first")
+    merged = read_paper_results(results_dir, PAPER, tuple(EXPERIMENTS), scale)
     measured = Measured.from_merged(merged, scale, results_dir)
     published = load_published(PAPER, papers_root)
     notes = [f"{e}: {merged[e].describe()}" if e in merged else f"{e}: not run" for e in EXPERIMENTS]

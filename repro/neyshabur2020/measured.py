@@ -14,14 +14,8 @@ from typing import Mapping
 
 import numpy as np
 
-from repro.compare import MergedRuns, NotMeasured
+from repro.compare import MergedRuns, NotMeasured, number
 from repro.neyshabur2020.protocol import SCALES, Scale, Target
-
-
-def number(row: Mapping[str, str], column: str) -> float:
-    """A numeric cell; NaN when empty."""
-    text = row.get(column, "")
-    return float(text) if text not in ("", None) else math.nan
 
 
 @dataclass

@@ -32,7 +32,7 @@ import numpy as np
 import repro  # noqa: F401
 from repro.compare import (
     Comparison, MergedRuns, NotMeasured, QuantityKey, judge_claims, load_claims,
-    load_published, load_run_summary, quantity_table, read_experiments,
+    load_published, load_run_summary, quantity_table, read_paper_results,
 )
 from repro.errors import ReproError
 from repro.yosinski2014.claims import RULES
@@ -293,12 +293,7 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None,
     defaults to the scale's protocol (1000 at paper scale, 10 at mini).
     """
     results_dir = Path(results_dir)
-    merged = read_experiments(results_dir, EXPERIMENTS)
-    if not merged:
-        raise ReproError(
-            f"no {PAPER} results in {results_dir} (expected one of "
-            f"{', '.join(e + '.csv' for e in EXPERIMENTS)}); run `repro run {PAPER} --scale {scale}` first"
-        )
+    merged = read_paper_results(results_dir, PAPER, tuple(EXPERIMENTS), scale)
     runs = parse_runs(merged, scale)
     classes = whole_classes or whole_task_classes(scale)
     nets = Networks(runs, merged, classes, paired=scale != "paper")
