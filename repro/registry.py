@@ -16,6 +16,7 @@ from repro.errors import BadArgument
 PAPER_MODULES = {
     "yosinski2014": "repro.yosinski2014.paper",
     "neyshabur2020": "repro.neyshabur2020.paper",
+    "liu2019": "repro.liu2019.paper",
 }
 
 

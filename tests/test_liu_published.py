@@ -12,13 +12,9 @@ from collections import Counter
 import pytest
 
 from repro.compare import PROVENANCES
+from repro.liu2019.protocol import EXPERIMENTS
 
 PAPER = "liu2019"
-
-EXPERIMENTS = (
-    "deviation", "flatness", "optimization", "input_similarity",
-    "label_similarity", "checkpoints", "theory",
-)
 CODE_FILES = ("fine-tune.py", "loss_landscape.py", "variation_of_loss.py", "lenet.py")
 
 

@@ -1,0 +1,78 @@
+"""``repro compare liu2019``: claim verdicts, the protocol constants, and the figures.
+
+No table or figure value of the paper is available (reference/liu2019.md
+§3): papers/liu2019/published.csv holds the official code's protocol
+constants. Their "measured" column is the value the suite's runs used at
+this scale, read from the runs' ``config.json`` (so a deviation from the
+code shows as a non-zero delta); constants of a network or dataset the scale
+does not run are "no analogue". The claims are judged by the rules of
+:mod:`repro.liu2019.claims`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import repro  # noqa: F401
+from repro.compare import (
+    Comparison, QuantityKey, judge_claims, load_claims, load_published, load_run_summary, quantity_table,
+    read_paper_results)
+from repro.liu2019.claims import RULES, Measured
+from repro.liu2019.protocol import EXPERIMENTS, PAPER, SCALES
+
+
+def _config(results_dir: Path, experiment: str, measured: Measured) -> dict | None:
+    """config.json of the experiment's first run that trained (not reused)."""
+    for row in measured.rows.get(experiment, []):
+        path = results_dir / "runs" / (row.get("reused") or row["run_key"]) / "config.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def protocol_constants(results_dir: Path, measured: Measured) -> dict[QuantityKey, float]:
+    """The code's constants as the suite's LeNet runs applied them, keyed like published.csv."""
+    out: dict[QuantityKey, float] = {}
+    lenet_run = _config(results_dir, "input_similarity", measured) or _config(results_dir, "deviation", measured)
+    if lenet_run and lenet_run["model"]["network"] == "lenet":
+        schedule = lenet_run["schedule"]
+        out[("lr", "", "", "")] = schedule["base_lr"]
+        out[("momentum", "", "", "")] = schedule["momentum"]
+        out[("weight_decay", "", "", "")] = schedule["weight_decay"]
+        out[("batch_size", "lenet", "", "svhn")] = schedule["batch_size"]
+        steps_per_epoch = lenet_run["data"]["n_train"] // schedule["batch_size"]
+        out[("epochs", "", "", "svhn")] = schedule["max_iter"] / steps_per_epoch
+        out[("train_images", "", "", "svhn")] = lenet_run["data"]["n_train"]
+    probe_run = _config(results_dir, "optimization", measured)
+    if probe_run and probe_run.get("probe"):
+        out[("probe_steps", "", "", "")] = probe_run["probe"]["steps"]
+        out[("probe_step", "", "", "")] = probe_run["probe"]["eta"]
+    return {k: float(v) for k, v in out.items() if math.isfinite(float(v))}
+
+
+def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None) -> Comparison:
+    """Judge the claims on the runs in ``results_dir`` (= results/liu2019/<scale>) and write the report."""
+    from repro.liu2019.figures import all_figures
+
+    results_dir = Path(results_dir)
+    merged = read_paper_results(results_dir, PAPER, tuple(EXPERIMENTS), scale)
+    measured = Measured.from_merged(merged, scale)
+    settings = SCALES[scale]
+    notes = [f"{e}: {merged[e].describe()}" if e in merged else f"{e}: not run" for e in EXPERIMENTS]
+    notes.append("no figure or table value of the paper is available; published.csv holds the official code's "
+                 "protocol constants, and 'measured' is the value the suite's runs used (from their config.json)")
+    if scale != "paper":
+        notes.append(f"target {settings.feasibility.target.name} stands in for the code's 600 SVHN images; "
+                     f"sources by input similarity: {', '.join(settings.input_sources)}; "
+                     f"by label relation: {', '.join(settings.label_sources)}")
+    comparison = Comparison(
+        paper=PAPER, scale=scale, results_dir=results_dir,
+        quantities=quantity_table(load_published(PAPER, papers_root), protocol_constants(results_dir, measured),
+                                  merged),
+        verdicts=judge_claims(load_claims(PAPER, papers_root), RULES, measured, merged),
+        figures=all_figures(results_dir, settings),
+        run_summary=load_run_summary(results_dir), notes=notes,
+    )
+    comparison.write()
+    return comparison

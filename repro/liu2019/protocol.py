@@ -1,0 +1,387 @@
+"""Liu, Long, Wang, Jordan 2019, "Towards Understanding the Transferability of Deep Representations": the protocol.
+
+Every experiment of the suite's reproduction, at every scale, is declared
+here as data: the networks, the target of each experiment, the sources of
+graded similarity, the fine-tuning schedule and the probes.
+:mod:`repro.liu2019.experiment` executes one cell. The paper's text is not
+available beyond its abstract (reference/liu2019.md); the constants come
+from the official code (papers/liu2019/published.csv) and every part the
+code does not fix is a suite choice stated in papers/liu2019/README.md.
+
+Two arms everywhere: ``pretrained`` (fine-tuned from the source's weights)
+and ``random`` (the same protocol from a random initialisation; the code's
+"invalid model path").
+
+Paper scale (reference §1.1-1.5):
+
+- deviation / flatness (Exp L-A, L-B): torchvision ResNet-50 + the ``CLS``
+  head on CUB-200-2011, batch 32, SGD lr 0.01 momentum 0.9 weight decay 5e-4,
+  200 epochs, lr x0.1 after 18,730 iterations, class-balanced sampling; the
+  deviation sums the 53 conv kernels; the surface perturbs
+  ``layer4.1.conv3`` on one batch of 256 training images.
+- optimization (Exp L-C): the same network on Food-101 with stem..layer2
+  frozen, batch 32, lr x0.1 after 39,540 iterations; the probe follows
+  ``layer3.0.conv1``'s gradient, K = 100 steps of 0.001 g, steps 4,000-12,000.
+- input similarity (Exp L-D): the code's LeNet fine-tuned, body and head,
+  on 600 SVHN images (grayscale 28x28, x/255 - 0.5), batch 64, constant lr
+  0.01, 100 epochs, from sources MNIST, Fashion-MNIST, block-shuffled
+  Fashion-MNIST and random init.
+- label similarity and pre-training checkpoints: no script exists; the suite
+  runs them in Exp L-D's LeNet/SVHN setting.
+
+Mini scale: every experiment in Exp L-D's LeNet setting (the code's exact
+layers at 28x28) with MNIST-600 as the target, on the embedded data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from repro.errors import BadArgument
+from repro.runs import RunSpec
+
+PAPER = "liu2019"
+ARMS = ("pretrained", "random")
+RANDOM_SOURCE = "random"  # the input-similarity "source" that is no source: random initialisation
+LABEL_RELATIONS = ("identical", "coarsened", "permuted", "random")
+THEORY_KINDS = ("input", "label")
+
+EXPERIMENTS = {
+    "deviation": "L-C1 (Exp L-A): weight deviation sum_l ||W_l(t) - W_l(0)||_F at every step, pretrained vs random",
+    "flatness": "L-C1 (Exp L-B): top Hessian eigenvalue, Hessian trace and a 2-D filter-normalised loss surface "
+                "of one layer at each arm's solution",
+    "optimization": "L-C2, L-C3 (Exp L-C): variation of loss and beta-smoothness along the gradient, gradient norm, "
+                    "and the principal gradient shares at the start",
+    "input_similarity": "L-C4 (Exp L-D): one target fine-tuned from sources of graded input similarity",
+    "label_similarity": "L-C5: one target fine-tuned from sources with the same inputs and graded label relation",
+    "checkpoints": "L-C6: fine-tuning from the source's checkpoints over pre-training",
+    "theory": "L-C7: the two-layer ReLU check of the transfer theory on synthetic data",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images of one dataset: per-class slice ``[start, stop)`` of a split (``stop`` 0 = to the end)."""
+
+    name: str  # embedded (mini) or tfds catalog (paper) dataset
+    split: str = "train"
+    start: int = 0
+    stop: int = 0
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    train: Dataset
+    test: Dataset
+    classes: int
+    description: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A pre-training task: inputs (with an optional block shuffle) and a label relation to the target's."""
+
+    name: str
+    train: Dataset
+    val: Dataset
+    description: str
+    block: int = 0  # block-shuffle side in pixels; 0 = images as they are
+    labels: str = "identical"  # one of LABEL_RELATIONS
+
+    @property
+    def classes(self) -> int:
+        return 5 if self.labels == "coarsened" else 10
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """SGD of the official code: lr, momentum 0.9, weight decay 5e-4 (on every parameter, torch), lr x0.1 at ``lr_step``."""
+
+    epochs: int
+    batch_size: int
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_step: int = 0  # iterations; 0 = constant lr
+    evals: int = 10  # evaluations over the run
+    class_balanced: bool = False
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Exp L-C: the probed kernel, the frozen lower layers, K steps of eta * g, every ``every`` steps in ``window``."""
+
+    layer: str
+    frozen: tuple[str, ...]
+    eta: float
+    steps: int
+    every: int
+    window: tuple[int, int]  # training iterations [first, last]; (0, 0) = the whole run
+    share_examples: int  # training examples of the start-of-training gradient shares (L-C3)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    """Exp L-B: the perturbed kernel, the grid of filter-normalised coordinates, the batch of training images."""
+
+    layer: str
+    coordinates: tuple[float, ...]
+    batch: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """Hessian of the training loss at the solution (L-C1): Lanczos order and Hutchinson samples."""
+
+    examples: int  # first training examples of the target
+    lanczos_order: int
+    trace_samples: int
+
+
+@dataclass(frozen=True)
+class Theory:
+    levels: tuple[float, ...]  # similarity, 1 = identical task
+    seeds: tuple[int, ...]
+    n: int
+    d: int
+    m: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Network, target and schedule of one group of experiments.
+
+    ``head``: what the pretrained arm does with the source's classifier head.
+    "new": the ResNet scripts' fresh ``CLS`` head on the pretrained backbone
+    (at mini, LeNet's body transferred and its ``LeNet_cls`` head freshly
+    initialised); "transferred": ``lenet.py``, which loads the pretrained head too.
+    """
+
+    network: str  # "lenet" or "resnet50"
+    target: Target
+    schedule: Schedule
+    source: str  # the pretrained arm's source: a key of Scale.sources, or "imagenet" (weights file)
+    head: str = "new"  # "new" or "transferred"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Every constant of one scale; the grids below read nothing else."""
+
+    name: str
+    generalization: Setting  # deviation and flatness
+    optimization: Setting
+    feasibility: Setting  # input similarity, label similarity, checkpoints (LeNet)
+    sources: dict
+    source_schedule: Schedule
+    input_sources: tuple[str, ...]  # most to least similar to the target; RANDOM_SOURCE last
+    label_sources: tuple[str, ...]  # LABEL_RELATIONS order
+    checkpoint_source: str
+    checkpoints: tuple[int, ...]  # pre-training epochs
+    seeds: tuple[int, ...]
+    probe: Probe
+    landscape: Landscape
+    curvature: Curvature
+    theory: Theory
+    experiments: tuple[str, ...] = tuple(EXPERIMENTS)
+
+    def source(self, name: str) -> Source:
+        if name not in self.sources:
+            raise BadArgument(f"unknown source {name!r} at scale {self.name}; accepted: {', '.join(self.sources)}")
+        return self.sources[name]
+
+    def setting(self, experiment: str) -> Setting:
+        if experiment in ("deviation", "flatness"):
+            return self.generalization
+        if experiment == "optimization":
+            return self.optimization
+        return self.feasibility
+
+
+# ----------------------------------------------------------------------------- mini scale
+
+MINI_TARGET = Target(
+    "mnist600", Dataset("mnist5k", start=0, stop=60), Dataset("mnist5k", start=60, stop=210), 10,
+    "600 MNIST images (60 per class of MNIST-5k) standing in for the code's 600 SVHN images; "
+    "tested on 1,500 other MNIST-5k images")
+MINI_SOURCE_SIZE = 170  # per class: every class of the 8x8 digits has at least 174 images
+
+
+def _mnist_source(labels: str) -> Source:
+    return Source(f"mnist-{labels}", Dataset("mnist5k", start=210, stop=210 + MINI_SOURCE_SIZE),
+                  Dataset("mnist5k", start=380, stop=480),
+                  f"1,700 MNIST-5k images disjoint from the target's, {labels} labels", labels=labels)
+
+
+MINI_SOURCES = {
+    "digits": Source("digits", Dataset("digits", start=0, stop=MINI_SOURCE_SIZE), Dataset("digits", start=MINI_SOURCE_SIZE),
+                     "scikit-learn 8x8 handwritten digits upsampled to 28x28 (bilinear): the same kind of "
+                     "inputs as the target at a lower resolution"),
+    "fashion": Source("fashion", Dataset("fashion_mnist", start=0, stop=MINI_SOURCE_SIZE),
+                      Dataset("fashion_mnist", "test", start=0, stop=100),
+                      "Fashion-MNIST, 170 images per class (the code's source)"),
+    "fashion-shuffled": Source("fashion-shuffled", Dataset("fashion_mnist", start=0, stop=MINI_SOURCE_SIZE),
+                               Dataset("fashion_mnist", "test", start=0, stop=100),
+                               "the same Fashion-MNIST images block-shuffled with 4x4-pixel blocks", block=4),
+    **{f"mnist-{labels}": _mnist_source(labels) for labels in LABEL_RELATIONS},
+}
+
+MINI_FINETUNE = Schedule(epochs=100, batch_size=64)  # lenet.py: constant lr 0.01, batch 64, 100 epochs
+
+MINI = Scale(
+    name="mini",
+    generalization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion"),
+    optimization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion"),
+    feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion", head="transferred"),
+    sources=MINI_SOURCES,
+    source_schedule=Schedule(epochs=40, batch_size=64),
+    input_sources=("digits", "fashion", "fashion-shuffled", RANDOM_SOURCE),
+    label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
+    checkpoint_source="fashion",
+    checkpoints=(0, 1, 2, 5, 10, 20, 40),
+    seeds=(1, 2),
+    # conv1 frozen and the probe on conv2: the code freezes stem..layer2 and probes the first conv of layer3.
+    probe=Probe(layer="conv2", frozen=("conv1",), eta=1e-3, steps=100, every=30, window=(0, 0), share_examples=256),
+    # conv2 is the last conv of the body, as layer4.1.conv3 is one of the last of ResNet-50.
+    landscape=Landscape(layer="conv2", coordinates=tuple(round(-0.1 + 0.01 * k, 3) for k in range(21)), batch=256),
+    curvature=Curvature(examples=600, lanczos_order=30, trace_samples=30),
+    theory=Theory(levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0, 1, 2, 3), n=50, d=10, m=500, steps=1000),
+)
+
+_SMOKE_TARGET = replace(MINI_TARGET, train=Dataset("mnist5k", start=0, stop=4), test=Dataset("mnist5k", start=4, stop=8))
+SMOKE = replace(
+    MINI, name="smoke",
+    generalization=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion"),
+    optimization=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion"),
+    feasibility=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion",
+                        head="transferred"),
+    sources={k: replace(s, train=replace(s.train, stop=s.train.start + 3), val=replace(s.val, stop=s.val.start + 1))
+             for k, s in MINI_SOURCES.items()},
+    source_schedule=Schedule(epochs=2, batch_size=10, evals=2),
+    checkpoints=(0, 1, 2),
+    probe=replace(MINI.probe, steps=3, every=2, share_examples=8),
+    landscape=replace(MINI.landscape, coordinates=(-0.1, 0.0, 0.1), batch=8),
+    curvature=Curvature(examples=16, lanczos_order=4, trace_samples=2),
+    theory=Theory(levels=(0.0, 1.0), seeds=(0, 1), n=10, d=4, m=50, steps=50),
+)
+
+# ----------------------------------------------------------------------------- paper scale
+
+CUB = Target("cub200", Dataset("caltech_birds2011", "train"), Dataset("caltech_birds2011", "test"), 200,
+             "CUB-200-2011 (5,994 train / 5,794 test), the official fine-tune.py target")
+FOOD = Target("food101", Dataset("food101", "train"), Dataset("food101", "validation"), 101,
+              "Food-101 (the code's food_train.txt with a 102-way head; the suite uses Food-101's 101 classes)")
+SVHN = Target("svhn600", Dataset("svhn_cropped", start=0, stop=60), Dataset("svhn_cropped", "test"), 10,
+              "600 SVHN training images (60 per class: the code's svhn_600.txt is not released), "
+              "tested on the whole SVHN test set")
+
+
+def _paper_mnist_source(labels: str) -> Source:
+    return Source(f"mnist-{labels}", Dataset("mnist"), Dataset("mnist", "test"),
+                  f"MNIST (60,000 images), {labels} labels", labels=labels)
+
+
+PAPER_SOURCES = {
+    "mnist": Source("mnist", Dataset("mnist"), Dataset("mnist", "test"),
+                    "MNIST, the source the code's log name log/mnist-fashion suggests"),
+    "fashion": Source("fashion", Dataset("fashion_mnist"), Dataset("fashion_mnist", "test"),
+                      "Fashion-MNIST, the code's lenet_fashion.pkl"),
+    "fashion-shuffled": Source("fashion-shuffled", Dataset("fashion_mnist"), Dataset("fashion_mnist", "test"),
+                               "Fashion-MNIST block-shuffled with 4x4-pixel blocks", block=4),
+    **{f"mnist-{labels}": _paper_mnist_source(labels) for labels in LABEL_RELATIONS},
+}
+
+PAPER_SCALE = Scale(
+    name="paper",
+    generalization=Setting("resnet50", CUB, Schedule(epochs=200, batch_size=32, lr_step=18_730, evals=40,
+                                                     class_balanced=True), "imagenet"),
+    optimization=Setting("resnet50", FOOD, Schedule(epochs=6, batch_size=32, lr_step=39_540, evals=6,
+                                                    class_balanced=True), "imagenet"),
+    feasibility=Setting("lenet", SVHN, Schedule(epochs=100, batch_size=64), "fashion", head="transferred"),
+    sources=PAPER_SOURCES,
+    source_schedule=Schedule(epochs=20, batch_size=64),
+    input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
+    label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
+    checkpoint_source="fashion",
+    checkpoints=(0, 1, 2, 5, 10, 20),
+    seeds=(1, 2, 3),
+    probe=Probe(layer="layer3.0.conv1", frozen=("stem", "layer1", "layer2"), eta=1e-3, steps=100, every=1,
+                window=(4_000, 12_000), share_examples=256),
+    landscape=Landscape(layer="layer4.1.conv3", coordinates=tuple(round(0.001 * x, 3) for x in range(-100, 100)),
+                        batch=256),
+    curvature=Curvature(examples=1_000, lanczos_order=30, trace_samples=100),
+    theory=Theory(levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0, 1, 2, 3), n=200, d=20, m=10_000, steps=2_000),
+)
+
+SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
+
+
+# ----------------------------------------------------------------------------- run keys and grids
+
+def train_key(experiment: str, source: str, seed: int) -> str:
+    """Run key of one fine-tuning run: ``<prefix>-<source or 'random'>-s<seed>``."""
+    prefix = {"deviation": "dev", "optimization": "opt", "input_similarity": "in", "label_similarity": "lab"}[experiment]
+    return f"{prefix}-{source}-s{seed}"
+
+
+def checkpoint_key(epoch: int, seed: int) -> str:
+    return f"ck-e{epoch}-s{seed}"
+
+
+def _spec(scale: Scale, experiment: str, run_key: str, condition: str, seed: int, *, source: str, n: int = 0,
+          **params) -> RunSpec:
+    target = "synthetic" if experiment == "theory" else scale.setting(experiment).target.name
+    return RunSpec(PAPER, experiment, scale.name, run_key, condition, n=n, source=source, target=target, seed=seed,
+                   params=params)
+
+
+def _arm_source(scale: Scale, experiment: str, arm: str) -> str:
+    return scale.setting(experiment).source if arm == "pretrained" else RANDOM_SOURCE
+
+
+def grid(experiment: str, scale_name: str) -> list[RunSpec]:
+    """Every run of ``experiment`` at ``scale_name``."""
+    if scale_name not in SCALES:
+        raise BadArgument(f"unknown scale {scale_name!r}; accepted: {', '.join(SCALES)}")
+    scale = SCALES[scale_name]
+    if experiment not in EXPERIMENTS:
+        raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
+    specs = []
+    if experiment in ("deviation", "optimization"):
+        for arm in ARMS:
+            source = _arm_source(scale, experiment, arm)
+            for seed in scale.seeds:
+                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), arm, seed, source=source,
+                                   kind="train", arm=arm))
+    elif experiment == "flatness":
+        for arm in ARMS:
+            source = _arm_source(scale, "deviation", arm)
+            for seed in scale.seeds:
+                specs.append(_spec(scale, experiment, f"flat-{source}-s{seed}", arm, seed, source=source,
+                                   kind="flatness", arm=arm, of=train_key("deviation", source, seed)))
+    elif experiment == "input_similarity":
+        for rank, source in enumerate(scale.input_sources, start=1):
+            for seed in scale.seeds:
+                arm = "random" if source == RANDOM_SOURCE else "pretrained"
+                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), source, seed, source=source,
+                                   n=rank, kind="train", arm=arm))
+    elif experiment == "label_similarity":
+        for rank, source in enumerate(scale.label_sources, start=1):
+            for seed in scale.seeds:
+                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), scale.source(source).labels,
+                                   seed, source=source, n=rank, kind="train", arm="pretrained"))
+    elif experiment == "checkpoints":
+        for epoch in scale.checkpoints:
+            for seed in scale.seeds:
+                specs.append(_spec(scale, experiment, checkpoint_key(epoch, seed), f"epoch {epoch}", seed,
+                                   source=scale.checkpoint_source, n=epoch, kind="train", arm="pretrained",
+                                   source_epoch=epoch))
+    else:
+        for kind in THEORY_KINDS:
+            for level in scale.theory.levels:
+                for seed in scale.theory.seeds:
+                    specs.append(_spec(scale, experiment, f"theory-{kind}-q{level:g}-s{seed}", kind, seed, source="-",
+                                       kind="theory", series=kind, level=level))
+    return specs
