@@ -10,7 +10,7 @@ mean over seeds with the seeds' range shaded.
 - :func:`surfaces` ``surfaces.png``: the 2-D filter-normalised surfaces of both arms, same levels (Exp L-B)
 - :func:`optimization_curves` ``optimization.png``: variation of loss, beta and ||g|| per probe step (Exp L-C)
 - :func:`similarity` ``similarity.png``: accuracy and deviation per source, input and label series (L-C4, L-C5)
-- :func:`checkpoints` ``checkpoints.png``: accuracy vs pre-training epoch, with the source's own accuracy (L-C6)
+- :func:`checkpoints` ``checkpoints.png``: target accuracy vs the source checkpoint's pre-training epoch (L-C6)
 - :func:`theory` ``theory.png``: deviation vs similarity and vs sqrt(r' H^-1 r) (L-C7)
 
 Nothing here imports Keras or TensorFlow.
@@ -111,7 +111,8 @@ def surfaces(scale_dir: Path, scale: Scale) -> Path | None:
     rises = [losses - losses[len(a0) // 2, len(a1) // 2] for _, _, a0, a1, losses in found]
     top = max(float(np.nanmax(r)) for r in rises)
     levels = np.linspace(min(0.0, min(float(np.nanmin(r)) for r in rises)), top if top > 0 else 1e-6, 15)
-    figure = Figure(figsize=(5 * len(found) + 1, 4.2))
+    figure = Figure(figsize=(5.5 * len(found) + 1, 4.2))
+    figure.subplots_adjust(wspace=0.45)
     for index, ((arm, row, a0, a1, _), rise) in enumerate(zip(found, rises)):
         axis = figure.add_subplot(1, len(found), index + 1)
         contour = axis.contourf(a0, a1, rise.T, levels=levels, cmap="viridis")
@@ -146,6 +147,10 @@ def _bar_panel(axis, rows: list[dict], sources: Sequence[str], labels: Sequence[
     axis.bar(range(len(sources)), means, yerr=errors, color="#6fa8dc", capsize=3)
     axis.set_xticks(range(len(sources)), labels, rotation=20, fontsize=8)
     axis.set(ylabel=ylabel)
+    finite = [m for m in means if np.isfinite(m)]
+    if finite and column == "test_acc_final":  # zoom: the sources differ by points, not tens of points
+        span = max(finite) - min(finite)
+        axis.set_ylim(max(0.0, min(finite) - max(2 * span, 2.0)), min(100.0, max(finite) + max(span, 1.0)))
 
 
 def similarity(scale_dir: Path, scale: Scale) -> Path | None:
@@ -157,7 +162,8 @@ def similarity(scale_dir: Path, scale: Scale) -> Path | None:
     if not series:
         _stale(path)
         return None
-    figure = Figure(figsize=(10, 3.6 * len(series)))
+    figure = Figure(figsize=(10, 3.8 * len(series)))
+    figure.subplots_adjust(hspace=0.5)
     for index, (experiment, sources, labels) in enumerate(series):
         rows = _rows(scale_dir, experiment)
         left = figure.add_subplot(len(series), 2, 2 * index + 1)
