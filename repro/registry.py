@@ -17,6 +17,7 @@ PAPER_MODULES = {
     "yosinski2014": "repro.yosinski2014.paper",
     "neyshabur2020": "repro.neyshabur2020.paper",
     "liu2019": "repro.liu2019.paper",
+    "chen2022": "repro.chen2022.paper",
 }
 
 

@@ -68,7 +68,11 @@ class SGDSchedule:
 
     With ``milestones`` (iterations) the rate is
     ``base_lr * gamma ** #{m in milestones : m <= it}`` instead (torch
-    ``MultiStepLR``) and ``step_size`` is ignored. The defaults are Caffe's
+    ``MultiStepLR``) and ``step_size`` is ignored. With ``cosine_steps`` it is
+    torch ``CosineAnnealingLR`` to 0, stepped every ``cosine_every``
+    iterations (once per epoch in the usual loop):
+    ``base_lr (1 + cos(pi e / E)) / 2`` with ``e = floor(it / cosine_every)``
+    and ``E = cosine_steps / cosine_every``. The defaults are Caffe's
     solver (bias lr x2, no decay on biases); the options of the module
     docstring give PyTorch's.
     """
@@ -89,6 +93,8 @@ class SGDSchedule:
     mixup_alpha: float = 0.0
     train_eval_examples: int = 0
     loss: str = "softmax"  # "softmax": cross-entropy, top-1 accuracy; "sigmoid": multi-label BCE, mean AUC
+    cosine_steps: int = 0
+    cosine_every: int = 1
 
     def loss_fn(self) -> Callable:
         """Per-example loss of the task; its evaluation metric follows (:func:`repro.landscape.state.evaluate`)."""
@@ -97,6 +103,9 @@ class SGDSchedule:
         return LOSSES[self.loss]
 
     def lr_at(self, step: int) -> float:
+        if self.cosine_steps:
+            epoch, epochs = step // self.cosine_every, self.cosine_steps / self.cosine_every
+            return self.base_lr * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
         if self.milestones:
             return self.base_lr * self.gamma ** sum(m <= step for m in self.milestones)
         return self.base_lr * self.gamma ** (step // self.step_size)

@@ -1,4 +1,5 @@
 """The training loop: Caffe's SGD update, the reported metric, exact resume, NaN handling."""
+import math
 import numpy as np
 import pytest
 
@@ -159,3 +160,11 @@ def test_nan_loss_stops_the_run(tmp_path):
     data.x_train[:] = data.x_train * 1e6
     with pytest.raises(NonFiniteLoss, match="iteration"):
         train(build_caffenet(SPEC, seed=0), data, schedule, tmp_path, data_seed=1)
+
+
+def test_cosine_schedule_steps_once_per_epoch_like_torch():
+    schedule = SGDSchedule(base_lr=0.01, max_iter=40, step_size=41, batch_size=8, eval_every=4, cosine_steps=40,
+                           cosine_every=4)  # 10 epochs of 4 iterations, CosineAnnealingLR(T_max=10) per epoch
+    assert schedule.lr_at(0) == schedule.lr_at(3) == pytest.approx(0.01)
+    assert schedule.lr_at(20) == pytest.approx(0.005)  # epoch 5 of 10
+    assert schedule.lr_at(36) == pytest.approx(0.01 * (1 + math.cos(math.pi * 9 / 10)) / 2)

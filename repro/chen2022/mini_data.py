@@ -1,0 +1,102 @@
+"""The mini scale's source and targets on the embedded data (papers/chen2022/README.md, "Mini scale").
+
+Images are 32x32x1 in [0, 1] (:func:`repro.data.arrays.load_arrays`: 28x28
+datasets zero-padded, the 8x8 digits upsampled), transformed where the target
+says so, then normalised as the official code, ``(x - 0.5) / 0.225``.
+Datasets with one split (MNIST-5k, digits) take train and test as disjoint
+per-class slices of it; Fashion-MNIST tests on its test split.
+
+Target transforms (one draw per image, fixed by :data:`TRANSFORM_SEED`):
+
+- ``invert``: ``1 - x`` (:class:`repro.data.transforms.Invert`);
+- ``rotate``: each image rotated by its own angle, uniform in [-90, 90]
+  degrees (bilinear, zero fill): the same classes, more intraclass diversity;
+- ``noise``: ``x + 0.3 eps`` clipped to [0, 1] (:class:`repro.data.transforms.GaussianNoise`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage
+
+from repro.chen2022.protocol import NORMALIZE_MEAN, NORMALIZE_STD, Scale, Target
+from repro.data import splits
+from repro.data.arrays import load_arrays, preprocessing_config
+from repro.data.transforms import GaussianNoise, Invert
+from repro.errors import BadArgument
+from repro.train import TrainData
+
+TEST_SPLIT = {"fashion_mnist": "test", "mnist5k": "train", "digits": "train"}
+TRANSFORM_SEED = 2022
+MAX_ROTATION = 90.0
+NOISE_STD = 0.3
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    return ((np.asarray(x, np.float32) - NORMALIZE_MEAN) / NORMALIZE_STD).astype(np.float32)
+
+
+def random_rotations(x: np.ndarray, seed: int, max_degrees: float = MAX_ROTATION) -> np.ndarray:
+    """Every image of ``x`` (N, H, W, C) rotated by its own angle ~ U(-max_degrees, max_degrees)."""
+    angles = np.random.default_rng(seed).uniform(-max_degrees, max_degrees, size=len(x))
+    return np.stack([scipy.ndimage.rotate(image, angle, axes=(0, 1), reshape=False, order=1, mode="constant")
+                     for image, angle in zip(np.asarray(x, np.float32), angles)])
+
+
+def transform(name: str, x: np.ndarray, seed: int) -> np.ndarray:
+    """A target's transform of images in [0, 1] (module docstring)."""
+    if name == "":
+        return x
+    if name == "invert":
+        return Invert()(x)
+    if name == "rotate":
+        return random_rotations(x, seed)
+    if name == "noise":
+        return GaussianNoise(NOISE_STD, seed)(x)
+    raise BadArgument(f"unknown target transform {name!r}; accepted: invert, rotate, noise")
+
+
+def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
+    """The source task (Fashion-MNIST, ``source_per_class`` per class), validated on its test split."""
+    x, y = splits.per_class_slice(*load_arrays(scale.source_dataset, "train", data_dir=data_dir), 0,
+                                  scale.source_per_class)
+    x_val, y_val = splits.per_class_slice(*load_arrays(scale.source_dataset, "test", data_dir=data_dir), 0,
+                                          scale.source_val_per_class)
+    data = TrainData(normalize(x), y, normalize(x_val), y_val, crop_pad=scale.pretrain.crop_pad,
+                     mirror=scale.pretrain.mirror)
+    config = dict(dataset=scale.source_dataset, n_train=len(x), n_val=len(x_val),
+                  normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD),
+                  preprocessing=preprocessing_config(scale.source_dataset))
+    return data, config
+
+
+def target_arrays(target: Target, data_dir: str | None) -> tuple[np.ndarray, ...]:
+    """Transformed, normalised (x_train, y_train, x_test, y_test) of a target."""
+    x, y = splits.per_class_slice(*load_arrays(target.dataset, "train", data_dir=data_dir), *target.train)
+    x_test, y_test = splits.per_class_slice(*load_arrays(target.dataset, TEST_SPLIT[target.dataset],
+                                                         data_dir=data_dir), *target.test)
+    x, x_test = transform(target.transform, x, TRANSFORM_SEED), transform(target.transform, x_test, TRANSFORM_SEED + 1)
+    return normalize(x), y, normalize(x_test), y_test
+
+
+def target_data(scale: Scale, target: Target, data_dir: str | None) -> tuple[TrainData, dict]:
+    x, y, x_test, y_test = target_arrays(target, data_dir)
+    data = TrainData(x, y, x_test, y_test, crop_pad=scale.finetune.crop_pad, mirror=scale.finetune.mirror,
+                     eval_batch=500)
+    config = dict(target=target.name, description=target.description, dataset=target.dataset,
+                  train_slice=list(target.train), test_slice=list(target.test), test_split=TEST_SPLIT[target.dataset],
+                  transform=target.transform or None, n_train=len(x), n_test=len(x_test),
+                  normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD),
+                  preprocessing=preprocessing_config(target.dataset))
+    return data, config
+
+
+def source_examples(scale: Scale, data_dir: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` source validation images (normalised, unaugmented): the source side of G and D."""
+    data, _ = source_data(scale, data_dir)
+    return data.x_val[:count], data.y_val[:count]
+
+
+def target_examples(scale: Scale, target: Target, data_dir: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` target training images (transformed, normalised, unaugmented)."""
+    x, y, _, _ = target_arrays(target, data_dir)
+    return x[:count], y[:count]

@@ -1,0 +1,108 @@
+"""Chen et al. 2022: the grid, theta_r / theta_A / theta_FB, the 18 groups, smoke runs of every experiment."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import repro  # noqa: F401
+
+from repro.chen2022 import protocol
+from repro.chen2022.claims import RULES, Measured
+from repro.chen2022.mini_data import random_rotations, target_arrays
+from repro.cli import main
+from repro.models.resnet import chen_groups, resnet
+from repro.registry import get_paper
+
+PAPER = get_paper("chen2022")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chen")
+    assert main(["run", "chen2022", "--scale", "smoke", "--out", str(out)]) == 0
+    assert main(["compare", "chen2022", "--scale", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def rows(scale_dir, experiment):
+    with open(scale_dir / f"{experiment}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_experiment_has_a_row_for_every_run_of_its_grid(smoke):
+    scale_dir = smoke / "chen2022" / "smoke"
+    for experiment in protocol.EXPERIMENTS:
+        keys = [r["run_key"] for r in rows(scale_dir, experiment)]
+        assert sorted(keys) == sorted(s.run_key for s in PAPER.grid(experiment, "smoke")), experiment
+
+
+def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
+    scale_dir = smoke / "chen2022" / "smoke"
+    with open(scale_dir / "comparison.csv", newline="") as f:
+        claims = [r for r in csv.DictReader(f) if r["section"] == "claim"]
+    assert [c["key"] for c in claims] == [f"C-C{i}" for i in range(1, 8)]
+    # C-C5 needs the 16-bottleneck layout, which the smoke network (one block per stage) lacks
+    assert {c["key"]: c["verdict"] for c in claims}["C-C5"] == "not run"
+    assert all(c["verdict"] in ("holds", "fails") for c in claims if c["key"] != "C-C5")
+    for name in ("layerwise", "overall", "regression"):
+        assert (scale_dir / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_theta_r_is_the_saved_init_and_theta_a_the_best_validation_epoch(smoke):
+    scale_dir = smoke / "chen2022" / "smoke"
+    config = json.loads((scale_dir / "runs" / "ft-mnist-n100-s0" / "config.json").read_text())
+    assert config["theta_r"].endswith("checkpoints/epoch-000.weights.h5")
+    source_dir = smoke / "sources" / "smoke" / config["theta_r"].split("/")[-3]
+    metrics = list(csv.DictReader(open(source_dir / "metrics.csv")))
+    best = max(metrics, key=lambda r: (float(r["val_acc"]), -float(r["epoch"])))
+    assert config["theta_a"]["epoch"] == round(float(best["epoch"]))
+    assert config["theta_a"]["path"].endswith(f"epoch-{config['theta_a']['epoch']:03d}.weights.h5")
+    assert config["transfer"]["reinitialized"] == ["fc"]
+
+
+def test_classifier_t_is_one_and_rows_carry_every_group(smoke):
+    for row in rows(smoke / "chen2022" / "smoke", "transferability"):
+        assert float(row["T_fc"]) == pytest.approx(1.0, abs=0.3)  # two fresh classifiers of 10 x 64 values
+        present = [g for g in protocol.GROUPS if row[protocol.group_column(g)]]
+        assert present == ["stem", "layer1.0", "layer2.0", "layer3.0", "layer4.0", "fc"]
+        assert float(row["T_overall"]) == pytest.approx(np.mean([float(row[protocol.group_column(g)])
+                                                                 for g in present[:-1]]))
+
+
+def test_resnet50_has_the_18_groups_without_shortcut_convs():
+    model = resnet((32, 32, 1), 10, width=2, stem="cifar")
+    groups = chen_groups(model)
+    assert list(dict.fromkeys(groups.values())) == list(protocol.GROUPS)
+    assert len(groups) == 1 + 16 * 3 + 1 and not any("downsample" in path for path in groups)
+
+
+def test_mini_grid_has_nine_targets_on_three_axes():
+    targets = protocol.MINI.targets
+    assert len(targets) >= 8
+    amounts = sorted((t.train[1] - t.train[0]) * t.classes for t in targets if t.dataset == "mnist5k"
+                     and not t.transform)
+    assert amounts == [100, 1000, 3500]
+    assert {t.transform for t in targets} == {"", "invert", "rotate", "noise"}
+    assert len({t.dataset for t in targets}) == 3
+
+
+def test_targets_are_disjoint_from_each_other_and_transformed_once():
+    target = protocol.MINI.target("mnist-rotated-n1000")
+    x, y, x_test, y_test = target_arrays(target, None)
+    plain = target_arrays(protocol.MINI.target("mnist-n1000"), None)
+    assert x.shape == plain[0].shape and (y == plain[1]).all() and not np.allclose(x, plain[0])
+    assert (random_rotations(np.ones((3, 8, 8, 1)), 0) == random_rotations(np.ones((3, 8, 8, 1)), 0)).all()
+
+
+def test_stem_rule_counts_targets():
+    def row(target, stem, blocks):
+        values = dict(zip(protocol.GROUPS, [stem] + blocks + [1.0]))
+        return {"target": target, **{protocol.group_column(g): str(v) for g, v in values.items()}}
+
+    rising = list(np.linspace(2, 9, 16))
+    measured = Measured({"transferability": [row(f"t{i}", 1.0, rising) for i in range(4)]})
+    assert RULES["C-C4"](measured)[0]
+    measured = Measured({"transferability": [row(f"t{i}", 20.0, rising) for i in range(2)]
+                         + [row(f"u{i}", 1.0, rising) for i in range(2)]})
+    assert not RULES["C-C4"](measured)[0]  # 2 of 4 < 3/4

@@ -1,0 +1,67 @@
+"""Chen et al. 2022's measures on hand-built weights and features, and the regression on a synthetic table."""
+import numpy as np
+import pytest
+
+from repro.chen2022.measure import (
+    domain_gap, frechet_distance, intraclass_variance, layer_transferability, mean_abs, overall_transferability,
+    standardized_regression)
+
+
+def test_known_distances_give_a_known_ratio():
+    groups = {"stem/kernel": "stem", "a/kernel": "layer1.0", "b/kernel": "layer1.0", "fc/kernel": "fc"}
+    finetuned = {p: np.zeros((2, 2)) for p in groups}
+    random = {"stem/kernel": np.full((2, 2), 3.0), "a/kernel": np.full((2, 2), 2.0), "b/kernel": np.full((2, 2), 4.0),
+              "fc/kernel": np.ones((2, 2))}
+    pretrained = {"stem/kernel": np.full((2, 2), -1.0), "a/kernel": np.full((2, 2), 1.0),
+                  "b/kernel": np.full((2, 2), 0.5), "fc/kernel": -np.ones((2, 2))}
+    t = layer_transferability(random, pretrained, finetuned, groups)
+    assert t["stem"] == pytest.approx(3.0)
+    assert t["layer1.0"] == pytest.approx(3.0 / 0.75)  # (2 + 4) / 2 over (1 + 0.5) / 2: means before the ratio
+    assert t["fc"] == pytest.approx(1.0)
+    assert overall_transferability(t) == pytest.approx((3.0 + 4.0) / 2)  # the classifier is left out
+    assert mean_abs(np.array([1.0, -1.0]), np.array([0.0, 0.0])) == 1.0  # normalised L1, not L2
+
+
+def test_an_untouched_group_has_t_exactly_one_when_theta_a_is_theta_r():
+    rng = np.random.default_rng(0)
+    theta_r = {"stem/kernel": rng.normal(size=(3, 3, 1, 4)), "fc/kernel": rng.normal(size=(4, 2))}
+    theta_a = {"stem/kernel": theta_r["stem/kernel"].copy(), "fc/kernel": rng.normal(size=(4, 2))}
+    theta_fb = {k: v + rng.normal(size=v.shape) for k, v in theta_a.items()}
+    t = layer_transferability(theta_r, theta_a, theta_fb, {"stem/kernel": "stem", "fc/kernel": "fc"})
+    assert t["stem"] == 1.0
+
+
+def test_frechet_distance_of_gaussians_matches_the_closed_form():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(200_000, 2)) * [1.0, 2.0]
+    b = rng.normal(size=(200_000, 2)) * [3.0, 1.0] + [1.0, 0.0]
+    # diagonal covariances: |mu|^2 + sum (s_a - s_b)^2 = 1 + (1 - 3)^2 + (2 - 1)^2
+    assert frechet_distance(a, b) == pytest.approx(6.0, rel=0.02)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert domain_gap(a, b) == pytest.approx(6.0 / 5.0, rel=0.02)  # in units of tr(Sigma_source) = 1 + 4
+
+
+def test_intraclass_variance_is_the_mean_class_trace_over_the_source_variance():
+    source = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])  # tr(Sigma) = 1 + 1
+    target = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [10.0, 14.0]])
+    labels = np.array([0, 0, 1, 1])  # class traces 1 and 4
+    assert intraclass_variance(source, target, labels) == pytest.approx((1.0 + 4.0) / 2 / 2.0)
+
+
+def test_regression_recovers_known_coefficients():
+    rng = np.random.default_rng(2)
+    table = {"G": rng.normal(size=12), "D": rng.normal(size=12) * 5 + 3, "lnN": np.log(rng.integers(100, 50_000, 12))}
+    z = {k: (v - v.mean()) / v.std() for k, v in table.items()}
+    response = 2.86 - 0.26 * z["G"] + 0.32 * z["D"] - 0.61 * z["lnN"]
+    fit = standardized_regression(table, response)
+    assert fit.coefficients == pytest.approx({"G": -0.26, "D": 0.32, "lnN": -0.61})
+    assert fit.intercept == pytest.approx(2.86) and fit.r2 == pytest.approx(1.0) and fit.n == 12
+    noisy = standardized_regression(table, response + rng.normal(scale=0.3, size=12))
+    assert 0.0 < noisy.r2 < 1.0
+
+
+def test_regression_rejects_constant_columns_and_too_few_targets():
+    with pytest.raises(ValueError, match="constant"):
+        standardized_regression({"G": [1.0] * 6, "D": range(6)}, range(6))
+    with pytest.raises(ValueError, match="too few"):
+        standardized_regression({"G": [1.0, 2.0, 3.0], "D": [3.0, 1.0, 2.0], "lnN": [1.0, 5.0, 2.0]}, [1, 2, 3])
