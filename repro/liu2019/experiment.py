@@ -15,7 +15,7 @@ import csv
 import json
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,8 +109,9 @@ def kernel_path(network: str, layer: str) -> str:
 # ----------------------------------------------------------------------------- sources
 
 def source_model(context: RunContext, scale: Scale, source: Source) -> SourceModel:
-    """A LeNet pre-trained on ``source`` with the scale's source schedule (per-epoch checkpoints)."""
-    schedule = scale.source_schedule
+    """A LeNet pre-trained on ``source`` with the scale's source schedule, for the source's own number of
+    epochs if it has one (per-epoch checkpoints)."""
+    schedule = replace(scale.source_schedule, epochs=source.epochs or scale.source_schedule.epochs)
     data = context.cached(("source", source.name), lambda: tasks.source_data(scale, source, context.data_dir))[0]
     key = (f"lenet-{source.name}-{source.train.name}-c{source.train.start}-{source.train.stop or 'all'}"
            f"-e{schedule.epochs}")
@@ -200,14 +201,17 @@ def _identical_run(spec: RunSpec, scale: Scale) -> str | None:
       generalization settings train the same network on the same target with
       the same schedule (mini; the head rule does not touch a random arm):
       the deviation run;
-    - the last pre-training checkpoint: the input-similarity run of that source.
+    - the last pre-training checkpoint of a source of the input series: the
+      input-similarity run of that source.
     """
     same_training = all(getattr(scale.feasibility, f) == getattr(scale.generalization, f)
                         for f in ("network", "target", "schedule"))
     if spec.experiment == "input_similarity" and spec.source == RANDOM_SOURCE and same_training:
         return train_key("deviation", RANDOM_SOURCE, spec.seed)
-    if spec.experiment == "checkpoints" and spec.params["source_epoch"] == scale.source_schedule.epochs:
-        return train_key("input_similarity", scale.checkpoint_source, spec.seed)
+    source = scale.source(scale.checkpoint_source) if spec.experiment == "checkpoints" else None
+    if (source is not None and source.name in scale.input_sources
+            and spec.params["source_epoch"] == (source.epochs or scale.source_schedule.epochs)):
+        return train_key("input_similarity", source.name, spec.seed)
     return None
 
 
