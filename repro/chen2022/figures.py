@@ -115,8 +115,8 @@ def regression(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | N
     names = ("G", "D", "lnN")
     width = 0.35
     for index, version in enumerate(FIT_VERSIONS):
-        coef = _published(published, "regression_coef", version)
-        values = [coef.get(name, coef.get("W" if name == "D" else name, {})).get("", np.nan) for name in names]
+        coef = _published(published, "regression_coef", version).get("", {})  # n = the regressor
+        values = [coef.get(name, coef.get("W", np.nan) if name == "D" else np.nan) for name in names]
         left.bar(np.arange(3) + (index - 0.5) * width, values, width, label=version.split("/")[1])
     left.axhline(0, color="black", lw=0.5)
     left.set_xticks(range(3), ["G", "D (W in 2023-01)", "ln N"])
