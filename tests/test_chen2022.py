@@ -106,3 +106,25 @@ def test_stem_rule_counts_targets():
     measured = Measured({"transferability": [row(f"t{i}", 20.0, rising) for i in range(2)]
                          + [row(f"u{i}", 1.0, rising) for i in range(2)]})
     assert not RULES["C-C4"](measured)[0]  # 2 of 4 < 3/4
+
+
+def test_paper_scale_pretraining_fine_tuning_and_measures_under_mock_data(mocked_imagenet, monkeypatch, tmp_path):
+    """ResNet-50 at 224 pre-trained from a saved init on mock ImageNet, fine-tuned on mock CIFAR-10 at 32."""
+    from dataclasses import replace
+
+    from tests.test_chen2022_data import write_metadata
+
+    scale = protocol.PAPER_SCALE
+    tiny = replace(scale, pretrain=replace(scale.pretrain, epochs=1, batch_size=16),
+                   finetune=replace(scale.finetune, epochs=1, batch_size=16), targets=(scale.target("cifar10"),),
+                   feature_examples=24)  # 24 > 10 classes: some class has two examples
+    monkeypatch.setitem(protocol.SCALES, "paper", tiny)
+    write_metadata(mocked_imagenet, "cifar10", 48)
+    out = tmp_path / "out"
+    assert main(["run", "chen2022", "transferability", "domain_measures", "--scale", "paper", "--out", str(out),
+                 "--data-dir", mocked_imagenet]) == 0
+    row = rows(out / "chen2022" / "paper", "transferability")[0]
+    assert row["n_train"] == "48" and np.isfinite(float(row["T_overall"]))
+    assert all(row[protocol.group_column(g)] for g in protocol.GROUPS)  # all 18 groups of ResNet-50
+    measures = rows(out / "chen2022" / "paper", "domain_measures")[0]
+    assert float(measures["G"]) >= 0 and float(measures["D"]) > 0 and measures["n_target_features"] == "24"

@@ -42,10 +42,12 @@ def _data_module(scale: Scale):
     return mini_data
 
 
-def build_model(scale: Scale, classes: int, seed: int) -> keras.Model:
-    """A freshly initialised torchvision-style ResNet of the scale."""
-    return resnet((scale.image_size, scale.image_size, scale.channels), classes, width=scale.width, stem=scale.stem,
-                  blocks=scale.blocks, seed=seed, name="resnet")
+def build_model(scale: Scale, classes: int, seed: int, size: int | None = None) -> keras.Model:
+    """A freshly initialised torchvision-style ResNet of the scale, for ``size`` x ``size`` inputs (default the
+    scale's; the weights do not depend on it)."""
+    size = size or scale.image_size
+    return resnet((size, size, scale.channels), classes, width=scale.width, stem=scale.stem, blocks=scale.blocks,
+                  seed=seed, name="resnet")
 
 
 def sgd(training: Training, n_train: int) -> SGDSchedule:
@@ -61,14 +63,11 @@ def sgd(training: Training, n_train: int) -> SGDSchedule:
 
 def source_model(scale: Scale, context: RunContext) -> SourceModel:
     """The pre-training run on task A, from a saved init, a checkpoint every epoch."""
-    def data(ctx: RunContext) -> TrainData:
-        return ctx.cached(("source",), lambda: _data_module(scale).source_data(scale, ctx.data_dir))[0]
-
-    n_train = scale.source_per_class * scale.source_classes if scale.source_per_class else 1_281_167
+    data = context.cached(("source",), lambda: _data_module(scale).source_data(scale, context.data_dir))[0]
     key = (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
            f"-n{scale.source_per_class or 'all'}-e{scale.pretrain.epochs}-chen")
-    return SourceModel(key=key, build=lambda seed: build_model(scale, scale.source_classes, seed), data=data,
-                       schedule=sgd(scale.pretrain, n_train), seed=0,
+    return SourceModel(key=key, build=lambda seed: build_model(scale, scale.source_classes, seed),
+                       data=lambda ctx: data, schedule=sgd(scale.pretrain, data.n_train), seed=0,
                        config=dict(paper_role="task A (ImageNet at paper scale)", scale=scale.name))
 
 
@@ -88,13 +87,13 @@ def pretrained(scale: Scale, context: RunContext) -> tuple[Path, Path, int]:
     return source.epoch_weights(context, 0), source.epoch_weights(context, epoch), epoch
 
 
-def _load(scale: Scale, classes: int, path: Path, context: RunContext) -> keras.Model:
+def _load(scale: Scale, classes: int, path: Path, context: RunContext, size: int | None = None) -> keras.Model:
     def build() -> keras.Model:
-        model = build_model(scale, classes, seed=0)
+        model = build_model(scale, classes, seed=0, size=size)
         load_weights(model, path)
         return model
 
-    return context.cached(("weights", str(path)), build)
+    return context.cached(("weights", str(path), size), build)
 
 
 def target_data(scale: Scale, target: Target, context: RunContext) -> tuple[TrainData, dict]:
@@ -102,9 +101,10 @@ def target_data(scale: Scale, target: Target, context: RunContext) -> tuple[Trai
                                                                                           context.data_dir))
 
 
-def worker_model(scale: Scale, classes: int, context: RunContext) -> keras.Model:
-    """One model object per class count for the command (its traced step is reused); runs assign its weights."""
-    return context.cached(("worker", classes), lambda: build_model(scale, classes, seed=0))
+def worker_model(scale: Scale, classes: int, size: int, context: RunContext) -> keras.Model:
+    """One model object per (class count, input size) for the command (its traced step is reused); runs assign
+    its weights."""
+    return context.cached(("worker", classes, size), lambda: build_model(scale, classes, seed=0, size=size))
 
 
 def _kernels(model: keras.Model, paths) -> dict[str, np.ndarray]:
@@ -127,8 +127,9 @@ def transferability_run(spec: RunSpec, context: RunContext) -> dict:
     schedule = sgd(scale.finetune, data.n_train)
     init_seed = derive_seed(PAPER, spec.scale, target.name, "init", spec.seed)
     data_seed = derive_seed(PAPER, spec.scale, target.name, "data", spec.seed)
-    model = worker_model(scale, target.classes, context)
-    for variable, value in zip(model.variables, build_model(scale, target.classes, init_seed).variables):
+    size = target.size(scale)
+    model = worker_model(scale, target.classes, size, context)
+    for variable, value in zip(model.variables, build_model(scale, target.classes, init_seed, size).variables):
         variable.assign(value)
     layers = [layer.name for layer in model.layers if layer.weights and layer.name != "fc"]
     record = transfer(model, [(name,) for name in layers] + [("fc",)], len(layers), "finetune",
@@ -169,11 +170,11 @@ def domain_measures_run(spec: RunSpec, context: RunContext) -> dict:
     scale = SCALES[spec.scale]
     target = scale.target(spec.target)
     _, theta_a_path, _ = pretrained(scale, context)
-    network = _load(scale, scale.source_classes, theta_a_path, context)
     data_module, k = _data_module(scale), scale.feature_examples
-    source_features = features(network, data_module.source_examples(scale, context.data_dir, k)[0])
+    source_features = features(_load(scale, scale.source_classes, theta_a_path, context),
+                               data_module.source_examples(scale, context.data_dir, k)[0])
     x, y = data_module.target_examples(scale, target, context.data_dir, k)
-    target_features = features(network, x)
+    target_features = features(_load(scale, scale.source_classes, theta_a_path, context, target.size(scale)), x)
     n_train = target_data(scale, target, context)[0].n_train
     return dict(n_train=n_train, G=measure.domain_gap(source_features, target_features),
                 D=measure.intraclass_variance(source_features, target_features, y),

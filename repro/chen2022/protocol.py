@@ -67,6 +67,10 @@ class Target:
     classes: int
     transform: str = ""  # "", "invert", "rotate", "noise" (mini); the paper's datasets have none
     description: str = ""
+    image_size: int = 0  # input side of the fine-tuning; 0 = the scale's (CIFAR stays at 32 at paper scale)
+
+    def size(self, scale: "Scale") -> int:
+        return self.image_size or scale.image_size
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,8 @@ SMOKE = replace(
 # tfds catalog names, except fgvc_aircraft, oxford_flowers17 and pocus: folders under <data_dir>/manual/<name>
 # (repro/chen2022/data.py says which layouts it reads).
 PAPER_TARGETS = (
-    Target("cifar10", "cifar10", (0, 0), (0, 0), 10, description="CIFAR-10 at 32x32"),
-    Target("cifar100", "cifar100", (0, 0), (0, 0), 100, description="CIFAR-100 at 32x32"),
+    Target("cifar10", "cifar10", (0, 0), (0, 0), 10, description="CIFAR-10 at 32x32", image_size=32),
+    Target("cifar100", "cifar100", (0, 0), (0, 0), 100, description="CIFAR-100 at 32x32", image_size=32),
     Target("caltech101", "caltech101", (0, 0), (0, 0), 102, description="Caltech-101, 30 per class"),
     Target("cub200", "caltech_birds2011", (0, 0), (0, 0), 200, description="CUB-200-2011"),
     Target("aircraft", "fgvc_aircraft", (0, 0), (0, 0), 100, description="FGVC Aircraft, trainval"),
