@@ -14,24 +14,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from repro.chen2022.protocol import GROUPS, group_column
-from repro.compare import PublishedValue, read_experiment
+from repro.compare import PublishedValue
+from repro.plotting import experiment_rows, save_figure
 
 FIT_VERSIONS = ("resnet50/readme-2023-08", "resnet50/readme-2023-01")
-
-
-def _rows(scale_dir: Path, experiment: str) -> list[dict]:
-    merged = read_experiment(scale_dir, experiment)
-    return merged.rows if merged else []
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return path
 
 
 def _published(published: Sequence[PublishedValue], quantity: str, condition: str) -> dict[str, dict[str, float]]:
@@ -45,7 +34,7 @@ def _published(published: Sequence[PublishedValue], quantity: str, condition: st
 
 def layerwise(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | None:
     path = scale_dir / "layerwise.png"
-    rows = _rows(scale_dir, "transferability")
+    rows = experiment_rows(scale_dir, "transferability")
     if not rows:
         path.unlink(missing_ok=True)
         return None
@@ -70,7 +59,7 @@ def layerwise(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | No
     right.set(yscale="log", xlabel="block", ylabel="T", title=f"measured ({rows[0]['scale']})")
     right.legend(fontsize=6, ncol=2)
     figure.suptitle("Layer-wise transferability T_l = D_l(theta_r, theta_FB) / D_l(theta_A, theta_FB)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _cmap(value: float):
@@ -81,7 +70,7 @@ def _cmap(value: float):
 
 def overall(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | None:
     path = scale_dir / "overall.png"
-    rows = _rows(scale_dir, "transferability")
+    rows = experiment_rows(scale_dir, "transferability")
     if not rows:
         path.unlink(missing_ok=True)
         return None
@@ -101,12 +90,12 @@ def overall(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | None
     right.set(xscale="log", yscale="log", xlabel="training images N", ylabel="overall T",
               title=f"measured ({rows[0]['scale']})")
     figure.suptitle("Overall transferability (mean of blocks 1-17) against the target's data amount")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def regression(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | None:
     path = scale_dir / "regression.png"
-    rows = _rows(scale_dir, "regression")
+    rows = experiment_rows(scale_dir, "regression")
     if not rows:
         path.unlink(missing_ok=True)
         return None
@@ -129,7 +118,7 @@ def regression(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | N
     right.set(title=f"measured ({row['scale']}): R^2 = {float(row['r2']):.2f} over {row['n_targets']} targets",
               ylabel="standardised coefficient")
     figure.suptitle("ln T = b0 + bG z(G) + bD z(D) + bN z(ln N)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 FIGURES = (layerwise, overall, regression)

@@ -22,19 +22,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from repro.compare import read_experiment
 from repro.liu2019.protocol import ARMS, THEORY_KINDS, Scale
+from repro.plotting import experiment_rows, save_figure
 
 ARM_COLOUR = {"pretrained": "#1f3b8c", "random": "#a61c1c"}
 SERIES_COLOUR = {"input": "#1f3b8c", "label": "#e08214"}
-
-
-def _rows(scale_dir: Path, experiment: str) -> list[dict]:
-    merged = read_experiment(scale_dir, experiment)
-    return merged.rows if merged else []
 
 
 def _run_csv(scale_dir: Path, row: dict, name: str) -> list[dict]:
@@ -43,12 +37,6 @@ def _run_csv(scale_dir: Path, row: dict, name: str) -> list[dict]:
         return []
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return path
 
 
 def _stale(path: Path) -> None:
@@ -82,7 +70,7 @@ def _arm_panels(figure: Figure, scale_dir: Path, rows: list[dict], panels: Seque
 
 def deviation_curves(scale_dir: Path, scale: Scale) -> Path | None:
     path = scale_dir / "deviation.png"
-    rows = _rows(scale_dir, "deviation")
+    rows = experiment_rows(scale_dir, "deviation")
     if not rows:
         _stale(path)
         return None
@@ -91,13 +79,13 @@ def deviation_curves(scale_dir: Path, scale: Scale) -> Path | None:
                                           ("deviation_fc", "dense kernels (fc and head)")),
                 ylabel=r"$\sum_l \|W_l(t) - W_l(0)\|_F$")
     figure.suptitle(f"Weight deviation during fine-tuning on {scale.generalization.target.name} (Exp L-A)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def surfaces(scale_dir: Path, scale: Scale) -> Path | None:
     """Both arms' surfaces of the first seed, on one colour scale of L - L(centre)."""
     path = scale_dir / "surfaces.png"
-    rows = [r for r in _rows(scale_dir, "flatness") if int(r["seed"]) == scale.seeds[0]]
+    rows = [r for r in experiment_rows(scale_dir, "flatness") if int(r["seed"]) == scale.seeds[0]]
     found = []
     for arm in ARMS:
         row = next((r for r in rows if r["condition"] == arm), None)
@@ -119,12 +107,12 @@ def surfaces(scale_dir: Path, scale: Scale) -> Path | None:
         axis.set(xlabel="d1 (filter-normalised)", ylabel="d2", title=f"{arm}: mean rise {float(row['surface_mean_rise']):.3g}")
         figure.colorbar(contour, ax=axis, label="L - L(centre)")
     figure.suptitle(f"Training loss around each solution, kernel {found[0][1]['surface_layer']} (Exp L-B)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def optimization_curves(scale_dir: Path, scale: Scale) -> Path | None:
     path = scale_dir / "optimization.png"
-    rows = _rows(scale_dir, "optimization")
+    rows = experiment_rows(scale_dir, "optimization")
     if not rows:
         _stale(path)
         return None
@@ -134,7 +122,7 @@ def optimization_curves(scale_dir: Path, scale: Scale) -> Path | None:
                                           ("grad_norm", "||grad L|| (trainable parameters)")), yscale="log")
     figure.suptitle(f"Probe on {scale.probe.layer} every {scale.probe.every} steps, K = {scale.probe.steps}, "
                     f"eta = {scale.probe.eta:g} (Exp L-C)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _bar_panel(axis, rows: list[dict], sources: Sequence[str], labels: Sequence[str], column: str, scale_by: float,
@@ -158,14 +146,14 @@ def similarity(scale_dir: Path, scale: Scale) -> Path | None:
     series = [(e, sources, labels) for e, sources, labels in (
         ("input_similarity", scale.input_sources, scale.input_sources),
         ("label_similarity", scale.label_sources, [scale.source(s).labels for s in scale.label_sources]))
-        if _rows(scale_dir, e)]
+        if experiment_rows(scale_dir, e)]
     if not series:
         _stale(path)
         return None
     figure = Figure(figsize=(10, 3.8 * len(series)))
     figure.subplots_adjust(hspace=0.5)
     for index, (experiment, sources, labels) in enumerate(series):
-        rows = _rows(scale_dir, experiment)
+        rows = experiment_rows(scale_dir, experiment)
         left = figure.add_subplot(len(series), 2, 2 * index + 1)
         _bar_panel(left, rows, sources, labels, "test_acc_final", 100, "target test accuracy (%)")
         left.set_title(f"{experiment.replace('_', ' ')}: most to least similar", fontsize=9)
@@ -173,12 +161,12 @@ def similarity(scale_dir: Path, scale: Scale) -> Path | None:
         _bar_panel(right, rows, sources, labels, "deviation_conv", 1, "conv deviation at the end")
     figure.suptitle(f"Fine-tuning on {scale.feasibility.target.name} from sources of graded similarity "
                     "(mean over seeds, bars = se)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def checkpoints(scale_dir: Path, scale: Scale) -> Path | None:
     path = scale_dir / "checkpoints.png"
-    rows = _rows(scale_dir, "checkpoints")
+    rows = experiment_rows(scale_dir, "checkpoints")
     if not rows:
         _stale(path)
         return None
@@ -193,12 +181,12 @@ def checkpoints(scale_dir: Path, scale: Scale) -> Path | None:
              ylabel="target test accuracy (%)")
     axis.legend(fontsize=8, loc="lower right")
     figure.suptitle(f"Transferability over pre-training ({scale.checkpoint_source} -> {scale.feasibility.target.name})")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def theory(scale_dir: Path, scale: Scale) -> Path | None:
     path = scale_dir / "theory.png"
-    rows = _rows(scale_dir, "theory")
+    rows = experiment_rows(scale_dir, "theory")
     if not rows:
         _stale(path)
         return None
@@ -219,7 +207,7 @@ def theory(scale_dir: Path, scale: Scale) -> Path | None:
               ylabel=r"$\|W_{fine} - W_{pre}\|_F$")
     right.legend(fontsize=8)
     figure.suptitle("Two-layer ReLU check of the transfer theory (synthetic data; the theorem's statement is not available)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 FIGURES: tuple[Callable[[Path, Scale], Path | None], ...] = (

@@ -1,0 +1,22 @@
+"""Helpers shared by the papers' figure modules (no Keras, no TensorFlow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from repro.compare import read_experiment
+
+
+def experiment_rows(scale_dir: Path, experiment: str) -> list[dict]:
+    """The merged rows of an experiment's CSV (and shards); [] when it has none."""
+    merged = read_experiment(scale_dir, experiment)
+    return merged.rows if merged else []
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Render ``figure`` to the PNG ``path`` (110 dpi, tight box) and return the path."""
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    return path
