@@ -55,8 +55,9 @@ import repro  # noqa: F401
 import keras
 import tensorflow as tf
 
-from repro.errors import CorruptCheckpoint, NonFiniteLoss
-from repro.landscape.state import cached_function, evaluate, sigmoid_bce, sparse_ce
+from repro.errors import BadArgument, CorruptCheckpoint, NonFiniteLoss
+from repro.execution import current as current_execution
+from repro.landscape.state import cached_function, evaluate, full_precision, sigmoid_bce, sparse_ce
 
 LOSSES = {"softmax": sparse_ce, "sigmoid": sigmoid_bce}
 METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
@@ -285,52 +286,126 @@ def mix_batch(x: np.ndarray, y: np.ndarray, alpha: float, data_seed: int, step: 
     return (lam * x + (1.0 - lam) * x[perm]).astype(np.float32), y, y[perm], lam
 
 
-def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers.SGD, Callable]:
+def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers.Optimizer, Callable]:
     """The SGD optimizer and traced step of ``model`` under ``schedule``'s update rule, built once per model.
 
     Both are cached on the model (:func:`repro.landscape.state.cached_function`)
     under the rule's settings (variables, lr multipliers, decay flags, weight
-    decay, momentum), so a grid that trains one model object run after run
-    (re-assigning its weights) traces the step once. The learning rate is an
-    optimizer variable assigned before every step, so it is not part of the
-    trace. The caller resets or restores the optimizer's state.
+    decay, momentum) and the execution settings (:mod:`repro.execution`:
+    strategy, mixed precision, XLA), so a grid that trains one model object
+    run after run (re-assigning its weights) traces the step once. The
+    learning rate is an optimizer variable assigned before every step, so it
+    is not part of the trace. Under ``--mixed-precision float16`` the SGD is
+    wrapped in Keras' dynamic :class:`~keras.optimizers.LossScaleOptimizer`.
+    The caller resets (:func:`reset_optimizer`) or restores the optimizer's state.
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
-    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum, schedule.loss)
+    execution = current_execution()
+    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum, schedule.loss,
+                execution.strategy_name, id(execution.strategy), execution.precision, execution.jit_compile)
 
     def build():
         optimizer = keras.optimizers.SGD(learning_rate=schedule.base_lr, momentum=schedule.momentum)
+        if execution.precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(variables)
         return optimizer, make_train_step(model, optimizer, schedule)
 
     return cached_function("train_step", model, settings, variables, build)
 
 
+def reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
+    """Zero the momentum buffers and iteration counters; a loss scale goes back to its initial value."""
+    for variable in optimizer.variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.dynamic_scale.assign(optimizer.initial_scale)
+
+
 def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, schedule: SGDSchedule) -> Callable:
     """A traced SGD step ``(x, y_a, y_b, lam) -> loss`` with lr multipliers and coupled weight decay.
 
-    The loss is the mixup loss ``lam CE(y_a) + (1 - lam) CE(y_b)``; an
-    unmixed batch passes ``y_b = y_a, lam = 1``.
+    The loss is the mixup loss ``lam CE(y_a) + (1 - lam) CE(y_b)`` on
+    float32 logits; an unmixed batch passes ``y_b = y_a, lam = 1``. Under a
+    ``tf.distribute`` strategy with R replicas each replica takes its slice
+    of the global batch B (:func:`distribute_batch`) and minimises
+    ``sum_i loss_i / B`` with the decay term ``wd w / R``; the optimizer sums
+    the replicas' gradients, which gives the single-device gradient
+    ``mean_i grad loss_i + wd w``. Under float16 the loss is multiplied by
+    the optimizer's loss scale S before differentiation, so the decay term
+    is multiplied by S as well, and the optimizer divides every gradient by S
+    (and skips the step if one is not finite). With ``--jit-compile`` the
+    forward and backward pass are compiled by XLA; the gradient transform,
+    the all-reduce and the update stay outside the compiled function.
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
-    wd = schedule.weight_decay
     per_example = schedule.loss_fn()
+    execution = current_execution()
+    replicas = execution.replicas if execution.distributed else 1
+    wd = schedule.weight_decay / replicas
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-    @tf.function
-    def step(x, y_a, y_b, lam):
+    def batch_mean(losses):
+        """The mean over the global batch: this replica's sum over B = (its examples) x R."""
+        if not execution.distributed:
+            return tf.reduce_mean(losses)
+        return tf.reduce_sum(losses) / tf.cast(tf.shape(losses)[0] * replicas, losses.dtype)
+
+    def loss_and_gradients(x, y_a, y_b, lam):
         with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = (lam * tf.reduce_mean(per_example(y_a, logits))
-                    + (1.0 - lam) * tf.reduce_mean(per_example(y_b, logits)))
-        grads = tape.gradient(loss, variables)
+            logits = full_precision(model(x, training=True))
+            loss = lam * batch_mean(per_example(y_a, logits)) + (1.0 - lam) * batch_mean(per_example(y_b, logits))
+            scaled = optimizer.scale_loss(loss) if loss_scaled else loss
+        return loss, tape.gradient(scaled, variables)
+
+    if execution.jit_compile:
+        loss_and_gradients = tf.function(loss_and_gradients, jit_compile=True)
+
+    def replica_step(x, y_a, y_b, lam):
+        loss, grads = loss_and_gradients(x, y_a, y_b, lam)
+        scale = tf.cast(optimizer.dynamic_scale, tf.float32) if loss_scaled else 1.0
         grads = [
-            (g + wd * tf.convert_to_tensor(v) if decay else g) * mult
+            (g + wd * scale * tf.convert_to_tensor(v) if decay else g) * mult
             for g, v, mult, decay in zip(grads, variables, lr_mult, decayed)
         ]
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
+    if not execution.distributed:
+        return tf.function(replica_step)
+    strategy = execution.strategy
+
+    @tf.function
+    def step(x, y_a, y_b, lam):
+        per_replica = strategy.run(replica_step, args=(x, y_a, y_b, lam))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
     return step
+
+
+def distribute_batch(arrays: tuple, lam: float) -> tuple:
+    """The step's arguments ``(x, y_a, y_b, lam)``: as tensors, or split into per-replica slices under a strategy.
+
+    Every worker of a multi-worker cluster draws the same global batch (the
+    data order is a function of the data seed and the step) and its replicas
+    take their consecutive slices of ``B / R`` examples.
+    """
+    execution = current_execution()
+    lam_tensor = tf.constant(lam, tf.float32)
+    if not execution.distributed:
+        return (*arrays, lam_tensor)
+    replicas, batch = execution.replicas, int(arrays[0].shape[0])
+    if batch % replicas:
+        raise BadArgument(f"the protocol's global batch {batch} does not split evenly over {replicas} replicas; "
+                          f"use a number of devices that divides it")
+    per_replica = batch // replicas
+
+    def slice_for(context):
+        start = context.replica_id_in_sync_group * per_replica
+        return tuple(tf.convert_to_tensor(a[start:start + per_replica]) for a in arrays)
+
+    values = execution.strategy.experimental_distribute_values_from_function(slice_for)
+    return (*values, lam_tensor)
 
 
 def _read_metrics(path: Path, up_to_step: int) -> list[dict]:
@@ -371,8 +446,7 @@ def train(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     optimizer, train_step = trainer(model, schedule)
-    for variable in optimizer.variables:
-        variable.assign(np.zeros(variable.shape, variable.dtype))
+    reset_optimizer(optimizer)
     checkpoint = _Checkpoint(run_dir / "checkpoint.npz")
     metrics_path = run_dir / "metrics.csv"
     step, elapsed = 0, 0.0
@@ -398,7 +472,7 @@ def train(
         optimizer.learning_rate.assign(schedule.lr_at(step))
         if hook:
             hook.before(step, x, y)
-        loss = float(train_step(x, y_a, y_b, tf.constant(lam, tf.float32)))
+        loss = float(train_step(*distribute_batch((x, y_a, y_b), lam)))
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}")
         losses.append(loss)

@@ -29,10 +29,15 @@ LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 VariableFilter = "str | Callable[[keras.Variable], bool] | None"
 
 
+def full_precision(logits: tf.Tensor) -> tf.Tensor:
+    """Logits of a mixed-precision model (float16 / bfloat16) as float32; others unchanged."""
+    return tf.cast(logits, tf.float32) if logits.dtype in (tf.float16, tf.bfloat16) else logits
+
+
 def sparse_ce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Per-example softmax cross-entropy, -log softmax(z)_y, from logits."""
+    """Per-example softmax cross-entropy, -log softmax(z)_y, from logits (taken in float32 under mixed precision)."""
     return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(tf.reshape(y_true, [-1]), tf.int32), logits=logits
+        labels=tf.cast(tf.reshape(y_true, [-1]), tf.int32), logits=full_precision(logits)
     )
 
 
@@ -42,6 +47,7 @@ def sigmoid_bce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     Its ``dataset_metric`` (the mean ROC AUC over labels, CheXpert's metric)
     is what :func:`evaluate` reports as ``accuracy`` for this loss.
     """
+    logits = full_precision(logits)
     return tf.reduce_mean(
         tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y_true, logits.dtype), logits=logits), axis=-1)
 
