@@ -3,6 +3,7 @@
     repro list                               papers, experiments, scales
     repro run PAPER [EXPERIMENT ...]         run a paper's grid (default scale: mini)
     repro compare PAPER                      published vs measured, claim verdicts, figures
+    repro report [PAPER ...]                 Markdown and HTML report pages from the committed results
 
 Bad input ends with ``error: <one line>`` and exit code 2; Ctrl-C keeps
 every finished run and the checkpoint of the current one.
@@ -37,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("paper")
     compare.add_argument("--scale", default="mini")
     compare.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+
+    report = commands.add_parser("report", help="Markdown and HTML pages per paper from the results on disk")
+    report.add_argument("papers", nargs="*", help="papers to report (default: all)")
+    report.add_argument("--scale", default="mini")
+    report.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    report.add_argument("--report-dir", default="reports", type=Path, help="where the pages go (default: ./reports)")
     return parser
 
 
@@ -73,6 +80,13 @@ def _compare(args: argparse.Namespace) -> None:
     print(getattr(comparison, "text", comparison))
 
 
+def _report(args: argparse.Namespace) -> None:
+    from repro.report import write_reports
+
+    for path in write_reports(args.papers, args.scale, args.out, args.report_dir):
+        print(f"written: {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -80,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             _list()
         elif args.command == "run":
             _run(args)
-        else:
+        elif args.command == "compare":
             _compare(args)
+        else:
+            _report(args)
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
