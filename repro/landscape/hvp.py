@@ -38,7 +38,7 @@ import tensorflow as tf
 import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
-from repro.landscape.state import LossFn, VariableFilter, cached_function, select_variables, sparse_ce
+from repro.landscape.state import LossFn, VariableFilter, cached_function, select_variables, sparse_ce, watchable
 
 HvpMode = Literal["forward", "reverse"]
 
@@ -96,7 +96,7 @@ def _build_hvp(model: keras.Model, loss_fn: LossFn, variables: Sequence, mode: H
 
         @tf.function(reduce_retracing=True)
         def batch_hvp(x, y, tangents):
-            primals = [v.value for v in variables]
+            primals = [watchable(v) for v in variables]
             with tf.autodiff.ForwardAccumulator(primals, tangents) as accumulator:
                 with tf.GradientTape() as tape:
                     tape.watch(primals)
@@ -109,7 +109,7 @@ def _build_hvp(model: keras.Model, loss_fn: LossFn, variables: Sequence, mode: H
 
         @tf.function(reduce_retracing=True)
         def batch_hvp(x, y, tangents):
-            primals = [v.value for v in variables]
+            primals = [watchable(v) for v in variables]
             with tf.GradientTape() as outer:
                 outer.watch(primals)
                 with tf.GradientTape() as inner:

@@ -27,7 +27,7 @@ import keras
 
 from repro.landscape.eigen import Eigenpairs, lanczos
 from repro.landscape.hvp import FlatVariables, HessianOperator, HvpMode, cached_function, fixed_batches, summed_loss
-from repro.landscape.state import LossFn, VariableFilter, preserved_weights, select_variables, sparse_ce
+from repro.landscape.state import LossFn, VariableFilter, preserved_weights, select_variables, sparse_ce, watchable
 
 @dataclass(frozen=True, eq=False)
 class GradientNorm:
@@ -92,7 +92,7 @@ def _flat(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
 def _build_gradient(model: keras.Model, loss_fn: LossFn, variables: Sequence) -> Callable:
     @tf.function(reduce_retracing=True)
     def batch_gradient(x, y):
-        primals = [v.value for v in variables]
+        primals = [watchable(v) for v in variables]
         with tf.GradientTape() as tape:
             tape.watch(primals)
             loss = summed_loss(model, loss_fn, x, y)
@@ -105,7 +105,7 @@ def _build_gradient(model: keras.Model, loss_fn: LossFn, variables: Sequence) ->
 def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_gradients: bool) -> Callable:
     @tf.function(reduce_retracing=True)
     def probe(x, y, direction, step_sizes):
-        origin = [tf.identity(v.value) for v in variables]
+        origin = [tf.identity(watchable(v)) for v in variables]
         count = tf.shape(step_sizes)[0]
         losses = tf.TensorArray(tf.float64, size=count)
         gradients = tf.TensorArray(tf.float64, size=count if with_gradients else 0)
@@ -113,7 +113,7 @@ def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_
             for variable, start, step in zip(variables, origin, direction):
                 variable.assign(start - tf.cast(step_sizes[i], variable.dtype) * step)
             if with_gradients:
-                primals = [v.value for v in variables]
+                primals = [watchable(v) for v in variables]
                 with tf.GradientTape() as tape:
                     tape.watch(primals)
                     loss = summed_loss(model, loss_fn, x, y)
@@ -133,7 +133,7 @@ def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_
 def _build_jacobian(model: keras.Model, loss_fn: LossFn, variables: Sequence) -> Callable:
     @tf.function(reduce_retracing=True)
     def batch_jacobian(x, y):
-        primals = [v.value for v in variables]
+        primals = [watchable(v) for v in variables]
         with tf.GradientTape() as tape:
             tape.watch(primals)
             losses = loss_fn(y, model(x, training=False))

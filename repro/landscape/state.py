@@ -34,6 +34,20 @@ def full_precision(logits: tf.Tensor) -> tf.Tensor:
     return tf.cast(logits, tf.float32) if logits.dtype in (tf.float16, tf.bfloat16) else logits
 
 
+def watchable(variable: keras.Variable) -> tf.Variable:
+    """The ``tf.Variable`` that a tape or forward accumulator watches for the Keras ``variable``.
+
+    Under a ``tf.distribute`` strategy (:mod:`repro.execution`) the backing
+    value is a mirrored variable whose handle is only defined in a replica
+    context; an analysis runs in the cross-replica context, where the model
+    reads the copy on the current device, so that copy is the one to watch.
+    """
+    value = variable.value
+    if isinstance(value, tf.distribute.DistributedValues):
+        return value._get_on_device_or_primary()  # the copy a cross-replica read uses
+    return value
+
+
 def sparse_ce(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     """Per-example softmax cross-entropy, -log softmax(z)_y, from logits (taken in float32 under mixed precision)."""
     return tf.nn.sparse_softmax_cross_entropy_with_logits(

@@ -27,7 +27,7 @@ import repro  # noqa: F401
 import keras
 
 from repro.landscape.smoothness import beta_smoothness, variation_of_loss
-from repro.landscape.state import sparse_ce
+from repro.landscape.state import sparse_ce, watchable
 
 
 def variables_at(model: keras.Model, paths: Sequence[str]) -> list:
@@ -75,11 +75,14 @@ class LossProbe:
         variables = list(model.trainable_variables)
         self._index = [v.path for v in variables].index(probed)
 
+        watched = [watchable(v) for v in variables]
+
         @tf.function
         def gradients(x, y):
             with tf.GradientTape() as tape:
+                tape.watch(watched)
                 loss = tf.reduce_mean(sparse_ce(y, model(x, training=False)))
-            return tape.gradient(loss, variables)
+            return tape.gradient(loss, watched)
 
         self._gradients = gradients
         self._pending: tuple | None = None
