@@ -2,6 +2,7 @@
 
     repro list                               papers, experiments, scales
     repro run PAPER [EXPERIMENT ...]         run a paper's grid (default scale: mini)
+    repro tune PAPER [EXPERIMENT ...]        the protocol's hyper-parameter searches -> tuned.json
     repro compare PAPER                      published vs measured, claim verdicts, figures
     repro report [PAPER ...]                 Markdown and HTML report pages from the committed results
 
@@ -15,7 +16,8 @@ import sys
 from pathlib import Path
 
 from repro.errors import ReproError
-from repro.registry import get_paper, paper_keys
+from repro.execution import add_execution_arguments, execution_from_args
+from repro.registry import get_paper, paper_keys, resolve_searches
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
     run.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
     run.add_argument("--dry-run", action="store_true", help="list the selected run keys and exit")
+
+    tune = commands.add_parser("tune", help="run the hyper-parameter searches of a paper's protocol (keras-tuner)")
+    tune.add_argument("paper")
+    tune.add_argument("experiments", nargs="*", help="experiments whose searches to run (default: every one)")
+    tune.add_argument("--scale", default="mini", help="smoke | mini | paper (default: mini)")
+    tune.add_argument("--only", metavar="REGEX", help="run only the searches whose name matches REGEX (re.search)")
+    tune.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    tune.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
+    add_execution_arguments(tune)
 
     compare = commands.add_parser("compare", help="published vs measured numbers and claim verdicts")
     compare.add_argument("paper")
@@ -70,6 +81,15 @@ def _run(args: argparse.Namespace) -> None:
     run_grid(paper, experiments, args.scale, args.out, only=args.only, shard=shard, data_dir=args.data_dir)
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from repro.tuner import select_searches, tune
+
+    paper = get_paper(args.paper)
+    searches = select_searches(resolve_searches(paper, args.experiments, args.scale), args.only)
+    with execution_from_args(args) as execution:
+        tune(paper, searches, args.scale, execution.output_root(args.out), data_dir=args.data_dir)
+
+
 def _compare(args: argparse.Namespace) -> None:
     paper = get_paper(args.paper)
     paper.resolve_experiments(None, args.scale)
@@ -94,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             _list()
         elif args.command == "run":
             _run(args)
+        elif args.command == "tune":
+            _tune(args)
         elif args.command == "compare":
             _compare(args)
         else:

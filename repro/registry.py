@@ -1,8 +1,9 @@
-"""Papers -> experiments -> run grids.
+"""Papers -> experiments -> run grids, and the hyper-parameter searches their protocols call for.
 
 Each paper subpackage exposes a :class:`Paper` named ``PAPER`` in its
 ``paper`` module: its experiments, scales, grid declaration, the function
-that executes one run, the CSV columns of its rows, and its comparison.
+that executes one run, the CSV columns of its rows, its comparison, and the
+hyper-parameter searches its protocol calls for (:class:`Search`, run by ``repro tune``).
 The registry imports a paper lazily, so ``repro list`` stays fast.
 """
 from __future__ import annotations
@@ -27,6 +28,58 @@ class Experiment:
     description: str
     scales: tuple[str, ...]
     default: bool = True
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a search maximises or minimises: the mean of ``metric`` over a trial's runs.
+
+    ``split`` names the data the metric is measured on, so a protocol that
+    selects on the test set says so; ``note`` gives the protocol's reason.
+    """
+
+    metric: str  # a key of the runs' results (result.json)
+    direction: str  # "max" or "min"
+    split: str  # "validation", "test", ...
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Search:
+    """One hyper-parameter search of a protocol, declared as data.
+
+    ``trials`` maps every candidate value of ``hparam`` (in the protocol's
+    order: ties go to the first) to the run keys of the grid that train with
+    it; a trial's score is the :class:`Objective` over those runs. ``arm`` is
+    ``"fine-tuning"`` or ``"from scratch"``; ``condition`` the paper's own
+    name of the arm (Neyshabur's P-T / RI-T).
+    """
+
+    name: str
+    experiment: str
+    arm: str
+    condition: str
+    target: str
+    hparam: str
+    trials: dict  # value -> tuple of run keys
+    objective: Objective
+
+    @property
+    def values(self) -> tuple:
+        return tuple(self.trials)
+
+    def declaration(self) -> dict:
+        """The search as JSON-ready data (what ``tuned.json`` records and checks for staleness)."""
+        return dict(experiment=self.experiment, arm=self.arm, condition=self.condition, target=self.target,
+                    hparam=self.hparam, values=list(self.values),
+                    trials={str(v): list(keys) for v, keys in self.trials.items()},
+                    objective=dict(metric=self.objective.metric, direction=self.objective.direction,
+                                   split=self.objective.split, note=self.objective.note))
+
+
+def no_searches(scale: str) -> tuple[Search, ...]:
+    """The searches of a protocol that fixes every hyper-parameter: none."""
+    return ()
 
 
 def lazy_compare(module: str) -> Callable:
@@ -58,6 +111,7 @@ class Paper:
     row_fields: "tuple[str, ...] | dict[str, tuple[str, ...]]"  # one for all experiments, or per experiment
     compare: Callable  # (scale_dir: Path, scale: str) -> comparison with .text
     notes: dict = field(default_factory=dict)
+    searches: Callable[[str], tuple[Search, ...]] = no_searches  # (scale) -> the protocol's searches
 
     def fields(self, experiment: str) -> tuple[str, ...]:
         """The CSV columns of ``experiment``'s rows."""
@@ -79,6 +133,33 @@ class Paper:
                     f"unknown experiment {name!r} for {self.key} at scale {scale}; accepted: {', '.join(available)}"
                 )
         return list(names)
+
+
+def resolve_searches(paper: Paper, names: list[str] | None, scale: str) -> list[Search]:
+    """The searches of the named experiments of ``paper`` (default: all of them) at ``scale``.
+
+    :class:`BadArgument` for an unknown scale or experiment, and for an
+    experiment (or a paper) whose protocol declares no search, naming the
+    experiments that do have one.
+    """
+    paper.resolve_experiments(names, scale)  # checks the scale and the names
+    searches = paper.searches(scale)
+    missing = [n for n in names or () if not any(s.experiment == n for s in searches)]
+    if missing or not searches:
+        what = " ".join([paper.key] + missing)
+        raise BadArgument(f"no hyper-parameter search in the protocol of {what} at scale {scale}; "
+                          f"experiments with searches: {', '.join(searched_experiments(scale)) or 'none'}")
+    return [s for s in searches if not names or s.experiment in names]
+
+
+def searched_experiments(scale: str) -> list[str]:
+    """``"<paper> <experiment>"`` for every experiment of every paper that declares a search at ``scale``."""
+    found = []
+    for key in paper_keys():
+        paper = get_paper(key)
+        if scale in paper.scales:
+            found += [f"{key} {e}" for e in dict.fromkeys(s.experiment for s in paper.searches(scale))]
+    return found
 
 
 def get_paper(key: str) -> Paper:

@@ -6,16 +6,15 @@ found again by its key, with a checkpoint every epoch),
 module of P but the classifier, fine-tunes everything; the official
 ``load_finetune_init`` drops only ``fc.weight`` and ``fc.bias``),
 :mod:`repro.train` (SGD with the official code's options) and
-:mod:`repro.tuning` (the better lr of each arm). The analyses that train
-nothing are in :mod:`repro.neyshabur2020.analyses`; the constants in
-:mod:`repro.neyshabur2020.protocol`.
+:mod:`repro.tuning` (the better lr of each arm: the value ``repro tune``
+wrote in ``tuned.json``, else the grid's own keras-tuner choice). The
+analyses that train nothing are in :mod:`repro.neyshabur2020.analyses`; the
+constants in :mod:`repro.neyshabur2020.protocol`.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-
-import numpy as np
 
 import repro  # noqa: F401
 import keras
@@ -24,13 +23,13 @@ from repro.errors import BadArgument
 from repro.models.fixup_resnet import fixup_resnet
 from repro.models.resnet import neyshabur_modules
 from repro.neyshabur2020.protocol import (
-    NOMINAL_LRS, PAPER, PIXEL_SHUFFLE, SCALES, Scale, Target, bs_key, lc_key, lr_choice_key, same_init_key)
+    PAPER, PIXEL_SHUFFLE, SCALES, Scale, Target, bs_key, lc_key, lr_choice_key, lr_search, same_init_key)
 from repro.runner import FINAL_WEIGHTS, RunContext
 from repro.runs import RunSpec, derive_seed, spec_config, write_json
 from repro.sources import SourceModel, ensure_source
 from repro.train import SGDSchedule, TrainData, schedule_config, train
 from repro.transfer import transfer
-from repro.tuning import choose_best
+from repro.tuning import choose_best, read_tuned, search_score
 
 
 # ----------------------------------------------------------------------------- data and models
@@ -167,9 +166,22 @@ def run_seeds(spec: RunSpec) -> tuple[int, int]:
     return derive_seed(*base, "init", p["init_rep"]), derive_seed(*base, "data", p["rep"])
 
 
+def chosen_lr_and_origin(context: RunContext, arm: str, target: str) -> tuple[float, str]:
+    """The lr keras-tuner chose for ``arm`` on ``target``, and where the choice comes from.
+
+    The value ``repro tune`` recorded in ``tuned.json`` if there is one;
+    otherwise the grid's ``lr_choice`` run (run first, with its runs, if needed).
+    """
+    search = lr_search(SCALES[context.scale], arm, target)
+    tuned = read_tuned(context.scale_dir, search)
+    if tuned is not None:
+        return float(tuned.value), f"tuned.json, search {search.name} ({tuned.command})"
+    return float(context.ensure(lr_choice_key(arm, target))["chosen_lr"]), f"lr_choice run {search.name}"
+
+
 def chosen_lr(context: RunContext, arm: str, target: str) -> float:
-    """The lr keras-tuner chose for ``arm`` on ``target`` (running the choice, and its runs, first)."""
-    return float(context.ensure(lr_choice_key(arm, target))["chosen_lr"])
+    """The lr keras-tuner chose for ``arm`` on ``target`` (:func:`chosen_lr_and_origin`)."""
+    return chosen_lr_and_origin(context, arm, target)[0]
 
 
 def _identical_run(spec: RunSpec, scale: Scale, lr: float) -> str | None:
@@ -198,7 +210,8 @@ def train_run(spec: RunSpec, context: RunContext) -> dict:
     scale = SCALES[spec.scale]
     p = spec.params
     target = scale.target(spec.target)
-    lr = chosen_lr(context, p["arm"], target.name) if p["lr"] == "chosen" else float(p["lr"])
+    lr, lr_origin = (chosen_lr_and_origin(context, p["arm"], target.name) if p["lr"] == "chosen"
+                     else (float(p["lr"]), "grid"))
     cell = {k: p[k] for k in ("block", "source_epoch") if k in p}
     identical = _identical_run(spec, scale, lr)
     if identical is not None:
@@ -214,7 +227,7 @@ def train_run(spec: RunSpec, context: RunContext) -> dict:
         record = transfer(model, modules, len(modules) - 1, "finetune", load_source(scale, context, source_epoch))
     run_dir = context.run_dir(spec.run_key)
     write_json(run_dir / "config.json", dict(
-        run=spec_config(spec), scale=scale.name, lr=dict(nominal=lr, actual=schedule.base_lr),
+        run=spec_config(spec), scale=scale.name, lr=dict(nominal=lr, actual=schedule.base_lr, origin=lr_origin),
         schedule=schedule_config(schedule), data=data_config,
         model=dict(builder="repro.models.fixup_resnet.fixup_resnet", width=scale.width, stem=scale.stem,
                    blocks=list(scale.blocks), classes=target.classes),
@@ -236,22 +249,26 @@ def train_run(spec: RunSpec, context: RunContext) -> dict:
 
 
 def lr_choice_run(spec: RunSpec, context: RunContext) -> dict:
-    """keras-tuner grid search over the nominal lrs of one arm on one target, objective = mean final test accuracy.
+    """The lr of one arm on one target: the protocol's search (:func:`protocol.lr_search`) inside the grid.
 
-    The objective of an lr is the mean final test accuracy of its
-    ``repeats`` learning-curve runs (the paper's Figure 2 reports final
-    accuracy on the test set, which the official code also uses to compare
-    runs). The tuner's directory is ``<run dir>/tuner``.
+    The value ``repro tune`` recorded in ``tuned.json`` if there is one;
+    otherwise a keras-tuner grid search over the nominal lrs whose objective
+    is the mean final test accuracy of the lr's ``repeats`` learning-curve
+    runs (the paper's Figure 2 reports final accuracy on the test set, which
+    the official code also uses to compare runs), with the tuner's directory
+    in ``<run dir>/tuner``.
     """
-    scale = SCALES[spec.scale]
-    arm = spec.params["arm"]
-
-    def objective(lr: float) -> float:
-        runs = [context.ensure(lc_key(arm, spec.target, lr, rep)) for rep in range(1, scale.repeats + 1)]
-        return float(np.mean([r["test_acc_final"] for r in runs]))
-
-    best, scores = choose_best(context.run_dir(spec.run_key), "lr", NOMINAL_LRS, objective, "test_acc_final")
-    return dict(arm=arm, chosen_lr=best, **{f"score_lr{lr:g}": scores[lr] for lr in NOMINAL_LRS}, seconds=0.0)
+    search = lr_search(SCALES[spec.scale], spec.params["arm"], spec.target)
+    tuned = read_tuned(context.scale_dir, search)
+    if tuned is not None:
+        best, scores, provenance = tuned.value, tuned.scores, {"chosen_by": "tuned.json"}
+    else:
+        best, scores = choose_best(context.run_dir(spec.run_key), search.hparam, search.values,
+                                   lambda lr: search_score(search, lr, context.ensure), search.objective.metric,
+                                   search.objective.direction)
+        provenance = {}
+    return dict(arm=spec.params["arm"], chosen_lr=best, **{f"score_lr{lr:g}": scores[lr] for lr in search.values},
+                seconds=0.0, **provenance)
 
 
 def run_weights(context: RunContext, run_key: str, checkpoint: str = "final") -> tuple[Path, dict]:

@@ -38,4 +38,5 @@ PAPER = Paper(
     execute=execute,
     row_fields=ROW_FIELDS,
     compare=lazy_compare("repro.neyshabur2020.compare"),
+    searches=protocol.searches,
 )

@@ -2,8 +2,9 @@
 
 Every experiment of the paper, at every scale, is declared here as data:
 the targets, the source model P, the training settings of P-T (fine-tuned
-from P) and RI-T (trained from random init), and the grid of each
-experiment. :mod:`repro.neyshabur2020.experiment` executes one cell;
+from P) and RI-T (trained from random init), the grid of each experiment,
+and the lr search of each arm (``searches``, run by ``repro tune``).
+:mod:`repro.neyshabur2020.experiment` executes one cell;
 :mod:`repro.neyshabur2020.analyses` holds the analyses that train nothing.
 
 Paper scale (reference/neyshabur2020.md §1, official code
@@ -26,11 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from repro.errors import BadArgument
+from repro.registry import Objective, Search
 from repro.runs import RunSpec
 
 PAPER = "neyshabur2020"
 ARMS = ("P-T", "RI-T")
 ARM_CODE = {"P-T": "PT", "RI-T": "RIT"}
+ARM_KIND = {"P-T": "fine-tuning", "RI-T": "from scratch"}
 NOMINAL_LRS = (0.1, 0.02)
 MODULES = ("conv1",) + tuple(f"layer{s}.{b}" for s, n in zip((1, 2, 3, 4), (3, 4, 6, 3)) for b in range(n)) + ("fc",)
 STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4")
@@ -329,6 +332,36 @@ def _criticality_paths(scale: Scale) -> list[RunSpec]:
     return [_spec(scale, "criticality_paths", f"critpath-{target.name}-{ARM_CODE[arm]}-{path}", f"{arm} {path}",
                   target.name, kind="criticality_paths", arm=arm, path=path, module="conv1")
             for target in scale.targets_of("criticality_paths") for arm in ARMS for path in CRITICALITY_PATHS]
+
+
+# ----------------------------------------------------------------------------- hyper-parameter searches
+
+# Figure 2 trains P-T and RI-T at nominal lr 0.1 and 0.02 (two runs each) and the later experiments use
+# "the better" lr of each arm (reference §1.4-1.5: not stated which; the legends favour P-T 0.02, RI-T 0.1).
+LR_OBJECTIVE = Objective(
+    metric="test_acc_final", direction="max", split="test",
+    note="mean final test top-1 (CheXpert: mean test AUC) of the arm's independent runs; the official code "
+         "evaluates only on the test set and Figure 2 compares the lrs there, so the choice is made on the "
+         "test set, as in the paper, and is optimistic by the selection")
+
+
+def lr_search(scale: Scale, arm: str, target: str) -> Search:
+    """The lr search of ``arm`` on ``target``: its trials are the learning-curve runs of each nominal lr.
+
+    Its name is the run key of the grid's ``lr_choice`` run, which makes the
+    same choice inside ``repro run`` when ``repro tune`` has not.
+    """
+    return Search(name=lr_choice_key(arm, target), experiment="learning_curves", arm=ARM_KIND[arm], condition=arm,
+                  target=target, hparam="lr",
+                  trials={lr: tuple(lc_key(arm, target, lr, rep) for rep in range(1, scale.repeats + 1))
+                          for lr in NOMINAL_LRS},
+                  objective=LR_OBJECTIVE)
+
+
+def searches(scale_name: str) -> tuple[Search, ...]:
+    """Every search of the protocol at ``scale_name``: the lr of each arm on each learning-curve target."""
+    scale = SCALES[scale_name]
+    return tuple(lr_search(scale, arm, target.name) for target in scale.targets_of("learning_curves") for arm in ARMS)
 
 
 def grid(experiment: str, scale_name: str) -> list[RunSpec]:
