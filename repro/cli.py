@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
     run.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
     run.add_argument("--dry-run", action="store_true", help="list the selected run keys and exit")
+    add_execution_arguments(run)
 
     tune = commands.add_parser("tune", help="run the hyper-parameter searches of a paper's protocol (keras-tuner)")
     tune.add_argument("paper")
@@ -78,7 +79,9 @@ def _run(args: argparse.Namespace) -> None:
         for spec in select([s for e in experiments for s in paper.grid(e, args.scale)], args.only, shard):
             print(spec.run_key)
         return
-    run_grid(paper, experiments, args.scale, args.out, only=args.only, shard=shard, data_dir=args.data_dir)
+    with execution_from_args(args) as execution:
+        run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
+                 data_dir=args.data_dir)
 
 
 def _tune(args: argparse.Namespace) -> None:
