@@ -3,24 +3,24 @@
 Runs that others depend on (base nets, pre-trained sources) are executed on
 demand through :meth:`RunContext.ensure`, found again by their run key, and
 trained only once even when several shards need them at the same time
-(an exclusive ``flock`` on the run directory guards the training).
+(an exclusive ``flock`` on the run directory guards the training). Every
+command declares the TensorBoard HParams axes of the paper's whole grid at
+the scale, so parallel shards write the same declaration.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from repro.compare import environment_snapshot
 from repro.errors import ReproError
 from repro.hparams import write_grid_config, write_run_hparams
 from repro.registry import Paper
-from repro.runs import Progress, RunSpec, Shard, append_row, experiment_csvs, read_rows, select, write_json
+from repro.runs import Progress, RunSpec, Shard, experiment_csvs, locked, read_rows, record_row, select, write_json
 
 RESULT_FILE = "result.json"
 FINAL_WEIGHTS = "final.weights.h5"  # a trained run's weights, for the runs that start from it
@@ -63,11 +63,16 @@ class RunContext:
             self._cache[key] = build()
         return self._cache[key]
 
-    def spec(self, run_key: str) -> RunSpec:
-        """The spec of any run of the paper at this scale, by key."""
+    def grid(self) -> list[RunSpec]:
+        """Every run of the paper at this scale: all its experiments, whatever the selection or shard."""
         if self._specs is None:
             self._specs = {s.run_key: s for e in self.paper.experiment_names(self.scale)
                            for s in self.paper.grid(e, self.scale)}
+        return list(self._specs.values())
+
+    def spec(self, run_key: str) -> RunSpec:
+        """The spec of any run of the paper at this scale, by key."""
+        self.grid()
         if run_key not in self._specs:
             raise ReproError(f"{self.paper.key} has no run {run_key!r} at scale {self.scale}")
         return self._specs[run_key]
@@ -111,22 +116,12 @@ def ensure_run(run_dir: Path, execute: Callable[[], dict], require: tuple[str, .
     if finished():
         return json.loads(result_path.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(run_dir / ".lock"):
+    with locked(run_dir / ".lock"):
         if finished():
             return json.loads(result_path.read_text())
         result = execute()
         write_json(result_path, result)
         return result
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
@@ -140,7 +135,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     printer(f"{paper.key} / {scale}: {len(specs)} runs in {', '.join(experiments)}"
             + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "")
             + f" -> {context.scale_dir}")
-    write_grid_config(context.runs_dir, specs)
+    write_grid_config(context.runs_dir, context.grid())
     progress = Progress(len(specs), printer)
     done = {e: {row["run_key"] for row in read_rows(experiment_csvs(context.scale_dir, e))} for e in experiments}
     for spec in specs:
@@ -148,8 +143,8 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
             progress.finished(spec.run_key, 0.0, "", skipped=True)
             continue
         result = context.ensure(spec)
-        row = {**spec.identity(), **result}
-        append_row(context.scale_dir / shard.csv_name(spec.experiment), row, paper.fields(spec.experiment))
+        record_row(context.scale_dir, spec.experiment, shard, {**spec.identity(), **result},
+                   paper.fields(spec.experiment))
         done[spec.experiment].add(spec.run_key)
         progress.finished(spec.run_key, float(result.get("seconds", 0.0)), _summary(result))
     seconds = round(time.time() - started, 1)

@@ -11,20 +11,26 @@ Contracts (DESIGN.md "Contracts"):
   rewriting the file to a temporary name and renaming it over the old one,
   so a kill never leaves a half row; a run already present in any CSV of its
   experiment is skipped; an interrupted run resumes from its checkpoint.
+  Writers of one scale directory take turns on the lock ``<scale>/.lock``
+  (:func:`record_row`), so processes that write the same file (two pods of
+  one job-array index, overlapping ``--only`` selections) lose no row and
+  write none twice.
 * ``--shard I/N`` keeps the runs whose key hashes to ``I - 1`` modulo ``N``:
   disjoint, covering, and stable under filtering and grid edits.
 """
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from repro.errors import BadArgument
 
@@ -132,6 +138,31 @@ def append_row(path: Path, row: dict, fields: Sequence[str]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the body of the ``with``."""
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record_row(scale_dir: Path, experiment: str, shard: Shard, row: dict, fields: Sequence[str]) -> bool:
+    """Append ``row`` to ``experiment``'s CSV of ``shard`` unless a CSV of ``experiment`` already has its run key.
+
+    The check and the write happen under the exclusive lock ``<scale_dir>/.lock``,
+    so concurrent writers of one file neither lose a row (read-modify-write
+    race) nor write a run twice. Returns whether the row was written.
+    """
+    with locked(scale_dir / ".lock"):
+        if any(r["run_key"] == row["run_key"] for r in read_rows(experiment_csvs(scale_dir, experiment))):
+            return False
+        append_row(scale_dir / shard.csv_name(experiment), row, fields)
+        return True
 
 
 def write_json(path: Path, payload: dict) -> None:
