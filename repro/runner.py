@@ -18,6 +18,7 @@ from typing import Callable
 
 from repro.compare import environment_snapshot
 from repro.errors import ReproError
+from repro.execution import current as current_execution
 from repro.hparams import write_grid_config, write_run_hparams
 from repro.registry import Paper
 from repro.runs import Progress, RunSpec, Shard, experiment_csvs, locked, read_rows, record_row, select, write_json
@@ -153,7 +154,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         scale=scale, experiments=experiments, runs=len(specs), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment_snapshot(),
+        seconds=seconds, environment=environment_snapshot(), execution=current_execution().describe(),
     )
     if shard.count == 1 and not only:
         write_json(context.scale_dir / "run_summary.json", summary)
