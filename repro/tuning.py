@@ -26,7 +26,7 @@ import keras_tuner as kt
 
 from repro.errors import ReproError
 from repro.registry import Search
-from repro.runs import write_json
+from repro.runs import locked, write_json
 
 TUNED_FILE = "tuned.json"
 
@@ -142,14 +142,19 @@ def read_tuned(scale_dir: Path, search: Search) -> Tuned | None:
 
 
 def record_tuned(scale_dir: Path, paper: str, scale: str, search: Search, best, scores: dict, command: str) -> None:
-    """Write (or replace) ``search``'s entry of ``<scale_dir>/tuned.json`` atomically, keeping the other entries."""
+    """Write (or replace) ``search``'s entry of ``<scale_dir>/tuned.json`` atomically, keeping the other entries.
+
+    The read-modify-write holds the scale's lock (:func:`repro.runs.locked`),
+    so two ``repro tune`` commands on different searches keep both entries.
+    """
     path = Path(scale_dir) / TUNED_FILE
-    payload = _load(path)
-    payload.update(paper=paper, scale=scale)
-    payload.setdefault("searches", {})[search.name] = dict(
-        search.declaration(), chosen=best, scores={str(v): scores[v] for v in search.values}, command=command)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, payload)
+    with locked(path.parent / ".lock"):
+        payload = _load(path)
+        payload.update(paper=paper, scale=scale)
+        payload.setdefault("searches", {})[search.name] = dict(
+            search.declaration(), chosen=best, scores={str(v): scores[v] for v in search.values}, command=command)
+        write_json(path, payload)
 
 
 def _load(path: Path) -> dict:

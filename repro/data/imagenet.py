@@ -163,10 +163,14 @@ def compute_mean_image(dataset: tf.data.Dataset) -> np.ndarray:
 
 
 def save_mean_image(mean: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write ``mean`` to ``path`` (.npy) atomically; returns the path."""
+    """Write ``mean`` to ``path`` (.npy) atomically; returns the path.
+
+    The temporary file is private to the process, so shards that compute
+    the same (deterministic) mean at once each rename a whole file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     with open(partial, "wb") as handle:
         np.save(handle, np.asarray(mean, dtype=np.float32))
     os.replace(partial, path)
