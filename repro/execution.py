@@ -60,6 +60,7 @@ class Execution:
     jit_compile: bool = False
     strategy: tf.distribute.Strategy = field(default_factory=tf.distribute.get_strategy, compare=False)
     task: tuple[str, int] | None = None  # (task type, index) under multi_worker_mirrored
+    is_chief: bool = True  # writes the results: every process but the non-chief workers of a cluster
 
     @property
     def replicas(self) -> int:
@@ -70,10 +71,6 @@ class Execution:
     def distributed(self) -> bool:
         """True when the training step runs through ``strategy.run`` (any strategy but the default)."""
         return self.strategy_name != "default"
-
-    @property
-    def is_chief(self) -> bool:
-        return self.task is None or _is_chief(self.task, _cluster_spec())
 
     def output_root(self, out: Path) -> Path:
         """Where this process writes: ``out`` for the chief, ``<out>/.workers/<task>`` for other workers."""
@@ -163,16 +160,20 @@ def use_execution(strategy: str = "default", mixed_precision: str = "off", jit_c
         raise BadArgument(f"unknown --strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}")
     if mixed_precision not in PRECISIONS:
         raise BadArgument(f"unknown --mixed-precision {mixed_precision!r}; accepted: {', '.join(PRECISIONS)}")
-    task = _task_of(_cluster_spec()) if strategy == "multi_worker_mirrored" else None
+    task, chief = None, True
+    if strategy == "multi_worker_mirrored":
+        config = _cluster_spec()
+        task = _task_of(config)
+        chief = _is_chief(task, config)
     mirror = None
-    if task is not None and out is not None and not _is_chief(task, _cluster_spec()):
+    if not chief and out is not None:
         mirror = Path(out) / WORKERS_DIR / f"{task[0]}-{task[1]}"
         _mirror_chief_files(Path(out), mirror)
     try:
         built = _build_strategy(strategy)
     except (ValueError, RuntimeError, tf.errors.OpError) as exc:
         raise ReproError(f"cannot build the {strategy} strategy: {exc}") from exc
-    execution = Execution(strategy, mixed_precision, jit_compile, built, task)
+    execution = Execution(strategy, mixed_precision, jit_compile, built, task, chief)
     previous_policy = keras.config.dtype_policy()
     if mixed_precision != "off":
         keras.config.set_dtype_policy(f"mixed_{mixed_precision}")

@@ -89,12 +89,17 @@ class Shard:
         return f"{experiment}.csv" if self.count == 1 else f"{experiment}.shard-{self.index}-of-{self.count}.csv"
 
 
-def select(specs: Iterable[RunSpec], only: str | None, shard: Shard) -> list[RunSpec]:
-    """Runs whose key matches ``only`` (a regular expression, ``re.search``) and that ``shard`` owns."""
+def only_pattern(only: str | None) -> "re.Pattern | None":
+    """The compiled ``--only`` expression (None without one); :class:`BadArgument` if it does not compile."""
     try:
-        pattern = re.compile(only) if only else None
+        return re.compile(only) if only else None
     except re.error as exc:
         raise BadArgument(f"bad --only {only!r}: {exc}") from exc
+
+
+def select(specs: Iterable[RunSpec], only: str | None, shard: Shard) -> list[RunSpec]:
+    """Runs whose key matches ``only`` (a regular expression, ``re.search``) and that ``shard`` owns."""
+    pattern = only_pattern(only)
     return [s for s in specs if (pattern is None or pattern.search(s.run_key)) and shard.owns(s.run_key)]
 
 

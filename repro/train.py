@@ -302,7 +302,7 @@ def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
     execution = current_execution()
     settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum, schedule.loss,
-                execution.strategy_name, id(execution.strategy), execution.precision, execution.jit_compile)
+                id(execution.strategy), execution.precision, execution.jit_compile)
 
     def build():
         optimizer = keras.optimizers.SGD(learning_rate=schedule.base_lr, momentum=schedule.momentum)

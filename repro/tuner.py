@@ -22,7 +22,6 @@ which ``repro run`` reads.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from tensorboard.plugins.hparams import api as hp
 from repro.errors import BadArgument
 from repro.registry import Paper, Search
 from repro.runner import RESULT_FILE, RunContext, say
+from repro.runs import only_pattern
 from repro.tuning import TUNED_FILE, choose_best, record_tuned, search_score
 
 TUNE_DIR = "tune"
@@ -43,10 +43,7 @@ SESSION_FIELDS = ("search", "experiment", "arm", "condition", "target")
 
 def select_searches(searches: Sequence[Search], only: str | None) -> list[Search]:
     """The searches whose name matches ``only`` (a regular expression, ``re.search``); all without it."""
-    try:
-        pattern = re.compile(only) if only else None
-    except re.error as exc:
-        raise BadArgument(f"bad --only {only!r}: {exc}") from exc
+    pattern = only_pattern(only)
     chosen = [s for s in searches if pattern is None or pattern.search(s.name)]
     if not chosen:
         raise BadArgument(f"--only {only!r} matches no search; accepted: {', '.join(s.name for s in searches)}")

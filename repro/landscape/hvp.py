@@ -18,7 +18,7 @@ tests:
   the gradient inside a ``tf.autodiff.ForwardAccumulator`` whose JVP of that
   gradient along ``v`` is ``Hv``. Keras 3 variables cannot be accumulator
   primals (their dtype is a string), so the primals are the underlying
-  ``tf.Variable`` objects ``[w.value for w in variables]``; accumulator, tape
+  ``tf.Variable`` objects (:func:`repro.landscape.state.watchable`); accumulator, tape
   and forward pass are traced in the same ``tf.function`` (tensorflow#60164:
   JVPs are silently ``None`` otherwise).
 * ``"reverse"`` (reverse-over-reverse): an outer tape differentiates the inner
