@@ -23,8 +23,6 @@ import shutil
 import time
 from pathlib import Path
 
-import repro  # noqa: F401
-
 from repro.models.caffenet import build_caffenet, paper_spec
 from repro.train import TrainData, train
 from repro.yosinski2014.experiment import mini_task_data

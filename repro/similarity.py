@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 import numpy as np
 import tensorflow as tf

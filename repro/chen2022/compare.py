@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import repro  # noqa: F401
 from repro.chen2022.claims import RULES, Measured
 from repro.chen2022.protocol import EXPERIMENTS, GROUPS, PAPER, SCALES, group_column
 from repro.compare import (

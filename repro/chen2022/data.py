@@ -132,8 +132,6 @@ split or list) through the validation transform.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import os
 import random
 import re

@@ -22,8 +22,6 @@ process.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import fcntl
 import logging
 import os

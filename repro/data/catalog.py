@@ -12,8 +12,6 @@ so needs network access.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import os
 import re
 from pathlib import Path

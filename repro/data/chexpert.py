@@ -40,8 +40,6 @@ Manual files: ``CheXpert-v1.0-small`` (with ``train.csv``, ``valid.csv``,
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import csv
 import dataclasses
 import math

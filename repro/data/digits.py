@@ -15,8 +15,6 @@ balanced).
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import numpy as np
 import tensorflow_datasets as tfds
 

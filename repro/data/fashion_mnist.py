@@ -21,8 +21,6 @@ source directory is only read while preparing.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import os
 from pathlib import Path
 from typing import Iterator

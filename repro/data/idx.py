@@ -9,8 +9,6 @@ turns one of them into a numpy array for the TFDS builder in
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import gzip
 import os
 

@@ -34,8 +34,6 @@ seeing each image of a 25k half twice; one pass gives the same accuracy.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import os
 from pathlib import Path
 from typing import Sequence

@@ -14,8 +14,6 @@ by a contiguous percentage when every class must appear.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import numpy as np
 import tensorflow_datasets as tfds
 

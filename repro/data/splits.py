@@ -22,8 +22,6 @@ config.json.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 from dataclasses import dataclass, replace
 from typing import Sequence
 

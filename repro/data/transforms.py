@@ -23,8 +23,6 @@ exposes it, so a tf.data pipeline can apply the same permutation with
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 from dataclasses import asdict, dataclass
 
 import numpy as np

@@ -25,10 +25,8 @@ import re
 import tempfile
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
-import numpy as np
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
+import numpy as np
 
 from repro.landscape.state import get_values, preserved_weights, select_variables
 

@@ -28,10 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-import numpy as np
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
+import numpy as np
 
 from repro.landscape._shared import Dataset, VariableFilter, Weights, parameters, read_weights, state_variables
 from repro.landscape.paths import line_point, recalibrate_batchnorm

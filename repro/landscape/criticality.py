@@ -27,10 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-import numpy as np
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
+import numpy as np
 
 from repro.landscape._shared import (
     Dataset,

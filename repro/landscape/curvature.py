@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Iterable, Literal
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 from repro.landscape.eigen import Eigenpairs, TraceEstimate, Which, hutchinson_trace, lanczos, power_iteration

@@ -19,10 +19,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
-import numpy as np
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
+import numpy as np
 
 from repro.landscape._shared import ModuleMap, VariableFilter, Weights, module_of, parameters, read_weights, write_csv
 

@@ -20,8 +20,6 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
-
 Which = Literal["LA", "SA", "LM"]
 
 

@@ -32,11 +32,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Literal, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
-import keras
 
 from repro.landscape.state import LossFn, VariableFilter, cached_function, select_variables, sparse_ce, watchable
 

@@ -25,11 +25,9 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
-import keras
 
 from repro.landscape._shared import Dataset, VariableFilter, Weights, read_weights, state_variables, write_csv
 from repro.landscape.state import LossFn, evaluate, preserved_weights, set_values, sparse_ce

@@ -19,11 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
-import keras
 
 from repro.landscape.eigen import Eigenpairs, lanczos
 from repro.landscape.hvp import FlatVariables, HessianOperator, HvpMode, cached_function, fixed_batches, summed_loss

@@ -19,11 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
-import keras
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 VariableFilter = "str | Callable[[keras.Variable], bool] | None"

@@ -23,10 +23,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-import numpy as np
-
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
+import numpy as np
 
 from repro.landscape._shared import Dataset, atomic_file
 from repro.landscape.directions import Direction

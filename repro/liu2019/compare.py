@@ -14,7 +14,6 @@ import json
 import math
 from pathlib import Path
 
-import repro  # noqa: F401
 from repro.compare import (
     Comparison, QuantityKey, judge_claims, load_claims, load_published, load_run_summary, quantity_table,
     read_paper_results)

@@ -93,8 +93,6 @@ official code):
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import os
 from typing import Sequence
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import repro  # noqa: F401
-import keras
 
 from repro.landscape.smoothness import beta_smoothness, variation_of_loss
 from repro.landscape.state import sparse_ce, watchable

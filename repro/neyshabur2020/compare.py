@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import repro  # noqa: F401
 from repro.compare import (
     Comparison, NotMeasured, QuantityKey, judge_claims, load_claims, load_published, load_run_summary,
     quantity_table, read_paper_results)

@@ -100,8 +100,6 @@ bottom and right only.
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
-
 import hashlib
 import math
 import os

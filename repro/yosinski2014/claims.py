@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterable
 
-import repro  # noqa: F401
 from repro.compare import NotMeasured
 
 if TYPE_CHECKING:

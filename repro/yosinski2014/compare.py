@@ -29,7 +29,6 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-import repro  # noqa: F401
 from repro.compare import (
     Comparison, MergedRuns, NotMeasured, QuantityKey, judge_claims, load_claims,
     load_published, load_run_summary, quantity_table, read_paper_results,

@@ -27,7 +27,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import repro  # noqa: F401
 from repro.compare import PublishedValue
 
 if TYPE_CHECKING:
