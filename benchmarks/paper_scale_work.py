@@ -357,5 +357,5 @@ def build_model(key: ModelKey) -> keras.Model:
 
 
 def paper_work() -> list[Work]:
-    """Every paper's :class:`Work` list, in the order of DESIGN.md's table of papers."""
+    """Every paper's :class:`Work` list, in the order of the papers' table in README.md."""
     return yosinski_work() + neyshabur_work() + liu_work() + chen_work()

@@ -1,6 +1,6 @@
 """Published numbers against measured ones, and a verdict per claim, for any paper.
 
-This is the shared half of ``repro compare <paper>`` (DESIGN.md, "Contracts"):
+This is the shared half of ``repro compare <paper>``. Its inputs:
 
 - ``papers/<key>/published.csv`` holds every published number, one per row,
   keyed by ``(quantity, condition, n, target)``; ``papers/<key>/claims.csv``

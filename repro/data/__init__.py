@@ -1,4 +1,4 @@
-"""The suite's data layer (DESIGN.md "Embedded data", "Scales").
+"""The suite's data layer: the embedded mini-scale data and the paper-scale inputs (README.md, "Scales").
 
 Modules, one job each:
 

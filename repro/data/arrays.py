@@ -1,8 +1,8 @@
 """In-memory arrays of the embedded datasets, the input of every mini-scale run.
 
 ``load_arrays(name, split)`` returns ``x`` float32 ``(N, S, S, 1)`` in [0, 1]
-and ``y`` int64 for the three embedded datasets (DESIGN.md "Embedded data",
-"Scales": mini = 32x32 grayscale):
+and ``y`` int64 for the three embedded datasets (README.md, "Scales": mini =
+32x32 grayscale):
 
 =================  =====================  =======  ==========================================
 name               TFDS builder           native   to S x S (S = ``image_size``, default 32)

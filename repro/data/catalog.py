@@ -1,6 +1,6 @@
 """Paper-scale datasets from the tfds catalog, read from a prepared data_dir.
 
-The ``paper`` scale (DESIGN.md "Scales") reads the papers' datasets
+The ``paper`` scale (README.md, "Scales") reads the papers' datasets
 (ImageNet, DomainNet, CheXpert, ...) through ``tensorflow_datasets`` from a
 ``--data-dir``. Nothing here downloads at run time: a dataset that is not
 prepared in ``data_dir`` raises DatasetMissing naming the directory and, for

@@ -5,10 +5,11 @@ features (``name`` = the CSV path, ``image``, ``label`` = 14 ClassLabels
 uncertain/positive/negative/unmentioned, ``image_view``) carry the per-label
 values and the view, but not the row of ``train.csv``: tfds stores the
 records in the order of a hash of the path, and Neyshabur et al. 2020's split
-(reference/neyshabur2020.md §1.2, official ``libdata/chexpert_index/
-split_trainset.py``) is a ``RandomState(1234)`` permutation of the CSV rows.
-This builder applies that permutation at preparation time and writes only the
-rows the protocol uses:
+(official ``libdata/chexpert_index/split_trainset.py``;
+papers/neyshabur2020/README.md, "Protocol (paper scale)") is a
+``RandomState(1234)`` permutation of the CSV rows. This builder applies
+that permutation at preparation time and writes only the rows the protocol
+uses:
 
 - ``train``: rows ``perm[:train_size]`` of ``train.csv`` (official
   ``train.0-50k.csv``), in that order;

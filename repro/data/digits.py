@@ -1,6 +1,6 @@
 """TFDS builder ``sklearn_digits``: scikit-learn's 8x8 handwritten digits.
 
-A third, tiny mini-scale domain (DESIGN.md "Embedded data"): the 1,797
+A third, tiny mini-scale domain (README.md, "Scales"): the 1,797
 images of ``sklearn.datasets.load_digits`` (UCI optical recognition of
 handwritten digits, test part), 8x8 grayscale, 10 classes. Pixel values are
 stored as they come, integers 0..16 (not rescaled to 0..255), so

@@ -1,6 +1,6 @@
 """TFDS builder ``fashion_mnist_idx``: Fashion-MNIST read from local IDX files.
 
-The suite's main mini-scale dataset (DESIGN.md "Embedded data"): all 70,000
+The suite's main mini-scale dataset (README.md, "Scales"): all 70,000
 Fashion-MNIST images (Xiao, Rasul, Vollgraf 2017), 28x28 grayscale, 10
 classes, as shipped by the Debian package ``dataset-fashion-mnist`` in
 ``/usr/share/datasets/fashion-mnist``. Nothing is downloaded: the builder only

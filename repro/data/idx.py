@@ -4,8 +4,7 @@ An IDX file is a big-endian header ``0x00 0x00 <type code> <ndim>`` followed by
 ``ndim`` int32 dimension sizes and the row-major data. The Debian package
 ``dataset-fashion-mnist`` ships four gzip-compressed IDX files; this module
 turns one of them into a numpy array for the TFDS builder in
-:mod:`repro.data.fashion_mnist` (the suite's mini-scale data, DESIGN.md
-"Embedded data").
+:mod:`repro.data.fashion_mnist` (the suite's mini-scale data).
 """
 from __future__ import annotations
 

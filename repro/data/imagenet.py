@@ -1,6 +1,7 @@
 """Yosinski et al. 2014's Caffe ImageNet input pipeline on tfds ``imagenet2012``.
 
-Paper scale of reference/yosinski2014.md §1.1-1.5, reading a prepared tfds
+The paper scale of papers/yosinski2014/README.md ("Protocol at paper scale";
+official ``results/*/imagenet_train.prototxt``), reading a prepared tfds
 ``imagenet2012`` from ``data_dir`` (never downloading; the manual files are
 ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in
 ``<data_dir>/downloads/manual``, see :mod:`repro.data.catalog`).
@@ -10,14 +11,15 @@ the same order as Caffe's ``synsets.txt`` (n01440764 = 0), so class ids of
 :mod:`repro.data.splits` apply unchanged. Steps:
 
 1. class subset (a split half, or all 1000) and label remap to 0..k-1 in
-   increasing original-id order (§1.1);
-2. optionally the first k examples of every class in dataset order (§1.4);
+   increasing original-id order (``make_reduced_dataset.py: makeit``);
+2. optionally the first k examples of every class in dataset order
+   (``make_reduced_dataset.py --perclass``);
    tfds's record order stands in for Caffe's ``files.txt`` order;
 3. decode, resize to 256x256 ignoring the aspect ratio (bilinear, as
    ``convert_imageset --resize_height 256 --resize_width 256`` of the Caffe
-   ImageNet tutorial; the reference marks this Caffe convention unverified
-   for the paper's own databases), rounded to uint8 as stored in Caffe's
-   LevelDB (§1.5);
+   ImageNet tutorial the official README points to; the official scripts
+   do not contain the resize, so the paper's own databases are not known to
+   match), rounded to uint8 as stored in Caffe's LevelDB;
 4. subtract the per-pixel mean image of the training set (256x256x3, see
    :func:`compute_mean_image`); values stay on the 0..255 scale, as Caffe
    uses ``scale: 1``;
@@ -136,7 +138,8 @@ def compute_mean_image(dataset: tf.data.Dataset) -> np.ndarray:
     """Per-pixel, per-channel mean (float32 H x W x C) of the images of ``dataset``.
 
     ``dataset`` yields images or (image, label) pairs, batched or not; sums
-    accumulate in float64. This is Caffe's ``compute_image_mean`` (§1.5).
+    accumulate in float64. This is Caffe's ``compute_image_mean`` (official
+    ``create_all_means.sh``).
     """
     spec = dataset.element_spec
     image_spec = spec[0] if isinstance(spec, tuple) else spec

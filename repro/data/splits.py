@@ -1,7 +1,7 @@
 """Class splits A/B and class/volume subsets of labelled arrays.
 
-Yosinski et al. 2014 (reference/yosinski2014.md §1.2-1.4) transfer between
-two disjoint halves of the ImageNet classes:
+Yosinski et al. 2014 (§2; papers/yosinski2014/README.md, "Protocol at paper
+scale") transfer between two disjoint halves of the ImageNet classes:
 
 - random halves ("similar" datasets), official recipe for seeds s = 0..3
   (``ilsvrc12/make_reduced_dataset.py``)::
@@ -10,9 +10,11 @@ two disjoint halves of the ImageNet classes:
 
   reproduced here with ``numpy.random.RandomState([s])`` (the same MT19937
   stream; numpy's global RNG is left untouched);
-- natural vs man-made ("dissimilar"), contiguous index ranges; the code's
-  ``halfnatmanA`` is natural, the paper's "A" is man-made (§1.3);
-- the first k examples of every class (reduced-volume datasets, §1.4).
+- natural vs man-made ("dissimilar"), contiguous index ranges (official
+  ``ilsvrc12/data/half_nat_idx.txt``, ``half_man_idx.txt``); the code's
+  ``halfnatmanA`` is natural, the paper's "A" is man-made;
+- the first k examples of every class (reduced-volume datasets of the
+  supplementary material, ``make_reduced_dataset.py --perclass``).
 
 Labels of a half are remapped to 0..k-1 in increasing original-id order
 (``make_reduced_dataset.py: makeit``). The mini scale applies the same
@@ -123,7 +125,7 @@ def random_split(num_classes: int, num_a: int, seed: int, name: str) -> ClassSpl
 
 
 def imagenet_random_split(seed: int) -> ClassSplit:
-    """Yosinski's random 500/500 ImageNet split ``half<seed>`` (official seeds 0..3), §1.2."""
+    """Yosinski's random 500/500 ImageNet split ``half<seed>`` (official seeds 0..3; paper §2)."""
     split = random_split(IMAGENET_CLASSES, 500, seed, f"half{seed}")
     official = seed in (0, 1, 2, 3)
     return replace(split, note="official Yosinski split" if official else "not an official seed (0..3)")
@@ -134,7 +136,7 @@ def _ranges(ranges: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 
 def imagenet_natman_split() -> ClassSplit:
-    """Yosinski's natural (A, 449 classes) vs man-made (B, 551 classes) split ``halfnatman``, §1.3.
+    """Yosinski's natural (A, 449 classes) vs man-made (B, 551 classes) split ``halfnatman`` (paper §2).
 
     A/B follow the code (``halfnatmanA`` = natural); the paper calls man-made "A".
     """
@@ -182,7 +184,7 @@ def filter_classes(
 
 
 def first_k_per_class(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``k`` examples of every class in dataset order (Yosinski §1.4 ``--perclass``).
+    """The first ``k`` examples of every class in dataset order (Yosinski, ``make_reduced_dataset.py --perclass``).
 
     Classes with fewer than ``k`` examples keep all of theirs; labels unchanged.
     """

@@ -4,8 +4,9 @@ Each transform is a frozen dataclass: calling it on ``x`` of shape
 (N, H, W, C) returns a new float32 array, and ``describe()`` returns the
 JSON-ready record (kind + parameters + seed) written to config.json.
 
-- :class:`BlockShuffle` and :class:`PixelShuffle` are Neyshabur et al. 2020
-  §1.5(b) (reference/neyshabur2020.md, Figure 3): ONE fixed random
+- :class:`BlockShuffle` and :class:`PixelShuffle` are the block shuffle of
+  Neyshabur et al. 2020, §3.1 and Figure 3 (official ``libdata/utils.py``,
+  ``configs/p200_pix_shuffle.py``): ONE fixed random
   permutation per seed, the same for every image (train and test). Block
   shuffle cuts the image into non-overlapping b x b blocks (row-major, like
   ``torch.nn.Unfold``), permutes them with ``RandomState(seed).permutation``
@@ -15,7 +16,8 @@ JSON-ready record (kind + parameters + seed) written to config.json.
   (C, H, W) flattening of the official PyTorch code, so a seed means the same
   permutation there and here. The official seeds are 1234 + run seed.
 - :class:`Invert`, :class:`Rotate`, :class:`GaussianNoise` are further
-  derived domains of the mini scale (DESIGN.md "Embedded data").
+  derived domains of the mini scale (Chen et al. 2022's mini targets,
+  papers/chen2022/README.md, "Mini scale").
 
 Both shuffles are a fixed gather of the flattened image: ``gather_index``
 exposes it, so a tf.data pipeline can apply the same permutation with
