@@ -1,9 +1,10 @@
 """Paper-scale inputs of Chen, Li, Ding, Liu 2022: ImageNet-1k and the twelve targets, as the official code.
 
-Reference: reference/chen2022.md §1.2-1.5 and the official repository
+Sources: the official repository
 Schuture/Transferability-of-Pre-trained-DNNs@87b503c (``pretrain_on_ImageNet.py``,
-``finetune.py``, ``datasets.py``). The public functions mirror
-:mod:`repro.chen2022.mini_data` (``source_data``, ``target_data``,
+``finetune.py``, ``datasets.py``; the twelve targets and their N from its
+README's main table), summarised in papers/chen2022/README.md, "Protocol".
+The public functions mirror :mod:`repro.chen2022.mini_data` (``source_data``, ``target_data``,
 ``source_examples``, ``target_examples``), with :class:`repro.train.StreamData`
 in place of in-memory arrays. Nothing here downloads: tfds catalog datasets
 are read from a prepared ``data_dir`` (the CLI's ``--data-dir``) through

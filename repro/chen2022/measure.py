@@ -1,6 +1,6 @@
 """Chen et al. 2022's transferability, the domain measures G and D, and the regression of ln T (pure NumPy).
 
-Transferability (reference/chen2022.md §1.1, official ``cal_transferability.py``)::
+Transferability (Chen et al. 2022, official ``cal_transferability.py``)::
 
     D(a, b) = mean_i |a_i - b_i|                               (one tensor, normalised L1)
     D_l(a, b) = mean over the tensors of group l of D(a, b)    (a bottleneck: its three convs)
@@ -15,7 +15,8 @@ total variance ``v_S = tr(Sigma_S)``::
     G = (||mu_S - mu_T||^2 + tr(Sigma_S + Sigma_T - 2 (Sigma_S Sigma_T)^{1/2})) / v_S   (Frechet distance)
     D = mean_c tr(Sigma_{T,c}) / v_S                                                    (within-class variance)
 
-Regression (the README's fit): ``ln T = b_0 + b_G z(G) + b_D z(D) + b_N z(ln N)`` by least squares, z the
+Regression (the official README's fit):
+``ln T = b_0 + b_G z(G) + b_D z(D) + b_N z(ln N)`` by least squares, z the
 standardisation over the targets (population standard deviation).
 """
 from __future__ import annotations

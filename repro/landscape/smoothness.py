@@ -1,12 +1,13 @@
 """Smoothness of the loss along the gradient: gradient norm, Liu's variation of loss,
 beta-smoothness, and the principal component of the gradient.
 
-Liu, Long, Wang, Jordan 2019 (claims L-C2 and L-C3, reference/liu2019.md §1.4,
-§1.7, §4) argue that pretrained weights sit where the loss is more Lipschitz
-and more beta-smooth and where the gradient has little mass along the top
-curvature directions. Every function takes a built Keras model, a fixed
-dataset of ``(x, y)`` batches (a single training batch for Liu's per-step
-probe), a loss ``loss_fn(y, logits) -> per-example loss`` and a variable filter
+Liu, Long, Wang, Jordan 2019 (abstract; claims L-C2 and L-C3 of
+papers/liu2019/claims.csv; official ``variation_of_loss.py``) argue that
+pretrained weights sit where the loss is more Lipschitz and more beta-smooth
+and where the gradient has little mass along the top curvature directions.
+Every function takes a built Keras model, a fixed dataset of ``(x, y)``
+batches (a single training batch for Liu's per-step probe), a loss
+``loss_fn(y, logits) -> per-example loss`` and a variable filter
 (``include``/``exclude`` as :func:`repro.landscape.state.select_variables`),
 evaluates with ``training=False``, and restores every model variable on
 return. L(theta) = (1/N) sum_i loss_i over the whole dataset, accumulated in
@@ -187,7 +188,7 @@ def gradient_norm(
     include: VariableFilter = None,
     exclude: "str | None" = None,
 ) -> GradientNorm:
-    """||grad_theta L||_2 with L = (1/N) sum_i loss_i over the dataset (Liu 2019 L-C2, L-C3, §1.7).
+    """||grad_theta L||_2 with L = (1/N) sum_i loss_i over the dataset (Liu 2019 L-C2, L-C3).
 
     theta are the filtered variables; also returns ||grad_w L||_2 per variable
     and L itself.
@@ -215,12 +216,13 @@ def variation_of_loss(
     steps: int = 100,
     gradient: "Sequence | None" = None,
 ) -> LossVariation:
-    """Liu's variation of loss along the gradient, |max_{k=2..K} L_k - L_1| (Liu 2019 §1.4, L-C2).
+    """Liu's variation of loss along the gradient, |max_{k=2..K} L_k - L_1| (Liu 2019 L-C2).
 
     g = grad_W L at the current weights W of the probed variable(s) on
-    ``dataset`` (Liu: one training batch, one tensor, ``layer3.0.conv1``), or
-    the given ``gradient`` (shaped like the variables; Liu's code takes the
-    gradient from before the SGD step and probes around the weights after it).
+    ``dataset`` (official ``variation_of_loss.py``: one training batch, one
+    tensor, ``layer3.0.conv1``), or the given ``gradient`` (shaped like the
+    variables; Liu's code takes the gradient from before the SGD step and
+    probes around the weights after it).
     The probe copies are W_k = W - k eta g, k = 1..K (K = ``steps``); all other
     variables stay put; L_k = L(W_k) on the same dataset. Liu's code moves the
     probe cumulatively (W <- W - eta g, K times); here W_k is computed directly,
@@ -263,7 +265,7 @@ def beta_smoothness(
     steps: int = 100,
     gradient: "Sequence | None" = None,
 ) -> BetaSmoothness:
-    """beta ~ max_{k=1..K} ||grad L(W - k eta g) - grad L(W)|| / ||k eta g|| (Liu 2019 §1.4, L-C2).
+    """beta ~ max_{k=1..K} ||grad L(W - k eta g) - grad L(W)|| / ||k eta g|| (Liu 2019 L-C2).
 
     The effective beta-smoothness along Liu's probe (Santurkar et al. 2018):
     the same W, g, eta, K as :func:`variation_of_loss`, gradients taken with
@@ -318,14 +320,15 @@ def principal_gradient_share(
     mode: HvpMode = "forward",
     seed: int = 0,
 ) -> GradientShare:
-    """Share of the gradient along the top-k Hessian eigenvectors, ||P_k g||^2 / ||g||^2 (Liu 2019 L-C3, §1.7).
+    """Share of the gradient along the top-k Hessian eigenvectors, ||P_k g||^2 / ||g||^2 (Liu 2019 L-C3).
 
     g = grad L and H = d^2 L / d theta^2 over the filtered variables and the
     dataset; P_k = V_k V_k^T projects on the top-k (largest) eigenvectors of H,
     found by :func:`repro.landscape.eigen.lanczos` (``order``, ``tol``, ``seed``)
     unless ``eigenpairs`` computed earlier on the same variables are passed.
-    Liu's theory (§1.7): ||grad||^2 = sum_i lambda_i (v_i^T r)^2, and pretraining
-    removes the residual's component along the top eigenvectors.
+    In the two-layer kernel framework of the suite's theory check
+    (:mod:`repro.liu2019.theory`): ||grad||^2 = sum_i lambda_i (v_i^T r)^2, and
+    pretraining removes the residual's component along the top eigenvectors.
     """
     with preserved_weights(model):
         batches = fixed_batches(dataset)
@@ -364,8 +367,9 @@ def per_example_gradient_share(
     Row i of G (N x P) is grad_theta loss_i for example i of the dataset and the
     filtered (probed) variables; sigma_i are G's singular values, so the ratio
     is the share of sum_i ||grad loss_i||^2 = ||G||_F^2 carried by the top
-    principal direction (uncentred; which matrix Liu decomposes is unknown,
-    liu2019.md §1.6, this is the suite's choice). Memory N x P: meant for one
+    principal direction (uncentred; which matrix Liu decomposes is unknown, so
+    this is the suite's choice, papers/liu2019/README.md, "Suite choices where
+    the code and the text are silent"). Memory N x P: meant for one
     batch and one tensor.
     """
     with preserved_weights(model):

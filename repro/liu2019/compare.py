@@ -1,11 +1,12 @@
 """``repro compare liu2019``: claim verdicts, the protocol constants, and the figures.
 
-No table or figure value of the paper is available (reference/liu2019.md
-§3): papers/liu2019/published.csv holds the official code's protocol
-constants. Their "measured" column is the value the suite's runs used at
-this scale, read from the runs' ``config.json`` (so a deviation from the
-code shows as a non-zero delta); constants of a network or dataset the scale
-does not run are "no analogue". The claims are judged by the rules of
+No table or figure value of the paper is available (only its abstract is;
+papers/liu2019/README.md, "What is known about the paper"):
+papers/liu2019/published.csv holds the official code's protocol constants.
+Their "measured" column is the value the suite's runs used at this scale,
+read from the runs' ``config.json`` (so a deviation from the code shows as a
+non-zero delta); constants of a network or dataset the scale does not run
+are "no analogue". The claims are judged by the rules of
 :mod:`repro.liu2019.claims`.
 """
 from __future__ import annotations

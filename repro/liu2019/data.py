@@ -1,14 +1,16 @@
 """Paper-scale inputs of Liu, Long, Wang, Jordan 2019, as the official code.
 
-Reference: reference/liu2019.md §1.1-1.5 and the official repository
+Sources: the official repository
 understanding-transferability/understanding_transferability@616a6fb
 (``data.py``, ``fine-tune.py``, ``loss_landscape.py``,
-``variation_of_loss.py``, ``lenet.py``). Nothing here downloads: datasets are
-tfds catalog datasets read from a prepared ``data_dir`` (the CLI's
-``--data-dir``) through :mod:`repro.data.catalog`, and a missing one raises
+``variation_of_loss.py``, ``lenet.py``), summarised in
+papers/liu2019/README.md, "Protocol (paper scale = the official code)".
+Nothing here downloads: datasets are tfds catalog datasets read from a
+prepared ``data_dir`` (the CLI's ``--data-dir``) through
+:mod:`repro.data.catalog`, and a missing one raises
 :class:`repro.errors.DatasetMissing` saying how to prepare it.
 
-LeNet digits (§1.5, ``lenet.py``; :func:`lenet_arrays`), tfds ``mnist``,
+LeNet digits (``lenet.py``; :func:`lenet_arrays`), tfds ``mnist``,
 ``fashion_mnist`` and ``svhn_cropped`` (train 73,257 / test 26,032; the
 ``extra`` split is not used), whole split in tfds record order, in memory:
 
@@ -31,9 +33,10 @@ LeNet digits (§1.5, ``lenet.py``; :func:`lenet_arrays`), tfds ``mnist``,
   ``svhn_600.txt`` / ``svhn_test.txt`` lists are not published, their
   labelling is assumed to be the same [unverified].
 
-ResNet-50 targets (§1.1-1.4; :func:`resnet_stream`), tfds
-``caltech_birds2011`` (CUB-200-2011, train 5,994 / test 5,794, 200 classes)
-and ``food101`` (train 75,750 / validation 25,250, 101 classes):
+ResNet-50 targets (``fine-tune.py``, ``loss_landscape.py``,
+``variation_of_loss.py``; :func:`resnet_stream`), tfds ``caltech_birds2011``
+(CUB-200-2011, train 5,994 / test 5,794, 200 classes) and ``food101``
+(train 75,750 / validation 25,250, 101 classes):
 
 - decode as RGB (``imread(path, mode='RGB')``: grayscale JPEGs get three
   equal channels).
@@ -104,7 +107,7 @@ from repro.data.catalog import catalog_builder, check_split, tfds_catalog
 from repro.errors import BadArgument
 from repro.train import StreamData
 
-# --------------------------------------------------------------------------- LeNet digits (§1.5)
+# --------------------------------------------------------------------------- LeNet digits (lenet.py)
 
 LENET_DATASETS = ("mnist", "fashion_mnist", "svhn_cropped")
 LENET_SIZE = 28
@@ -114,7 +117,7 @@ PIL_LUMA = (19595, 38470, 7471)
 PIL_LUMA_ROUND = 1 << 15
 PIL_LUMA_SHIFT = 16
 
-# --------------------------------------------------------------------------- ResNet targets (§1.1-1.4)
+# --------------------------------------------------------------------------- ResNet targets (ResNet scripts)
 
 RESNET_DATASETS = ("caltech_birds2011", "food101")
 RESNET_SPLITS = {"caltech_birds2011": ("train", "test"), "food101": ("train", "validation")}
@@ -157,7 +160,7 @@ def _lenet_pixels(images: tf.Tensor) -> tf.Tensor:
 
 
 def lenet_arrays(name: str, split: str, data_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
-    """The whole ``split`` of ``name`` as the official ``lenet.py`` input (reference §1.5).
+    """The whole ``split`` of ``name`` as the official ``lenet.py`` input.
 
     ``name``: tfds catalog ``mnist``, ``fashion_mnist`` or ``svhn_cropped``;
     ``split`` accepts tfds slicing ("train[:600]"). Returns x float32
@@ -190,8 +193,9 @@ def resnet_classes(name: str) -> int:
     The official ``loss_landscape.py`` and ``variation_of_loss.py`` read
     ``food_train.txt`` with a 102-way head, which does not match Food-101's
     101 classes (Food-101 or Caltech-101 with its background class: an
-    ambiguity of the release, reference §1.3 and §2). The suite uses
-    Food-101 and its 101 classes.
+    ambiguity of the release; papers/liu2019/README.md, "Suite choices where
+    the code and the text are silent"). The suite uses Food-101 and its 101
+    classes.
     """
     _check_name(name, RESNET_DATASETS, "ResNet dataset")
     return RESNET_CLASSES[name]
@@ -308,7 +312,7 @@ def _train_dataset(name: str, data_dir: str | os.PathLike | None, *, batch_size:
 
 def resnet_stream(name: str, data_dir: str | os.PathLike | None, *, batch_size: int,
                   class_balanced: bool) -> tuple[StreamData, dict]:
-    """Training stream and test pass of a ResNet target (reference §1.1-1.4), and its JSON-able config.
+    """Training stream and test pass of a ResNet target (official ResNet scripts), and its JSON-able config.
 
     ``name``: tfds catalog ``caltech_birds2011`` (test split "test") or
     ``food101`` (test split "validation"). Training (``make_train(seed)``):
@@ -350,7 +354,8 @@ def resnet_stream(name: str, data_dir: str | os.PathLike | None, *, batch_size: 
     offset = (RESIZE - CROP) // 2
     config = {
         "dataset": name,
-        "reference": "reference/liu2019.md §1.1",
+        "reference": "official fine-tune.py, loss_landscape.py, variation_of_loss.py "
+                     "(understanding-transferability/understanding_transferability@616a6fb)",
         "train_split": train_split,
         "test_split": test_split,
         "n_train": n_train,

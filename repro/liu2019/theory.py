@@ -1,14 +1,15 @@
 """Numerical check of the transfer theory of Liu, Long, Wang & Jordan 2019.
 
 Caveat on the source. The paper's theorem is *not* available to this suite
-(only the abstract and the first lines of the introduction are; see
-``/work/shared/reference/liu2019.md`` §1.7 and §5). The check below follows
-the standard over-parameterized two-layer ReLU framework of Du, Zhai,
-Poczos & Singh 2019 ("Gradient descent provably optimizes over-parameterized
-neural networks") and Arora, Du, Hu, Li & Wang 2019 ("Fine-grained analysis
-of optimization and generalization for over-parameterized two-layer neural
-networks"), transposed to a pre-train / fine-tune setting. It tests the
-predictions that framework makes, not the paper's exact statement.
+(only the abstract, which promises "a theoretical analysis", and the first
+lines of the introduction are; see papers/liu2019/README.md, "Theory
+(L-C7)"). The check below follows the standard over-parameterized two-layer
+ReLU framework of Du, Zhai, Poczos & Singh 2019 ("Gradient descent provably
+optimizes over-parameterized neural networks") and Arora, Du, Hu, Li & Wang
+2019 ("Fine-grained analysis of optimization and generalization for
+over-parameterized two-layer neural networks"), transposed to a pre-train /
+fine-tune setting. It tests the predictions that framework makes, not the
+paper's exact statement.
 
 Framework (all float64 numpy, no TensorFlow):
 
@@ -38,10 +39,10 @@ Framework (all float64 numpy, no TensorFlow):
       H^inf_ij = E_w[x_i^T x_j 1{w^T x_i >= 0, w^T x_j >= 0}]
                = x_i^T x_j * (pi - arccos(x_i^T x_j)) / (2 pi).
 
-* Predictions checked (reference §1.7 and claims 8-9 of §4). Fine-tuning on
-  a target Q from the pre-trained ``W(P)`` solves ``f = y_Q`` with initial
-  residual ``r = y_Q - f_{W(P)}(X_Q)``; in the kernel regime gradient
-  descent converges to the minimum-norm displacement, so::
+* Predictions checked (the rule of claim L-C7 in papers/liu2019/claims.csv).
+  Fine-tuning on a target Q from the pre-trained ``W(P)`` solves ``f = y_Q``
+  with initial residual ``r = y_Q - f_{W(P)}(X_Q)``; in the kernel regime
+  gradient descent converges to the minimum-norm displacement, so::
 
       ||W(Q) - W(P)||_F  ->  sqrt(r^T (H^inf_Q)^{-1} r)      (m -> inf, t -> inf),
 
@@ -49,7 +50,8 @@ Framework (all float64 numpy, no TensorFlow):
   The initial gradient satisfies ``||grad_W L||_F^2 = r^T H(W) r
   = sum_i lambda_i (v_i^T r)^2``: a residual with little mass on the top
   eigenvector ``v_1`` of ``H^inf_Q`` gives a small, stable gradient
-  (the "principal component of the gradient is suppressed", claim 9).
+  (the abstract's suppressed principal component of the gradient, claim
+  L-C3).
   So: deviation falls as source/target similarity rises, it tracks
   ``sqrt(r^T H^-1 r)``, and the pre-trained residual has a smaller
   top-eigenvector projection than the random one on a similar target.

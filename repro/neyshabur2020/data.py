@@ -1,12 +1,13 @@
 """Paper-scale inputs of Neyshabur, Sedghi, Zhang 2020: DomainNet and CheXpert, as the official code.
 
-Reference: reference/neyshabur2020.md §1.2 and the official repository
-google-research/understanding-transfer-learning (``third_party/domainnet_data/
-domain_net.py``, ``libdata/torchvision.py``, ``third_party/chexpert_data/
-chexpert.py``, ``chexpert_train.py``, ``libdata/chexpert_index/
-split_trainset.py``). Nothing here downloads: datasets are read from a
-prepared TFDS ``data_dir`` (the CLI's ``--data-dir``), and a missing one
-raises :class:`repro.errors.DatasetMissing` saying how to prepare it.
+Sources: the official repository google-research/understanding-transfer-learning
+(``third_party/domainnet_data/domain_net.py``, ``configs/p100_domain_net.py``,
+``libdata/torchvision.py``, ``third_party/chexpert_data/chexpert.py``,
+``chexpert_train.py``, ``libdata/chexpert_index/split_trainset.py``),
+summarised in papers/neyshabur2020/README.md ("Protocol (paper scale)",
+Targets). Nothing here downloads: datasets are read from a prepared TFDS
+``data_dir`` (the CLI's ``--data-dir``), and a missing one raises
+:class:`repro.errors.DatasetMissing` saying how to prepare it.
 
 DomainNet (tfds catalog ``domainnet/<domain>``, version 1.0.0; features
 ``image`` (RGB, any size) and ``label`` (345 classes); splits ``train`` and
