@@ -44,7 +44,8 @@ SETTINGS = (
 def build(name: str) -> keras.Model:
     """One of the suite's mini networks at 32x32x1 (LeNet at its 28x28x1), random init."""
     if name == "caffenet":
-        from repro.models.caffenet import build_caffenet, mini_spec
+        from repro.models.caffenet import build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec
 
         return build_caffenet(mini_spec(10), seed=0)
     if name == "resnet":

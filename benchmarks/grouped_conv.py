@@ -22,7 +22,8 @@ import keras
 import tensorflow as tf
 
 from repro.models import caffenet
-from repro.models.caffenet import build_caffenet, mini_spec
+from repro.models.caffenet import build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec
 from repro.train import SGDSchedule, make_train_step
 
 

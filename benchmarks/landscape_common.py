@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from repro.data.arrays import load_arrays
-from repro.models.caffenet import build_caffenet, mini_spec
+from repro.models.caffenet import build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec
 from repro.models.resnet import resnet
 
 MODELS = ("caffenet", "resnet", "lenet")

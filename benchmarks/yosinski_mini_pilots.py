@@ -23,7 +23,8 @@ import shutil
 import time
 from pathlib import Path
 
-from repro.models.caffenet import build_caffenet, paper_spec
+from repro.models.caffenet import build_caffenet
+from repro.models.specs import caffenet_paper as paper_spec
 from repro.train import TrainData, train
 from repro.yosinski2014.experiment import mini_task_data
 from repro.yosinski2014.protocol import MINI_SCALE

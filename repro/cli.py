@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from repro.errors import ReproError
+from repro.errors import BadArgument, ReproError
 from repro.execution import add_execution_arguments, execution_from_args
 from repro.registry import get_paper, paper_keys, resolve_searches
 
@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--shard", metavar="I/N", help="run the I-th of N disjoint slices of the grid")
     run.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
     run.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
-    run.add_argument("--dry-run", action="store_true", help="list the selected run keys and exit")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the selected runs' resolved settings and dependencies, and exit")
+    run.add_argument("--json", action="store_true", help="with --dry-run: the full description of each run as JSON")
     add_execution_arguments(run)
 
     tune = commands.add_parser("tune", help="run the hyper-parameter searches of a paper's protocol (keras-tuner)")
@@ -69,16 +71,20 @@ def _list() -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from repro.runner import run_grid
-    from repro.runs import Shard, select
+    from repro.plan import Shard
 
     paper = get_paper(args.paper)
     experiments = paper.resolve_experiments(args.experiments, args.scale)
     shard = Shard.parse(args.shard)
+    if args.json and not args.dry_run:
+        raise BadArgument("--json goes with --dry-run")
     if args.dry_run:
-        for spec in select([s for e in experiments for s in paper.grid(e, args.scale)], args.only, shard):
-            print(spec.run_key)
+        from repro.dryrun import dry_run
+
+        print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json))
         return
+    from repro.runner import run_grid
+
     with execution_from_args(args) as execution:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
                  data_dir=args.data_dir)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import repro
 from repro.errors import ReproError
-from repro.runs import experiment_csvs
+from repro.store import experiment_csvs
 
 PUBLISHED_COLUMNS = (
     "quantity", "condition", "n", "target", "value", "unit", "experiment",

@@ -1,40 +1,60 @@
 """TensorBoard HParams over a run grid.
 
 The grid root (``<out>/<paper>/<scale>/runs``) gets one ``hparams_config``
-declaring the grid's axes (condition, n, split, source, target, experiment)
-and metrics; every run writes its own values with ``hp.hparams`` into its
-``tb`` directory, so the HParams tab shows the grid as a table, parallel
-coordinates and scatter plots next to the scalar curves.
+declaring the grid's axes (``experiment`` and every axis an experiment of
+the paper names) and metrics; every run writes its own values with
+``hp.hparams`` into its ``tb`` directory (trial id = run key), so the HParams
+tab shows the grid as a table, parallel coordinates and scatter plots next
+to the scalar curves. An axis whose values are not all numbers is declared
+as text; a run without an axis (only the reduced-data runs have a data size) leaves it out.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import repro  # noqa: F401
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from repro.runs import RunSpec
-
-AXES = ("experiment", "condition", "n", "split", "source", "target")
-METRICS = (("eval/accuracy", "validation top-1"), ("eval/loss", "validation loss"), ("train/loss", "training loss"))
+METRICS = (("eval/accuracy", "evaluation top-1"), ("eval/loss", "evaluation loss"), ("train/loss", "training loss"))
 
 
-def write_grid_config(runs_dir: Path, specs: Sequence[RunSpec]) -> None:
+def grid_axes(paper, runs: Sequence) -> dict[str, bool]:
+    """The grid's axes (``experiment`` and every axis an experiment of ``paper`` names), each with whether
+    all its values over ``runs`` are numbers (otherwise it is declared, and written, as text)."""
+    names = ["experiment"]
+    for experiment in paper.experiments:
+        names += [a for a in experiment.axes if a not in names]
+    return {name: all(_is_number(_values(r)[name]) for r in runs if name in _values(r)) for name in names}
+
+
+def _values(run) -> dict:
+    return dict(run.axes, experiment=run.experiment)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _cell(value, numeric: bool):
+    return value if numeric else str(value)
+
+
+def write_grid_config(runs_dir: Path, axes: dict[str, bool], runs: Sequence) -> None:
     """Declare the grid's hyper-parameter axes and metrics at the TensorBoard root."""
-    if not specs:
+    if not runs:
         return
-    hparams = []
-    for axis in AXES:
-        values = sorted({getattr(s, axis) for s in specs})
-        hparams.append(hp.HParam(axis, hp.Discrete(values)))
+    hparams = [hp.HParam(name, hp.Discrete(sorted({_cell(_values(r)[name], numeric) for r in runs
+                                                   if name in _values(r)})))
+               for name, numeric in axes.items()]
     runs_dir.mkdir(parents=True, exist_ok=True)
     with tf.summary.create_file_writer(str(runs_dir)).as_default():
         hp.hparams_config(hparams=hparams, metrics=[hp.Metric(tag, display_name=name) for tag, name in METRICS])
 
 
-def write_run_hparams(tb_dir: Path, spec: RunSpec) -> None:
+def write_run_hparams(tb_dir: Path, run, axes: dict[str, bool]) -> None:
     """Record one run's values on the grid axes (trial id = run key)."""
+    values = _values(run)
     with tf.summary.create_file_writer(str(tb_dir)).as_default():
-        hp.hparams({axis: getattr(spec, axis) for axis in AXES}, trial_id=spec.run_key)
+        hp.hparams({name: _cell(values[name], numeric) for name, numeric in axes.items() if name in values},
+                   trial_id=run.key)

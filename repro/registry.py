@@ -1,33 +1,60 @@
-"""Papers -> experiments -> run grids, and the hyper-parameter searches their protocols call for.
+"""Papers -> experiments -> runs, and the hyper-parameter searches their protocols call for.
 
-Each paper subpackage exposes a :class:`Paper` named ``PAPER`` in its
-``paper`` module: its experiments, scales, grid declaration, the function
-that executes one run, the CSV columns of its rows, its comparison, and the
-hyper-parameter searches its protocol calls for (:class:`Search`, run by ``repro tune``).
+Each paper subpackage declares a :class:`Paper` named ``PAPER_ENTRY`` in its
+``protocol`` module: its experiments (with the CSV columns of their rows),
+its scales, the function that lists every run of the protocol at a scale
+(:mod:`repro.runs`: typed descriptions, dependencies included), its
+comparison, and the hyper-parameter searches its protocol calls for
+(:class:`Search`, run by ``repro tune`` and by the grid's choice runs).
 The registry imports a paper lazily, so ``repro list`` stays fast.
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from repro.errors import BadArgument
 
 PAPER_MODULES = {
-    "yosinski2014": "repro.yosinski2014.paper",
-    "neyshabur2020": "repro.neyshabur2020.paper",
-    "liu2019": "repro.liu2019.paper",
-    "chen2022": "repro.chen2022.paper",
+    "yosinski2014": "repro.yosinski2014.protocol",
+    "neyshabur2020": "repro.neyshabur2020.protocol",
+    "liu2019": "repro.liu2019.protocol",
+    "chen2022": "repro.chen2022.protocol",
 }
+IDENTITY = ("paper", "experiment", "scale", "run_key")
 
 
 @dataclass(frozen=True)
 class Experiment:
+    """One experiment of a paper: its runs share a CSV, whose columns are
+    ``IDENTITY + axes + columns``.
+
+    ``axes`` name what places a run in the grid (from the run's axes);
+    ``columns`` what it measured (from its result, under the result key
+    ``rename`` gives, where the paper's column name differs from the
+    executor's: ``{"test_acc_final": "acc_final"}``).
+    """
+
     name: str
     description: str
     scales: tuple[str, ...]
+    axes: tuple[str, ...]
+    columns: tuple[str, ...]
+    rename: dict = field(default_factory=dict)
     default: bool = True
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return IDENTITY + self.axes + self.columns
+
+    def row(self, paper: str, scale: str, run, result: dict) -> dict:
+        """The CSV row of a finished run."""
+        values = dict(run.axes)
+        row = dict(paper=paper, experiment=self.name, scale=scale, run_key=run.key)
+        row.update({axis: values.get(axis, "") for axis in self.axes})
+        row.update({column: result.get(self.rename.get(column, column), "") for column in self.columns})
+        return row
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,8 @@ class Search:
     order: ties go to the first) to the run keys of the grid that train with
     it; a trial's score is the :class:`Objective` over those runs. ``arm`` is
     ``"fine-tuning"`` or ``"from scratch"``; ``condition`` the paper's own
-    name of the arm (Neyshabur's P-T / RI-T).
+    name of the arm (Neyshabur's P-T / RI-T). Its ``name`` is also the key of
+    the grid's choice run, which makes the choice inside ``repro run``.
     """
 
     name: str
@@ -76,6 +104,9 @@ class Search:
                     objective=dict(metric=self.objective.metric, direction=self.objective.direction,
                                    split=self.objective.split, note=self.objective.note))
 
+    def describe(self) -> str:
+        return f"{self.hparam} in {list(self.values)}, {self.objective.direction} mean {self.objective.metric}"
+
 
 def no_searches(scale: str) -> tuple[Search, ...]:
     """The searches of a protocol that fixes every hyper-parameter: none."""
@@ -92,10 +123,14 @@ def lazy_compare(module: str) -> Callable:
     return compare
 
 
-def declare_experiments(descriptions: dict[str, str], scales: dict) -> tuple[Experiment, ...]:
-    """Experiments from a protocol's ``{name: description}`` and ``{scale name: scale}`` (each with ``.experiments``)."""
+def experiments_of(descriptions: dict[str, str], scales: dict, axes: dict[str, tuple[str, ...]],
+                   columns: dict[str, tuple[str, ...]], rename: dict[str, dict] | None = None,
+                   not_default: Sequence[str] = ()) -> tuple[Experiment, ...]:
+    """Experiments from a protocol's tables: ``{name: description}``, ``{scale name: scale}`` (each with
+    ``.experiments``), and per experiment its axes, columns and renames."""
     return tuple(
-        Experiment(name, description, tuple(s.name for s in scales.values() if name in s.experiments))
+        Experiment(name, description, tuple(s.name for s in scales.values() if name in s.experiments),
+                   axes[name], columns[name], (rename or {}).get(name, {}), name not in not_default)
         for name, description in descriptions.items()
     )
 
@@ -106,16 +141,21 @@ class Paper:
     title: str
     experiments: tuple[Experiment, ...]
     scales: tuple[str, ...]
-    grid: Callable  # (experiment: str, scale: str) -> list[RunSpec]
-    execute: Callable  # (spec: RunSpec, context: RunContext) -> dict of metrics
-    row_fields: "tuple[str, ...] | dict[str, tuple[str, ...]]"  # one for all experiments, or per experiment
+    runs: Callable[[str], Sequence[Any]]  # scale -> every run of the protocol (repro.runs), dependencies included
     compare: Callable  # (scale_dir: Path, scale: str) -> comparison with .text
+    searches: Callable[[str], tuple[Search, ...]] = no_searches  # scale -> the protocol's searches
     notes: dict = field(default_factory=dict)
-    searches: Callable[[str], tuple[Search, ...]] = no_searches  # (scale) -> the protocol's searches
 
-    def fields(self, experiment: str) -> tuple[str, ...]:
-        """The CSV columns of ``experiment``'s rows."""
-        return self.row_fields[experiment] if isinstance(self.row_fields, dict) else self.row_fields
+    def experiment(self, name: str) -> Experiment:
+        for experiment in self.experiments:
+            if experiment.name == name:
+                return experiment
+        raise BadArgument(f"unknown experiment {name!r} for {self.key}; accepted: "
+                          + ", ".join(e.name for e in self.experiments))
+
+    def grid(self, experiment: str, scale: str) -> list:
+        """The runs of ``experiment`` at ``scale``, in the protocol's order."""
+        return [r for r in self.runs(scale) if r.experiment == experiment]
 
     def experiment_names(self, scale: str) -> list[str]:
         return [e.name for e in self.experiments if scale in e.scales]
@@ -129,6 +169,11 @@ class Paper:
             return [e.name for e in self.experiments if scale in e.scales and e.default]
         for name in names:
             if name not in available:
+                known = [e for e in self.experiments if e.name == name]
+                if known:
+                    raise BadArgument(f"experiment {name!r} of {self.key} runs at scale "
+                                      f"{', '.join(known[0].scales)}, not {scale}; use --scale "
+                                      f"{known[0].scales[0]}, or one of: {', '.join(available)}")
                 raise BadArgument(
                     f"unknown experiment {name!r} for {self.key} at scale {scale}; accepted: {', '.join(available)}"
                 )
@@ -166,7 +211,12 @@ def get_paper(key: str) -> Paper:
     """The registered paper ``key``; :class:`BadArgument` naming the accepted keys otherwise."""
     if key not in PAPER_MODULES:
         raise BadArgument(f"unknown paper {key!r}; accepted: {', '.join(sorted(PAPER_MODULES))}")
-    return importlib.import_module(PAPER_MODULES[key]).PAPER
+    return importlib.import_module(PAPER_MODULES[key]).PAPER_ENTRY
+
+
+def register(key: str, module: str) -> None:
+    """Register a paper whose ``PAPER_ENTRY`` lives in ``module`` (a fifth paper, a test's toy paper)."""
+    PAPER_MODULES[key] = module
 
 
 def paper_keys() -> list[str]:

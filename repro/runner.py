@@ -1,15 +1,21 @@
-"""``repro run``: execute a paper's grid under the contracts of :mod:`repro.runs`.
+"""``repro run``: resolve a paper's selected runs into a plan and execute it under the contracts of :mod:`repro.store`.
 
-Runs that others depend on (base nets, pre-trained sources) are executed on
-demand through :meth:`RunContext.ensure`, found again by their run key, and
-trained only once even when several shards need them at the same time
-(an exclusive ``flock`` on the run directory guards the training). Every
-command declares the TensorBoard HParams axes of the paper's whole grid at
-the scale, so parallel shards write the same declaration.
+1. every run of the protocol at the scale is declared (:meth:`repro.registry.Paper.runs`);
+2. the selection (experiments, ``--only``, ``--shard``) minus the runs that
+   already have their CSV row is resolved into a plan, dependencies first
+   (:func:`repro.plan.resolve`);
+3. each step runs once: a finished run (``result.json`` and the files its
+   dependents read) is not redone; an unfinished one is executed under an
+   exclusive lock on its directory, so shards that need the same base net
+   at the same time train it once; an interrupted run resumes from its
+   checkpoint;
+4. each selected run's row is appended atomically to its experiment's CSV.
+
+Every command also declares the TensorBoard HParams axes of the paper's
+whole grid at the scale, so parallel shards write the same declaration.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime, timezone
@@ -17,151 +23,145 @@ from pathlib import Path
 from typing import Callable
 
 from repro.compare import environment_snapshot
-from repro.errors import ReproError
-from repro.execution import current as current_execution
-from repro.hparams import write_grid_config, write_run_hparams
+from repro.files import locked, write_json
+from repro.plan import Shard, Step, check_graph, resolve, select
 from repro.registry import Paper
-from repro.runs import Progress, RunSpec, Shard, experiment_csvs, locked, read_rows, record_row, select, write_json
-
-RESULT_FILE = "result.json"
-FINAL_WEIGHTS = "final.weights.h5"  # a trained run's weights, for the runs that start from it
-
-
-def say(message: str) -> None:
-    """Print a progress line at once, also when stdout is a file or a pipe."""
-    print(message, flush=True)
+from repro.runs import Need, Run
+from repro.store import LOCK, experiment_csvs, read_result, read_rows, record_row, write_result
+from repro.workspace import Workspace, say
 
 
-class RunContext:
-    """Where a paper's runs live and how to get at runs they depend on."""
-
-    def __init__(self, paper: Paper, scale: str, out: Path, data_dir: str | None = None,
-                 printer: Callable[[str], None] = say):
-        self.paper, self.scale, self.data_dir, self.printer = paper, scale, data_dir, printer
-        self.out = Path(out)
-        self.scale_dir = self.out / paper.key / scale
-        self.runs_dir = self.scale_dir / "runs"
-        self._cache: dict = {}
-        self._specs: dict[str, RunSpec] | None = None
-
-    def run_dir(self, run_key: str) -> Path:
-        return self.runs_dir / run_key
-
-    def throttled(self, every_seconds: float = 30.0) -> Callable[[str], None]:
-        """A printer for progress inside one run that speaks at most every ``every_seconds``."""
-        last = [time.time()]
-
-        def emit(message: str) -> None:
-            if time.time() - last[0] >= every_seconds:
-                last[0] = time.time()
-                self.printer(f"      {message}")
-
-        return emit
-
-    def cached(self, key, build: Callable):
-        """Memoise expensive, read-only objects (datasets) for the life of the command."""
-        if key not in self._cache:
-            self._cache[key] = build()
-        return self._cache[key]
-
-    def grid(self) -> list[RunSpec]:
-        """Every run of the paper at this scale: all its experiments, whatever the selection or shard."""
-        if self._specs is None:
-            self._specs = {s.run_key: s for e in self.paper.experiment_names(self.scale)
-                           for s in self.paper.grid(e, self.scale)}
-        return list(self._specs.values())
-
-    def spec(self, run_key: str) -> RunSpec:
-        """The spec of any run of the paper at this scale, by key."""
-        self.grid()
-        if run_key not in self._specs:
-            raise ReproError(f"{self.paper.key} has no run {run_key!r} at scale {self.scale}")
-        return self._specs[run_key]
-
-    def ensure(self, spec_or_key: "RunSpec | str", require: tuple[str, ...] = ()) -> dict:
-        """The result of a run, executing it first (or resuming it) if it has not finished.
-
-        ``require`` names files the caller needs in the run directory (a
-        source model's weights); a run whose result exists without them (a
-        fresh clone of committed results, which keep no weights) is trained
-        again.
-        """
-        spec = self.spec(spec_or_key) if isinstance(spec_or_key, str) else spec_or_key
-
-        def execute() -> dict:
-            if isinstance(spec_or_key, str):
-                self.printer(f"      running dependency {spec.run_key} first")
-            result = self.paper.execute(spec, self)
-            write_run_hparams(self.run_dir(spec.run_key) / "tb", spec)
-            return result
-
-        return ensure_run(self.run_dir(spec.run_key), execute, require)
-
-    def source_dir(self, source_key: str) -> Path:
-        """Directory of a shared source model: ``<out>/sources/<scale>/<key>``, outside every paper."""
-        return self.out / "sources" / self.scale / source_key
+def workspace_for(paper: Paper, scale: str, out: Path, data_dir: str | None = None,
+                  printer: Callable[[str], None] = say) -> Workspace:
+    """The workspace of ``paper`` at ``scale`` under ``out``, indexing every declared run."""
+    return Workspace(paper, scale, out, check_graph(list(paper.runs(scale))), data_dir, printer)
 
 
-def ensure_run(run_dir: Path, execute: Callable[[], dict], require: tuple[str, ...] = ()) -> dict:
-    """``result.json`` of ``run_dir``, calling ``execute()`` under an exclusive lock first if it is missing.
+def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
+    """The result of ``step``'s run, executing it first unless it has finished with the files its dependents read.
 
-    The run counts as finished when ``result.json`` and every file named in
-    ``require`` exist; concurrent callers (shards) wait on the lock and then
-    read the result instead of training twice.
+    Returns ``(result, executed)``. Concurrent callers (shards) wait on the run
+    directory's lock and then read the result instead of executing twice.
     """
-    result_path = run_dir / RESULT_FILE
-
-    def finished() -> bool:
-        return result_path.exists() and all((run_dir / name).exists() for name in require)
-
-    if finished():
-        return json.loads(result_path.read_text())
+    need = Need(step.run.key, step.files)
+    if workspace.finished(need):
+        return read_result(workspace.run_dir(step.run.key)), False
+    run_dir = workspace.run_dir(step.run.key)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with locked(run_dir / ".lock"):
-        if finished():
-            return json.loads(result_path.read_text())
-        result = execute()
-        write_json(result_path, result)
-        return result
+    with locked(run_dir / LOCK):
+        if workspace.finished(need):
+            return read_result(run_dir), False
+        from repro.executor import execute
+        from repro.hparams import write_run_hparams
+
+        result = execute(step.run, workspace)
+        if step.run.experiment is not None:
+            write_run_hparams(run_dir / "tb", step.run, hparam_axes(workspace))
+        write_result(run_dir, result)
+        return result, True
+
+
+def grid_runs(workspace: Workspace) -> list[Run]:
+    """Every run of the scale that belongs to an experiment (the HParams grid)."""
+    return [r for r in workspace.index.values() if r.experiment is not None]
+
+
+def hparam_axes(workspace: Workspace) -> dict[str, bool]:
+    """The HParams axes of the scale's grid, computed once per command."""
+    from repro.hparams import grid_axes
+
+    return workspace.cached(("hparam axes",), lambda: grid_axes(workspace.paper, grid_runs(workspace)))
+
+
+def ensure(keys, workspace: Workspace) -> dict[str, dict]:
+    """The results of the runs ``keys``, executing them (and what they need) first where they have not finished."""
+    runs = [workspace.run(key) for key in keys]
+    results = {}
+    for step in resolve(runs, workspace.index, workspace.finished):
+        result, executed = finish(step, workspace)
+        if executed and not step.selected:
+            workspace.printer(f"      ran dependency {step.run.key}")
+        results[step.run.key] = result
+    return {key: results.get(key) or workspace.result(key) for key in keys}
 
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
-             shard: Shard = Shard(), data_dir: str | None = None,
-             printer: Callable[[str], None] = say) -> dict:
+             shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say) -> dict:
     """Run the selected cells of ``experiments``; return the run summary."""
-    context = RunContext(paper, scale, out, data_dir, printer)
-    context.scale_dir.mkdir(parents=True, exist_ok=True)
-    specs = select([s for e in experiments for s in paper.grid(e, scale)], only, shard)
+    workspace = workspace_for(paper, scale, out, data_dir, printer)
+    scale_dir = workspace.scale_dir
+    scale_dir.mkdir(parents=True, exist_ok=True)
+    grid = [r for r in workspace.index.values() if r.experiment in experiments]
+    selected = select(grid, only, shard)
     started = time.time()
-    printer(f"{paper.key} / {scale}: {len(specs)} runs in {', '.join(experiments)}"
-            + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "")
-            + f" -> {context.scale_dir}")
-    write_grid_config(context.runs_dir, context.grid())
-    progress = Progress(len(specs), printer)
-    done = {e: {row["run_key"] for row in read_rows(experiment_csvs(context.scale_dir, e))} for e in experiments}
-    for spec in specs:
-        if spec.run_key in done[spec.experiment]:
-            progress.finished(spec.run_key, 0.0, "", skipped=True)
-            continue
-        result = context.ensure(spec)
-        record_row(context.scale_dir, spec.experiment, shard, {**spec.identity(), **result},
-                   paper.fields(spec.experiment))
-        done[spec.experiment].add(spec.run_key)
-        progress.finished(spec.run_key, float(result.get("seconds", 0.0)), _summary(result))
+    printer(f"{paper.key} / {scale}: {len(selected)} runs in {', '.join(experiments)}"
+            + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "") + f" -> {scale_dir}")
+    from repro.hparams import write_grid_config
+
+    write_grid_config(workspace.layout.runs_dir, hparam_axes(workspace), grid_runs(workspace))
+    done = {e: {row["run_key"] for row in read_rows(experiment_csvs(scale_dir, e))} for e in experiments}
+    progress = Progress(len(selected), printer)
+    for run in selected:
+        if run.key in done[run.experiment]:
+            progress.finished(run.key, 0.0, "", skipped=True)
+    todo = [r for r in selected if r.key not in done[r.experiment]]
+    for step in resolve(todo, workspace.index, workspace.finished):
+        if not step.selected and not workspace.finished(Need(step.run.key, step.files)):
+            printer(f"      running dependency {step.run.key} first")
+        result, _ = finish(step, workspace)
+        if step.selected:
+            record(paper, scale, scale_dir, step.run, result, shard)
+            progress.finished(step.run.key, float(result.get("seconds", 0.0) or 0.0), _summary(result))
     seconds = round(time.time() - started, 1)
     summary = dict(
         command=" ".join(["repro"] + sys.argv[1:]) if Path(sys.argv[0]).name == "repro" else f"repro run {paper.key}",
-        scale=scale, experiments=experiments, runs=len(specs), shard=f"{shard.index}/{shard.count}",
+        scale=scale, experiments=experiments, runs=len(selected), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment_snapshot(), execution=current_execution().describe(),
+        seconds=seconds, environment=environment_snapshot(), execution=_execution(),
     )
     if shard.count == 1 and not only:
-        write_json(context.scale_dir / "run_summary.json", summary)
-    printer(f"done: {len(specs)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
+        write_json(scale_dir / "run_summary.json", summary)
+    printer(f"done: {len(selected)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
     return summary
 
 
+def record(paper: Paper, scale: str, scale_dir: Path, run: Run, result: dict, shard: Shard) -> bool:
+    """Append ``run``'s row to its experiment's CSV (once)."""
+    experiment = paper.experiment(run.experiment)
+    return record_row(scale_dir, run.experiment, shard.pair, experiment.row(paper.key, scale, run, result),
+                      experiment.fields)
+
+
+def _execution() -> dict:
+    from repro.execution import current
+
+    return current().describe()
+
+
+class Progress:
+    """Progress lines with an ETA from the mean time of the runs finished so far."""
+
+    def __init__(self, total: int, printer: Callable[[str], None] = print):
+        self.total, self.done, self.trained, self.printer = total, 0, 0, printer
+        self.started = time.time()
+
+    def finished(self, run_key: str, seconds: float, summary: str, skipped: bool = False) -> None:
+        """Report one finished (or skipped) run; the ETA averages over the runs actually trained."""
+        self.done += 1
+        self.trained += not skipped
+        elapsed = time.time() - self.started
+        eta = elapsed / self.trained * (self.total - self.done) if self.trained else 0.0
+        state = "skip (done)" if skipped else f"{seconds:6.1f}s"
+        self.printer(f"[{self.done:>3}/{self.total}] {run_key:<28} {state}  {summary}  "
+                     f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes:d}:{secs:02d}"
+
+
 def _summary(result: dict) -> str:
-    keys = [k for k in ("acc_top10_mean", "acc_final") if k in result]
+    keys = [k for k in ("acc_top_k_mean", "acc_final") if isinstance(result.get(k), (int, float))]
     return " ".join(f"{k}={result[k]:.4f}" for k in keys)

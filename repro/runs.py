@@ -1,60 +1,45 @@
-"""Run grids: run keys, run directories, sharding, skip-done/resume, atomic CSV rows.
+"""A run is data: the typed description of every cell of every grid, built before anything runs.
 
-Contracts (DESIGN.md "Contracts"):
+A paper's ``protocol.py`` declares each run completely:
 
-* A run is a :class:`RunSpec` with a stable, readable ``run_key`` (Yosinski's
-  own naming, e.g. ``transfer-ft0A0B_1_3``). One key = one directory
-  ``<out>/<paper>/<scale>/runs/<run_key>`` holding ``config.json``,
-  ``metrics.csv``, TensorBoard events and checkpoints.
-* Each finished run appends one row to ``<out>/<paper>/<scale>/<experiment>.csv``
-  (``<experiment>.shard-I-of-N.csv`` under ``--shard``). A row is written by
-  rewriting the file to a temporary name and renaming it over the old one,
-  so a kill never leaves a half row; a run already present in any CSV of its
-  experiment is skipped; an interrupted run resumes from its checkpoint.
-  Writers of one scale directory take turns on the lock ``<scale>/.lock``
-  (:func:`record_row`), so processes that write the same file (two pods of
-  one job-array index, overlapping ``--only`` selections) lose no row and
-  write none twice.
-* ``--shard I/N`` keeps the runs whose key hashes to ``I - 1`` modulo ``N``:
-  disjoint, covering, and stable under filtering and grid edits.
+* :class:`TrainRun` -- train one network: its ``model`` (a model spec with
+  ``build(seed)`` and ``modules(model)``), its ``data`` (a data spec with
+  ``load(data_dir)``), its :class:`~repro.schedule.Schedule`, an optional
+  :class:`Transfer` from another run, its :class:`Seeds`, and what the
+  training keeps (epoch checkpoints, a per-step probe).
+* :class:`AnalysisRun` -- compute something from finished runs: a function
+  named by ``"module:function"`` (:func:`analysis_function`), its input runs
+  and its parameters; it trains nothing.
+
+Every run carries a stable, readable ``key`` (Yosinski et al.'s own naming:
+``transfer-ft0A0B_1_3``), the ``experiment`` whose CSV gets its row (None:
+a run that exists only because others need it, such as a pre-trained
+source), and its named ``axes``: the columns that place it in the grid
+(``condition``, ``n``, ``target``, ``block``, ``source_epoch``...), one
+meaning per name. :meth:`Run.needs` lists the runs it depends on, each with
+the files it reads from them, so the runner can order a grid and show it
+before the first step (:mod:`repro.plan`).
+
+References that are resolved only when a run starts, because they depend on
+a search's outcome: :class:`~repro.schedule.Chosen` (a chosen value) and
+:class:`ChosenRun` (the run trained at the chosen value).
 """
 from __future__ import annotations
 
-import csv
-import fcntl
 import hashlib
+import importlib
 import json
-import os
-import re
-import time
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Callable, Iterable
 
-from repro.errors import BadArgument
+from repro.schedule import Chosen, Schedule
 
-IDENTITY_FIELDS = ("paper", "experiment", "scale", "run_key", "condition", "n", "source", "target", "split", "seed")
+MODES = ("frozen", "finetune", "random_frozen")
+ALL_BUT_LAST = -1  # Transfer.n: every module but the last (the classifier)
 
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One cell of a paper's grid. ``params`` holds what the paper needs to execute it."""
-
-    paper: str
-    experiment: str
-    scale: str
-    run_key: str
-    condition: str
-    n: int = 0
-    source: str = "-"
-    target: str = "-"
-    split: str = "-"
-    seed: int = 0
-    params: dict = field(default_factory=dict)
-
-    def identity(self) -> dict:
-        return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+# What a dependent reads from a run besides its result.json.
+WEIGHTS = "weights"  # the final weights
+EPOCHS = "epochs"  # the checkpoint of every epoch (epoch 0 = the initialisation)
 
 
 def derive_seed(*parts: object) -> int:
@@ -64,141 +49,229 @@ def derive_seed(*parts: object) -> int:
 
 
 @dataclass(frozen=True)
-class Shard:
-    """The ``index``-th (1-based) of ``count`` disjoint slices of a grid."""
+class Seeds:
+    """The per-purpose seeds of a training run: weight initialisation and data order (batches, mixup, crops)."""
 
-    index: int = 1
-    count: int = 1
-
-    @classmethod
-    def parse(cls, text: str | None) -> "Shard":
-        if text is None:
-            return cls()
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-        if not match:
-            raise BadArgument(f"bad --shard {text!r}: expected I/N with 1 <= I <= N, e.g. 3/8")
-        index, count = int(match[1]), int(match[2])
-        if not 1 <= index <= count:
-            raise BadArgument(f"bad --shard {text!r}: expected I/N with 1 <= I <= N, e.g. 3/8")
-        return cls(index, count)
-
-    def owns(self, run_key: str) -> bool:
-        return self.count == 1 or derive_seed("shard", run_key) % self.count == self.index - 1
-
-    def csv_name(self, experiment: str) -> str:
-        return f"{experiment}.csv" if self.count == 1 else f"{experiment}.shard-{self.index}-of-{self.count}.csv"
+    init: int
+    data: int
 
 
-def only_pattern(only: str | None) -> "re.Pattern | None":
-    """The compiled ``--only`` expression (None without one); :class:`BadArgument` if it does not compile."""
-    try:
-        return re.compile(only) if only else None
-    except re.error as exc:
-        raise BadArgument(f"bad --only {only!r}: {exc}") from exc
+@dataclass(frozen=True)
+class ChosenRun:
+    """The run of ``options`` (value -> run key) whose value the search ``search`` chose."""
+
+    search: str
+    options: tuple[tuple[Any, str], ...]
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for _, key in self.options)
+
+    def describe(self) -> str:
+        return f"{'|'.join(self.keys())} (chosen by {self.search})"
 
 
-def select(specs: Iterable[RunSpec], only: str | None, shard: Shard) -> list[RunSpec]:
-    """Runs whose key matches ``only`` (a regular expression, ``re.search``) and that ``shard`` owns."""
-    pattern = only_pattern(only)
-    return [s for s in specs if (pattern is None or pattern.search(s.run_key)) and shard.owns(s.run_key)]
+RunRef = "str | ChosenRun"
 
 
-def experiment_csvs(scale_dir: Path, experiment: str) -> list[Path]:
-    """``<experiment>.csv`` then its shards ``<experiment>.shard-<I>-of-<N>.csv`` ordered by (N, I)."""
-    pattern = re.compile(rf"^{re.escape(experiment)}\.shard-(\d+)-of-(\d+)\.csv$")
-    shards = []
-    if scale_dir.is_dir():
-        for path in scale_dir.iterdir():
-            match = pattern.match(path.name)
-            if match:
-                shards.append(((int(match.group(2)), int(match.group(1))), path))
-    main = scale_dir / f"{experiment}.csv"
-    return ([main] if main.is_file() else []) + [p for _, p in sorted(shards)]
+def ref_keys(ref: "str | ChosenRun | None") -> tuple[str, ...]:
+    """Every run key a reference may resolve to."""
+    if ref is None:
+        return ()
+    return ref.keys() if isinstance(ref, ChosenRun) else (ref,)
 
 
-def read_rows(paths: Sequence[Path]) -> list[dict]:
-    """Rows of several CSVs merged, the first row of each run key kept."""
-    rows, seen = [], set()
-    for path in paths:
-        with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                if row["run_key"] not in seen:
-                    seen.add(row["run_key"])
-                    rows.append(row)
-    return rows
+@dataclass(frozen=True)
+class Transfer:
+    """Start from another run's weights (Yosinski et al. 2014 §2: the first ``n`` modules copied).
 
-
-def append_row(path: Path, row: dict, fields: Sequence[str]) -> None:
-    """Append ``row`` to ``path`` atomically (rewrite to a temporary file, then rename)."""
-    existing = []
-    if path.exists():
-        with path.open(newline="") as f:
-            existing = list(csv.DictReader(f))
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(existing)
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the body of the ``with``."""
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def record_row(scale_dir: Path, experiment: str, shard: Shard, row: dict, fields: Sequence[str]) -> bool:
-    """Append ``row`` to ``experiment``'s CSV of ``shard`` unless a CSV of ``experiment`` already has its run key.
-
-    The check and the write happen under the exclusive lock ``<scale_dir>/.lock``,
-    so concurrent writers of one file neither lose a row (read-modify-write
-    race) nor write a run twice. Returns whether the row was written.
+    ``source`` is a run key (None for ``random_frozen``, which keeps the
+    fresh random initialisation of the first ``n`` modules and freezes
+    them); ``checkpoint`` is ``"final"``, ``"best"`` (the epoch of the best
+    evaluation) or an epoch number (0 = the source's initialisation).
+    ``mode``: ``frozen`` (AnB, BnB), ``finetune`` (AnB+, P-T) or
+    ``random_frozen``. ``n = ALL_BUT_LAST`` copies every module but the
+    classifier.
     """
-    with locked(scale_dir / ".lock"):
-        if any(r["run_key"] == row["run_key"] for r in read_rows(experiment_csvs(scale_dir, experiment))):
-            return False
-        append_row(scale_dir / shard.csv_name(experiment), row, fields)
-        return True
+
+    source: "str | None"
+    n: int
+    mode: str
+    checkpoint: "str | int" = "final"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown transfer mode {self.mode!r}; accepted: {', '.join(MODES)}")
+        if (self.source is None) != (self.mode == "random_frozen"):
+            raise ValueError("random_frozen takes no source; the other modes need one")
+
+    def describe(self) -> str:
+        n = "all-1" if self.n == ALL_BUT_LAST else str(self.n)
+        source = f" from {self.source}" + (f"@{self.checkpoint}" if self.checkpoint != "final" else "")
+        return f"{self.mode} n={n}" + (source if self.source else "")
+
+    def files(self) -> tuple[str, ...]:
+        return (WEIGHTS,) if self.checkpoint == "final" else (EPOCHS,)
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+@dataclass(frozen=True)
+class Need:
+    """A dependency: run ``key`` must be finished, with ``files`` (:data:`WEIGHTS`, :data:`EPOCHS`) kept."""
+
+    key: str
+    files: tuple[str, ...] = ()
 
 
-def spec_config(spec: RunSpec) -> dict:
-    return asdict(spec)
+def _axes(values: dict) -> tuple[tuple[str, Any], ...]:
+    return tuple(values.items())
 
 
-class Progress:
-    """Progress lines with an ETA from the mean time of the runs finished so far."""
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """What every run has: key, experiment (None: no CSV row), named axes."""
 
-    def __init__(self, total: int, printer: Callable[[str], None] = print):
-        self.total, self.done, self.trained, self.printer = total, 0, 0, printer
-        self.started = time.time()
+    key: str
+    experiment: "str | None"
+    axes: tuple[tuple[str, Any], ...] = ()
 
-    def finished(self, run_key: str, seconds: float, summary: str, skipped: bool = False) -> None:
-        """Report one finished (or skipped) run; the ETA averages over the runs actually trained."""
-        self.done += 1
-        self.trained += not skipped
-        elapsed = time.time() - self.started
-        eta = elapsed / self.trained * (self.total - self.done) if self.trained else 0.0
-        state = "skip (done)" if skipped else f"{seconds:6.1f}s"
-        self.printer(f"[{self.done:>3}/{self.total}] {run_key:<28} {state}  {summary}  "
-                     f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")
+    def axis(self, name: str, default: Any = "") -> Any:
+        return dict(self.axes).get(name, default)
+
+    def needs(self) -> tuple[Need, ...]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def to_config(self) -> dict:
+        """The full description as JSON-ready data (what ``--dry-run --json`` prints and config.json records)."""
+        return {"kind": type(self).__name__, **_jsonable(self)}
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes:d}:{secs:02d}"
+@dataclass(frozen=True, kw_only=True)
+class TrainRun(Run):
+    """Train ``model`` on ``data`` with ``schedule``, optionally from a :class:`Transfer`.
+
+    ``frozen`` names layers (or layer-name prefixes: ``layer2`` freezes every
+    ``layer2_*``) kept fixed from the start. ``save_epochs`` keeps a weights
+    file at every epoch boundary. ``probe`` measures at every step (a
+    :class:`repro.train.StepHook` factory with ``make(model)``, and
+    optionally ``start(model, data)`` and ``summary(run_dir)``).
+    ``same_as`` names a run with exactly this training (same data, init,
+    order, rate: the protocol says why), whose result this run reuses.
+    ``shared`` runs live outside the paper's directory (``<out>/sources/``),
+    where every paper that declares the same key finds them.
+    """
+
+    model: Any
+    data: Any
+    schedule: Schedule
+    seeds: Seeds
+    transfer: Transfer | None = None
+    frozen: tuple[str, ...] = ()
+    save_epochs: bool = False
+    probe: Any = None
+    same_as: "str | ChosenRun | None" = None
+    shared: bool = False
+
+    def needs(self) -> tuple[Need, ...]:
+        found: list[Need] = []
+        if self.transfer is not None and self.transfer.source is not None:
+            found.append(Need(self.transfer.source, self.transfer.files()))
+        if isinstance(self.schedule.base_lr, Chosen):
+            found.append(Need(self.schedule.base_lr.search))
+        if isinstance(self.same_as, ChosenRun):
+            found.append(Need(self.same_as.search))
+        found += [Need(key) for key in ref_keys(self.same_as)]
+        return tuple(found)
+
+    def describe(self) -> str:
+        parts = [f"model={self.model.describe()}", f"data={self.data.describe()}", self.schedule.describe()]
+        if self.transfer is not None:
+            parts.append(f"transfer={self.transfer.describe()}")
+        if self.frozen:
+            parts.append(f"frozen={','.join(self.frozen)}")
+        if self.probe is not None:
+            parts.append(f"probe={self.probe.describe()}")
+        parts.append(f"seeds=init {self.seeds.init}, data {self.seeds.data}")
+        if self.same_as is not None:
+            parts.append("same as " + (self.same_as.describe() if isinstance(self.same_as, ChosenRun)
+                                       else self.same_as))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisRun(Run):
+    """Compute ``function(run, inputs)`` from finished runs; it trains nothing.
+
+    ``function`` is ``"package.module:name"`` (:func:`analysis_function`);
+    ``inputs`` are the runs it reads, with the files it reads from them;
+    ``params`` (a frozen dataclass or a tuple of pairs) everything else.
+    """
+
+    function: str
+    inputs: tuple[Need, ...] = ()
+    params: Any = None
+
+    def needs(self) -> tuple[Need, ...]:
+        return self.inputs
+
+    def param(self, name: str) -> Any:
+        return getattr(self.params, name) if is_dataclass(self.params) else dict(self.params or ())[name]
+
+    def describe(self) -> str:
+        name = self.function.rsplit(":", 1)[-1]
+        params = _short(self.params)
+        return f"analysis {name}" + (f"({params})" if params else "")
+
+
+def axes(**values: Any) -> tuple[tuple[str, Any], ...]:
+    """Named axes in the given order: ``axes(condition="AnB", n=3, target="0B")``."""
+    return _axes(values)
+
+
+def analysis_function(path: str) -> Callable:
+    """The function ``"package.module:name"`` names (imported on first use)."""
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError(f"analysis function {path!r} is not of the form 'package.module:name'")
+    return getattr(importlib.import_module(module), name)
+
+
+def _jsonable(value: Any) -> Any:
+    """Dataclasses, tuples and pairs as JSON-ready data (a run's full description)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        record = {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+        describe = getattr(value, "describe", None)
+        if describe is not None and not isinstance(value, (Run, Schedule)):
+            record = {"type": type(value).__name__, **record}
+        return record
+    if isinstance(value, tuple) and value and all(isinstance(p, tuple) and len(p) == 2
+                                                   and isinstance(p[0], str) for p in value):
+        return {k: _jsonable(v) for k, v in value}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _short(params: Any) -> str:
+    if params is None:
+        return ""
+    data = _jsonable(params)
+    if isinstance(data, dict):
+        data.pop("type", None)
+        return ", ".join(f"{k}={_brief(v)}" for k, v in data.items())
+    return _brief(data)
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def described(runs: Iterable[Run]) -> list[dict]:
+    """``--dry-run --json``: the full description of each run."""
+    return [r.to_config() for r in runs]
+
+

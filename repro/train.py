@@ -1,27 +1,29 @@
-"""One training run: Caffe-style SGD, periodic evaluation, checkpoints, TensorBoard.
+"""One training run: SGD with momentum, periodic evaluation, checkpoints, TensorBoard.
 
-The update is Caffe's ``SGDSolver`` (Yosinski et al. 2014 §1.7 of the
-reference; the solver every paper's protocol here reduces to)::
+The update is Caffe's ``SGDSolver`` (the solver of Yosinski et al. 2014's
+code; every paper's protocol here reduces to it) for a resolved
+:class:`repro.schedule.Schedule`::
 
     g_w  = lr_mult_w * (dL/dw + wd * decay_mult_w * w)
     v    = momentum * v + lr(t) * g_w ;   w <- w - v
-    lr(t) = base_lr * gamma ** floor(t / step_size)
 
-with ``lr_mult`` 1 for weights and 2 for biases, weight decay on weights only,
-and frozen layers excluded from both (Caffe ``blobs_lr: 0`` and
+with ``lr(t)`` the schedule's policy, ``lr_mult`` 1 for weights and
+``bias_lr_mult`` (Caffe: 2) for biases, weight decay on weights only, and
+frozen layers excluded from both (Caffe ``blobs_lr: 0`` and
 ``weight_decay: 0``). Keras' SGD with momentum applies exactly
 ``v <- m v - lr g; w <- w + v``, so the multipliers and the coupled L2 term
 are folded into the gradient before ``apply_gradients``.
 
-Evaluation runs every ``eval_every`` iterations on the validation arrays;
-the run reports the paper's metric (mean of the 10 best evaluations,
-``plots/transfer_plots.ipynb: get_mean_best``) and the last evaluation.
-A run is resumable: ``checkpoint.npz`` (weights, optimizer state, iteration)
-is written atomically after every evaluation, and the data order is a pure
-function of (data seed, epoch), so a resumed run continues the same stream.
+Evaluation runs every ``eval_every`` iterations on the evaluation arrays;
+the run reports the mean of the ``top_k`` best evaluations (Yosinski et
+al.'s metric, ``plots/transfer_plots.ipynb: get_mean_best``), the best and
+the last evaluation. A run is resumable: ``checkpoint.npz`` (weights,
+optimizer state, iteration) is written atomically after every evaluation,
+and the data order is a pure function of (data seed, epoch), so a resumed
+run continues the same stream.
 
 The same loop runs PyTorch-style protocols (Neyshabur et al. 2020's official
-code, reference §1.4) through the schedule's options: ``milestones``
+code) through the schedule's options: ``milestones``
 (MultiStepLR), ``decay_biases`` (torch ``weight_decay`` on every parameter),
 ``bias_lr_mult=1`` and ``scalar_lr_mult`` (Fixup's scalar biases and scales
 at lr/10), and ``mixup_alpha`` (Zhang et al. 2018: one
@@ -42,74 +44,26 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
-import repro  # noqa: F401
 import keras
 import tensorflow as tf
 
 from repro.errors import BadArgument, CorruptCheckpoint, NonFiniteLoss
 from repro.execution import current as current_execution
+from repro.files import atomic_write
 from repro.landscape.state import cached_function, evaluate, full_precision, sigmoid_bce, sparse_ce
+from repro.schedule import Schedule
+from repro.store import CHECKPOINT
 
 LOSSES = {"softmax": sparse_ce, "sigmoid": sigmoid_bce}
 METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
-
-
-@dataclass(frozen=True)
-class SGDSchedule:
-    """SGD settings: ``lr = base_lr * gamma ** floor(it / step_size)`` (Caffe's "step" policy).
-
-    With ``milestones`` (iterations) the rate is
-    ``base_lr * gamma ** #{m in milestones : m <= it}`` instead (torch
-    ``MultiStepLR``) and ``step_size`` is ignored. With ``cosine_steps`` it is
-    torch ``CosineAnnealingLR`` to 0, stepped every ``cosine_every``
-    iterations (once per epoch in the usual loop):
-    ``base_lr (1 + cos(pi e / E)) / 2`` with ``e = floor(it / cosine_every)``
-    and ``E = cosine_steps / cosine_every``. The defaults are Caffe's
-    solver (bias lr x2, no decay on biases); the options of the module
-    docstring give PyTorch's.
-    """
-
-    base_lr: float
-    max_iter: int
-    step_size: int
-    batch_size: int
-    eval_every: int
-    gamma: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    bias_lr_mult: float = 2.0
-    top_k: int = 10
-    milestones: tuple[int, ...] = ()
-    decay_biases: bool = False
-    scalar_lr_mult: float = 1.0
-    mixup_alpha: float = 0.0
-    train_eval_examples: int = 0
-    loss: str = "softmax"  # "softmax": cross-entropy, top-1 accuracy; "sigmoid": multi-label BCE, mean AUC
-    cosine_steps: int = 0
-    cosine_every: int = 1
-
-    def loss_fn(self) -> Callable:
-        """Per-example loss of the task; its evaluation metric follows (:func:`repro.landscape.state.evaluate`)."""
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
-        return LOSSES[self.loss]
-
-    def lr_at(self, step: int) -> float:
-        if self.cosine_steps:
-            epoch, epochs = step // self.cosine_every, self.cosine_steps / self.cosine_every
-            return self.base_lr * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
-        if self.milestones:
-            return self.base_lr * self.gamma ** sum(m <= step for m in self.milestones)
-        return self.base_lr * self.gamma ** (step // self.step_size)
 
 
 @dataclass
@@ -218,7 +172,7 @@ class StepHook(Protocol):
 
 @dataclass(frozen=True)
 class TrainResult:
-    acc_top10_mean: float
+    acc_top_k_mean: float
     acc_final: float
     acc_max: float
     n_evals: int
@@ -244,9 +198,7 @@ class _Checkpoint:
     def save(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, step: int, seconds: float) -> None:
         arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
         arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
-        tmp = self.path.with_suffix(".tmp.npz")
-        np.savez(tmp, step=step, seconds=seconds, **arrays)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda out: np.savez(out, step=step, seconds=seconds, **arrays), binary=True)
 
     def restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple[int, float]:
         try:
@@ -262,7 +214,7 @@ class _Checkpoint:
             ) from exc
 
 
-def _gradient_transform(model: keras.Model, schedule: SGDSchedule) -> tuple[list, list[float], list[bool]]:
+def _gradient_transform(model: keras.Model, schedule: Schedule) -> tuple[list, list[float], list[bool]]:
     """Per-variable lr multiplier and weight-decay flag: scalars, then biases (vectors), then weights."""
     variables = list(model.trainable_variables)
     lr_mult, decayed = [], []
@@ -286,7 +238,7 @@ def mix_batch(x: np.ndarray, y: np.ndarray, alpha: float, data_seed: int, step: 
     return (lam * x + (1.0 - lam) * x[perm]).astype(np.float32), y, y[perm], lam
 
 
-def trainer(model: keras.Model, schedule: SGDSchedule) -> tuple[keras.optimizers.Optimizer, Callable]:
+def trainer(model: keras.Model, schedule: Schedule) -> tuple[keras.optimizers.Optimizer, Callable]:
     """The SGD optimizer and traced step of ``model`` under ``schedule``'s update rule, built once per model.
 
     Both are cached on the model (:func:`repro.landscape.state.cached_function`)
@@ -322,7 +274,7 @@ def reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
         optimizer.dynamic_scale.assign(optimizer.initial_scale)
 
 
-def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, schedule: SGDSchedule) -> Callable:
+def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, schedule: Schedule) -> Callable:
     """A traced SGD step ``(x, y_a, y_b, lam) -> loss`` with lr multipliers and coupled weight decay.
 
     The loss is the mixup loss ``lam CE(y_a) + (1 - lam) CE(y_b)`` on
@@ -339,7 +291,7 @@ def make_train_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, s
     the all-reduce and the update stay outside the compiled function.
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
-    per_example = schedule.loss_fn()
+    per_example = LOSSES[schedule.loss]
     execution = current_execution()
     replicas = execution.replicas if execution.distributed else 1
     wd = schedule.weight_decay / replicas
@@ -416,18 +368,18 @@ def _read_metrics(path: Path, up_to_step: int) -> list[dict]:
 
 
 def _write_metrics(path: Path, rows: list[dict], fields: tuple[str, ...] = METRIC_FIELDS) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
+    def write(out) -> None:
+        writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
+
+    atomic_write(path, write)
 
 
 def train(
     model: keras.Model,
     data: "TrainData | StreamData",
-    schedule: SGDSchedule,
+    schedule: Schedule,
     run_dir: Path,
     *,
     data_seed: int,
@@ -447,7 +399,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     optimizer, train_step = trainer(model, schedule)
     reset_optimizer(optimizer)
-    checkpoint = _Checkpoint(run_dir / "checkpoint.npz")
+    checkpoint = _Checkpoint(run_dir / CHECKPOINT)
     metrics_path = run_dir / "metrics.csv"
     step, elapsed = 0, 0.0
     if checkpoint.path.exists():
@@ -484,9 +436,9 @@ def train(
         if save_epoch_weights and step % steps_per_epoch == 0:
             model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
         if step % schedule.eval_every == 0 or step == schedule.max_iter:
-            evaluation = evaluate(model, data.validation_batches(), schedule.loss_fn())
+            evaluation = evaluate(model, data.validation_batches(), LOSSES[schedule.loss])
             train_acc = (evaluate(model, data.train_eval_batches(schedule.train_eval_examples),
-                                  schedule.loss_fn()).accuracy
+                                  LOSSES[schedule.loss]).accuracy
                          if schedule.train_eval_examples else "")
             row = dict(step=step, epoch=round(step / steps_per_epoch, 3), lr=schedule.lr_at(step - 1),
                        train_loss=float(np.mean(losses)), val_loss=evaluation.loss, val_acc=evaluation.accuracy,
@@ -516,7 +468,7 @@ def train(
     accuracies = [float(r["val_acc"]) for r in history]
     train_accuracies = [float(r["train_acc"]) for r in history if r.get("train_acc") not in ("", None)]
     return TrainResult(
-        acc_top10_mean=top_k_mean(accuracies, schedule.top_k),
+        acc_top_k_mean=top_k_mean(accuracies, schedule.top_k),
         acc_final=accuracies[-1],
         acc_max=max(accuracies),
         n_evals=len(accuracies),
@@ -526,7 +478,3 @@ def train(
         best_step=int(history[int(np.argmax(accuracies))]["step"]),
         train_acc_mean=float(np.mean(train_accuracies)) if train_accuracies else float("nan"),
     )
-
-
-def schedule_config(schedule: SGDSchedule) -> dict:
-    return asdict(schedule)

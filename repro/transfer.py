@@ -26,7 +26,6 @@ from typing import Sequence
 
 import numpy as np
 
-import repro  # noqa: F401
 import keras
 
 Module = "str | tuple[str, ...]"
@@ -44,12 +43,13 @@ class TransferRecord:
     reinitialized: list[str] = field(default_factory=list)
     trainable_params: int = 0
     non_trainable_params: int = 0
+    source: dict = field(default_factory=dict)  # the run and checkpoint the copied values come from
 
     def to_config(self) -> dict:
         return dict(
             mode=self.mode, n_transferred=self.n_transferred, copied=self.copied, frozen=self.frozen,
             reinitialized=self.reinitialized, trainable_params=self.trainable_params,
-            non_trainable_params=self.non_trainable_params,
+            non_trainable_params=self.non_trainable_params, source=self.source,
         )
 
 

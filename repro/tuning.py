@@ -26,7 +26,7 @@ import keras_tuner as kt
 
 from repro.errors import ReproError
 from repro.registry import Search
-from repro.runs import locked, write_json
+from repro.files import locked, write_json
 
 TUNED_FILE = "tuned.json"
 
@@ -144,7 +144,7 @@ def read_tuned(scale_dir: Path, search: Search) -> Tuned | None:
 def record_tuned(scale_dir: Path, paper: str, scale: str, search: Search, best, scores: dict, command: str) -> None:
     """Write (or replace) ``search``'s entry of ``<scale_dir>/tuned.json`` atomically, keeping the other entries.
 
-    The read-modify-write holds the scale's lock (:func:`repro.runs.locked`),
+    The read-modify-write holds the scale's lock (:func:`repro.files.locked`),
     so two ``repro tune`` commands on different searches keep both entries.
     """
     path = Path(scale_dir) / TUNED_FILE

@@ -6,7 +6,8 @@ import repro  # noqa: F401
 import keras
 import tensorflow as tf
 
-from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet, mini_spec, paper_spec
+from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec, caffenet_paper as paper_spec
 from repro.models.layers import CaffeLRN, GroupedConv2D
 
 

@@ -8,7 +8,8 @@ import keras
 import tensorflow as tf
 
 from repro.errors import CorruptCheckpoint, NonFiniteLoss
-from repro.models.caffenet import build_caffenet, mini_spec
+from repro.models.caffenet import build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec
 from repro.train import SGDSchedule, TrainData, make_train_step, top_k_mean, train
 
 SPEC = mini_spec(4, widths=(4, 8, 8, 8, 8, 16, 16))

@@ -5,7 +5,8 @@ import pytest
 
 import repro  # noqa: F401
 
-from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet, mini_spec
+from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet
+from repro.models.specs import caffenet_mini as mini_spec
 from repro.train import SGDSchedule, TrainData, train
 from repro.transfer import transfer
 

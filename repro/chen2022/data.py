@@ -147,8 +147,8 @@ import tensorflow_datasets as tfds
 from repro.chen2022.protocol import NORMALIZE_MEAN, NORMALIZE_STD, Scale, Target
 from repro.data.catalog import catalog_builder, check_split, default_data_dir
 from repro.data.imagenet import imagenet_records
+from repro.data.images import decode_rgb, element_seed, pil_resize, random_resized_crop
 from repro.errors import BadArgument, DatasetMissing
-from repro.neyshabur2020.data import decode_rgb, random_resized_crop
 from repro.train import StreamData
 
 SOURCE = "imagenet2012"
@@ -474,12 +474,6 @@ def target_records(target: Target, data_dir: str | os.PathLike | None) -> Target
 
 # --------------------------------------------------------------------------- transforms
 
-def pil_resize(image: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-    """PIL's ``resize(size, BILINEAR)`` (antialiased when shrinking) rounded to 0..255, as float32."""
-    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
-    return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
-
-
 def normalize(pixels: tf.Tensor) -> tf.Tensor:
     """ToTensor + Normalize(0.5, 0.225): ``(x / 255 - 0.5) / 0.225`` on every channel."""
     return (tf.cast(pixels, tf.float32) / 255.0 - NORMALIZE_MEAN) / NORMALIZE_STD
@@ -503,10 +497,6 @@ def train_image(encoded: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
     return image
 
 
-def _element_seed(seed: int, index: tf.Tensor) -> tf.Tensor:
-    return tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
-
-
 def _train_batches(records: Records, n_train: int, size: int, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless, shuffled, augmented full batches; every draw seeded by (``seed``, element index)."""
     buffer = max(1, min(n_train, SHUFFLE_BUFFER))
@@ -515,7 +505,7 @@ def _train_batches(records: Records, n_train: int, size: int, batch_size: int, s
 
     def prepare(index, element):
         encoded, label = element
-        return train_image(encoded, _element_seed(seed, index), size), label
+        return train_image(encoded, element_seed(seed, index), size), label
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)

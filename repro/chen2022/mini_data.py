@@ -61,8 +61,8 @@ def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
                                   scale.source_per_class)
     x_val, y_val = splits.per_class_slice(*load_arrays(scale.source_dataset, "test", data_dir=data_dir), 0,
                                           scale.source_val_per_class)
-    data = TrainData(normalize(x), y, normalize(x_val), y_val, crop_pad=scale.pretrain.crop_pad,
-                     mirror=scale.pretrain.mirror)
+    data = TrainData(normalize(x), y, normalize(x_val), y_val, crop_pad=scale.pretrain_crop_pad,
+                     mirror=scale.mirror)
     config = dict(dataset=scale.source_dataset, n_train=len(x), n_val=len(x_val),
                   normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD),
                   preprocessing=preprocessing_config(scale.source_dataset))
@@ -80,7 +80,7 @@ def target_arrays(target: Target, data_dir: str | None) -> tuple[np.ndarray, ...
 
 def target_data(scale: Scale, target: Target, data_dir: str | None) -> tuple[TrainData, dict]:
     x, y, x_test, y_test = target_arrays(target, data_dir)
-    data = TrainData(x, y, x_test, y_test, crop_pad=scale.finetune.crop_pad, mirror=scale.finetune.mirror,
+    data = TrainData(x, y, x_test, y_test, crop_pad=scale.finetune_crop_pad, mirror=scale.mirror,
                      eval_batch=500)
     config = dict(target=target.name, description=target.description, dataset=target.dataset,
                   train_slice=list(target.train), test_slice=list(target.test), test_split=TEST_SPLIT[target.dataset],

@@ -1,6 +1,6 @@
 """Chen, Li, Ding, Liu 2022, "Rethinking Two Consensuses of the Transferability in Deep Learning": the protocol.
 
-The measure (reference/chen2022.md §1.1, official ``cal_transferability.py``)::
+The measure (Chen et al. 2022 §3, official ``cal_transferability.py``)::
 
     T_l = D_l(theta_r, theta_FB) / D_l(theta_A, theta_FB),   D = mean |a - b| (normalised L1)
 
@@ -11,7 +11,7 @@ random initialisation pre-training started from, theta_A the best-validation
 pre-training checkpoint, theta_FB the best-validation fine-tuning checkpoint;
 the overall T is the mean of T_1..T_17 (classifier excluded).
 
-Paper scale (§1.2-1.4): torchvision ResNet-50 pre-trained from a saved init
+Paper scale (the paper's §4 and the official ``pretrain_on_ImageNet.py``, ``finetune.py``): torchvision ResNet-50 pre-trained from a saved init
 on ImageNet-1k (SGD lr 0.1, momentum 0.9, wd 1e-4, batch 256, 120 epochs,
 lr x0.1 every 40), fine-tuned with a new classifier on each of twelve
 datasets (SGD lr 0.01, momentum 0.9, wd 1e-4, cosine over 100 epochs, batch
@@ -24,17 +24,24 @@ Fashion-MNIST; nine targets built from the embedded data and its transforms
 vary the domain gap (near to far), the data amount (100 to the whole of
 MNIST-5k's training slice) and the diversity.
 
-Every experiment reads the same runs: ``transferability`` fine-tunes every
-target and computes its layer-wise T; ``domain_measures`` computes each
-target's domain gap G and intraclass variance D with the pre-trained
-network; ``regression`` fits ln T on standardised (G, D, ln N).
+Runs: the source (task A, from a saved init, a checkpoint every epoch,
+shared under ``<out>/sources/``); one fine-tuning per target and seed
+(``finetune-<target>-s<seed>``, a checkpoint every epoch); and three
+experiments of analyses that train nothing: ``transferability`` computes
+each fine-tuning's layer-wise T (``ft-<target>-s<seed>``),
+``domain_measures`` each target's domain gap G and intraclass variance D
+with the pre-trained network (``gd-...``), ``regression`` fits ln T on
+standardised (G, D, ln N) over the targets.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from repro.errors import BadArgument
-from repro.runs import RunSpec
+from repro.models.specs import ResNetSpec
+from repro.registry import Paper, experiments_of, lazy_compare
+from repro.runs import EPOCHS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, ALL_BUT_LAST, axes, derive_seed
+from repro.schedule import Schedule
 
 PAPER = "chen2022"
 NORMALIZE_MEAN, NORMALIZE_STD = 0.5, 0.225  # torchvision Normalize(0.5, 0.225) on [0, 1] pixels
@@ -73,17 +80,13 @@ class Target:
         return self.image_size or scale.image_size
 
 
-@dataclass(frozen=True)
-class Training:
-    """SGD with momentum 0.9; ``milestones`` (epochs) for the pre-training StepLR, or a cosine schedule."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float = 1e-4
-    step_every: int = 0  # StepLR period in epochs (x0.1); 0 = cosine annealing to 0 over the run
-    crop_pad: int = 0  # mini augmentation: pad-and-crop (the paper: RandomResizedCrop)
-    mirror: bool = True  # RandomHorizontalFlip
+def official_sgd(lr: float, epochs: int, batch_size: int, step_every: int = 0) -> Schedule:
+    """The official SGD: momentum 0.9, weight decay 1e-4 on every parameter, one lr for all; StepLR (x0.1 every
+    ``step_every`` epochs, ``pretrain_on_ImageNet.py``) or, without it, cosine annealing to 0 stepped once per
+    epoch (``finetune.py``); evaluated every epoch."""
+    return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch",
+                    policy="step" if step_every else "cosine", step_size=step_every or 1, eval_every=1,
+                    weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,13 @@ class Scale:
     source_per_class: int
     source_val_per_class: int
     source_classes: int
-    pretrain: Training
-    finetune: Training
+    pretrain: Schedule
+    finetune: Schedule
     targets: tuple[Target, ...]
     feature_examples: int  # examples per domain for G and D
+    pretrain_crop_pad: int = 0  # mini augmentation: pad-and-crop (the paper: RandomResizedCrop)
+    finetune_crop_pad: int = 0
+    mirror: bool = True  # RandomHorizontalFlip
     seeds: tuple[int, ...] = (0,)
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
 
@@ -111,7 +117,6 @@ class Scale:
                 return target
         raise BadArgument(f"unknown target {name!r} at scale {self.name}; accepted: "
                           + ", ".join(t.name for t in self.targets))
-
 
 MINI_TARGETS = (
     Target("fashion-n1000", "fashion_mnist", (1000, 1100), (0, 100), 10, "",
@@ -134,17 +139,18 @@ MINI = Scale(
     name="mini", image_size=32, channels=1, width=8, stem="imagenet", blocks=(3, 4, 6, 3),
     source_dataset="fashion_mnist", source_per_class=1000, source_val_per_class=100, source_classes=10,
     # The paper's 120 epochs with StepLR every 40, divided by 10.
-    pretrain=Training(epochs=12, batch_size=128, lr=0.1, step_every=4, crop_pad=2),
+    pretrain=official_sgd(0.1, 12, 128, step_every=4),
     # The paper's cosine over 100 epochs, at 30 epochs; the code's default batch 128 is larger than the small
     # targets, the README command's 18 too small for the CPU: 32.
-    finetune=Training(epochs=30, batch_size=32, lr=0.01, crop_pad=2),
+    finetune=official_sgd(0.01, 30, 32),
+    pretrain_crop_pad=2, finetune_crop_pad=2,
     targets=MINI_TARGETS, feature_examples=1000,
 )
 
 SMOKE = replace(
     MINI, name="smoke", width=2, blocks=(1, 1, 1, 1), source_per_class=4, source_val_per_class=2,
-    pretrain=replace(MINI.pretrain, epochs=2, batch_size=8, step_every=1),
-    finetune=replace(MINI.finetune, epochs=2, batch_size=4),
+    pretrain=official_sgd(0.1, 2, 8, step_every=1),
+    finetune=official_sgd(0.01, 2, 4),
     targets=tuple(replace(t, train=(t.train[0], t.train[0] + 2 + i), test=(t.test[0], t.test[0] + 1))
                   for i, t in enumerate(MINI_TARGETS[:4])) + (replace(MINI_TARGETS[8], train=(0, 3), test=(100, 101)),),
     feature_examples=20,
@@ -171,25 +177,139 @@ PAPER_TARGETS = (
 PAPER_SCALE = Scale(
     name="paper", image_size=224, channels=3, width=64, stem="imagenet", blocks=(3, 4, 6, 3),
     source_dataset="imagenet2012", source_per_class=0, source_val_per_class=0, source_classes=1000,
-    pretrain=Training(epochs=120, batch_size=256, lr=0.1, step_every=40),
-    finetune=Training(epochs=100, batch_size=128, lr=0.01),
+    pretrain=official_sgd(0.1, 120, 256, step_every=40),
+    finetune=official_sgd(0.01, 100, 128),
     targets=PAPER_TARGETS, feature_examples=2000,  # 2,000 x 224 x 224 x 3 floats = 1.2 GB per domain
 )
 
 SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
 
 
-def grid(experiment: str, scale_name: str) -> list[RunSpec]:
+@dataclass(frozen=True)
+class SourceData:
+    """Task A's images (Fashion-MNIST at mini, ImageNet-1k at paper scale), augmented as the scale says."""
+
+    scale: str
+
+    def load(self, data_dir: str | None):
+        scale = SCALES[self.scale]
+        return data_module(scale).source_data(scale, data_dir)
+
+    def describe(self) -> str:
+        scale = SCALES[self.scale]
+        return f"{scale.source_dataset} ({scale.source_per_class or 'all'}/class), source of scale {self.scale}"
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """A target's training and test images (:class:`Target` ``target`` of scale ``scale``)."""
+
+    scale: str
+    target: str
+
+    def load(self, data_dir: str | None):
+        scale = SCALES[self.scale]
+        return data_module(scale).target_data(scale, scale.target(self.target), data_dir)
+
+    def describe(self) -> str:
+        target = SCALES[self.scale].target(self.target)
+        return f"{target.name} ({target.dataset}{', ' + target.transform if target.transform else ''})"
+
+
+def data_module(scale: Scale):
+    if scale.name == "paper":
+        from repro.chen2022 import data
+
+        return data
+    from repro.chen2022 import mini_data
+
+    return mini_data
+
+
+def source_key(scale: Scale) -> str:
+    return (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
+            f"-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen")
+
+
+def network(scale: Scale, classes: int, size: int | None = None) -> ResNetSpec:
+    """The scale's torchvision-style ResNet for ``size`` x ``size`` inputs (the weights do not depend on it)."""
+    size = size or scale.image_size
+    return ResNetSpec((size, size, scale.channels), classes, width=scale.width, stem=scale.stem, blocks=scale.blocks)
+
+
+def source_run(scale: Scale) -> TrainRun:
+    """Task A, trained from a saved init (epoch 0 = theta_r) with a checkpoint every epoch (theta_A = the best)."""
+    key = source_key(scale)
+    return TrainRun(key=key, experiment=None, shared=True, axes=axes(role="task A (ImageNet at paper scale)"),
+                    model=network(scale, scale.source_classes), data=SourceData(scale.name), schedule=scale.pretrain,
+                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")),
+                    save_epochs=True)
+
+
+def finetune_key(target: str, seed: int) -> str:
+    return f"finetune-{target}-s{seed}"
+
+
+def finetune_run(scale: Scale, target: Target, seed: int) -> TrainRun:
+    """theta_A with a new classifier, every layer fine-tuned with the official SGD, a checkpoint every epoch."""
+    return TrainRun(
+        key=finetune_key(target.name, seed), experiment=None, axes=axes(target=target.name, seed=seed),
+        model=network(scale, target.classes, target.size(scale)), data=TargetData(scale.name, target.name),
+        schedule=scale.finetune,
+        seeds=Seeds(init=derive_seed(PAPER, scale.name, target.name, "init", seed),
+                    data=derive_seed(PAPER, scale.name, target.name, "data", seed)),
+        transfer=Transfer(source_key(scale), ALL_BUT_LAST, "finetune", checkpoint="best"), save_epochs=True)
+
+
+def _cell(target: Target, seed: int) -> tuple:
+    return axes(condition=target.transform or "plain", source="A", target=target.name, seed=seed)
+
+
+def grid(experiment: str, scale_name: str) -> list[Run]:
     """Every run of ``experiment`` at ``scale_name``: one per target (and seed), one regression."""
     if scale_name not in SCALES:
         raise BadArgument(f"unknown scale {scale_name!r}; accepted: {', '.join(SCALES)}")
-    if experiment not in EXPERIMENTS:
-        raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
     scale = SCALES[scale_name]
+    source = source_key(scale)
+    if experiment == "transferability":
+        return [AnalysisRun(key=f"ft-{t.name}-s{seed}", experiment=experiment, axes=_cell(t, seed),
+                            function="repro.chen2022.analyses:transferability",
+                            inputs=(Need(source, (EPOCHS,)), Need(finetune_key(t.name, seed), (EPOCHS,))),
+                            params=(("source", source), ("finetuned", finetune_key(t.name, seed))))
+                for t in scale.targets for seed in scale.seeds]
+    if experiment == "domain_measures":
+        return [AnalysisRun(key=f"gd-{t.name}-s{seed}", experiment=experiment, axes=_cell(t, seed),
+                            function="repro.chen2022.analyses:domain_measures", inputs=(Need(source, (EPOCHS,)),),
+                            params=(("source", source), ("scale", scale.name), ("target", t.name)))
+                for t in scale.targets for seed in scale.seeds]
     if experiment == "regression":
-        return [RunSpec(PAPER, experiment, scale.name, "regression", "ln T ~ G + D + ln N", source="A", target="*",
-                        params=dict(kind="regression"))]
-    prefix = {"transferability": "ft", "domain_measures": "gd"}[experiment]
-    return [RunSpec(PAPER, experiment, scale.name, f"{prefix}-{t.name}-s{seed}", t.transform or "plain",
-                    n=0, source="A", target=t.name, seed=seed, params=dict(kind=experiment))
-            for t in scale.targets for seed in scale.seeds]
+        seed = scale.seeds[0]
+        keys = tuple((f"ft-{t.name}-s{seed}", f"gd-{t.name}-s{seed}") for t in scale.targets)
+        return [AnalysisRun(key="regression", experiment=experiment,
+                            axes=axes(condition="ln T ~ G + D + ln N", source="A", target="*", seed=0),
+                            function="repro.chen2022.analyses:regression",
+                            inputs=tuple(Need(k) for pair in keys for k in pair), params=(("runs", keys),))]
+    raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
+
+
+def runs(scale_name: str) -> list[Run]:
+    """Every run of ``scale_name``: the source, the fine-tunings, then the three experiments' analyses."""
+    scale = SCALES[scale_name]
+    training = [source_run(scale)] + [finetune_run(scale, t, seed) for t in scale.targets for seed in scale.seeds]
+    return training + [r for e in scale.experiments for r in grid(e, scale_name)]
+
+
+_CELL = ("condition", "source", "target", "seed")
+PAPER_ENTRY = Paper(
+    key=PAPER,
+    title="Chen, Li, Ding, Liu. Rethinking Two Consensuses of the Transferability in Deep Learning. 2022",
+    experiments=experiments_of(
+        EXPERIMENTS, SCALES, axes={e: _CELL for e in EXPERIMENTS},
+        columns={"transferability": ("n_train", "T_overall") + tuple(group_column(g) for g in GROUPS)
+                 + ("test_acc_best", "test_acc_final", "best_epoch", "theta_a_epoch", "steps", "seconds"),
+                 "domain_measures": ("n_train", "G", "D", "n_source_features", "n_target_features", "seconds"),
+                 "regression": ("coef_G", "coef_D", "coef_lnN", "intercept", "r2", "n_targets", "seconds")}),
+    scales=tuple(SCALES),
+    runs=runs,
+    compare=lazy_compare("repro.chen2022.compare"),
+)

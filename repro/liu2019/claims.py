@@ -141,7 +141,7 @@ def l_c5(m: Measured) -> tuple[bool, str]:
 def l_c6(m: Measured) -> tuple[bool, str]:
     """The best checkpoint is neither the first nor the last, and beats the last by > 2 se."""
     epochs = m.scale.checkpoints
-    acc = {k: Arm(m.values("checkpoints", "test_acc_final", n=k)) for k in epochs}
+    acc = {k: Arm(m.values("checkpoints", "test_acc_final", source_epoch=k)) for k in epochs}
     best = max(epochs, key=lambda k: (acc[k].mean, -k))
     last = epochs[-1]
     margin = two_se(acc[best], acc[last])

@@ -104,6 +104,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from repro.data.catalog import catalog_builder, check_split, tfds_catalog
+from repro.data.images import element_seed, pil_resize
 from repro.errors import BadArgument
 from repro.train import StreamData
 
@@ -144,18 +145,12 @@ def _pil_gray(rgb: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.bitwise.right_shift(luma, PIL_LUMA_SHIFT), tf.uint8)
 
 
-def _pil_resize(image: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-    """PIL's ``resize(size, BILINEAR)`` (antialiased when shrinking) rounded to 0..255, as float32."""
-    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
-    return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
-
-
 def _lenet_pixels(images: tf.Tensor) -> tf.Tensor:
     """uint8 N x H x W x C -> 0..255 integer-valued float32 N x 28 x 28 x 1 (grayscale, then resize)."""
     if images.shape[-1] == 3:
         images = _pil_gray(images)
     if tuple(images.shape[1:3]) != (LENET_SIZE, LENET_SIZE):
-        return _pil_resize(images, (LENET_SIZE, LENET_SIZE))
+        return pil_resize(images, (LENET_SIZE, LENET_SIZE))
     return tf.cast(images, tf.float32)
 
 
@@ -249,7 +244,7 @@ def _records(name: str, split: str, data_dir: str | os.PathLike | None, *, shuff
 def _resized(encoded: tf.Tensor) -> tf.Tensor:
     """``imread(mode='RGB')`` + ``imresize(im, (256, 256))``: 0..255 integer-valued float32 256 x 256 x 3."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    resized = _pil_resize(image, (RESIZE, RESIZE))
+    resized = pil_resize(image, (RESIZE, RESIZE))
     resized.set_shape([RESIZE, RESIZE, 3])
     return resized
 
@@ -278,8 +273,7 @@ def _train_image(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def _element_seed(seed: int, index: tf.Tensor, key: int) -> tf.Tensor:
-    return tf.random.experimental.stateless_fold_in(
-        tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)]), key)
+    return tf.random.experimental.stateless_fold_in(element_seed(seed, index), key)
 
 
 def _eval_dataset(name: str, split: str, data_dir: str | os.PathLike | None, batch_size: int) -> tf.data.Dataset:

@@ -170,8 +170,8 @@ def checkpoints(scale_dir: Path, scale: Scale) -> Path | None:
     if not rows:
         _stale(path)
         return None
-    epochs = sorted({int(r["n"]) for r in rows})
-    values = [np.array([float(r["test_acc_final"]) for r in rows if int(r["n"]) == k]) * 100 for k in epochs]
+    epochs = sorted({int(r["source_epoch"]) for r in rows})
+    values = [np.array([float(r["test_acc_final"]) for r in rows if int(r["source_epoch"]) == k]) * 100 for k in epochs]
     figure = Figure(figsize=(6, 4))
     axis = figure.add_subplot(1, 1, 1)
     axis.errorbar(epochs, [v.mean() for v in values],

@@ -15,17 +15,27 @@
   full gradient over the trainable parameters at the pre-step weights.
   Evaluated with ``training=False`` (no dropout), a suite-wide choice; the
   code's model is in train mode.
+
+A run declares its probe as data (:class:`DeviationProbe`,
+:class:`LossProbeSpec`): the executor calls ``make(model)`` for the hook,
+``start(model, data)`` once before the first step (L-C3's gradient shares
+at the start of fine-tuning) and ``summary(run_dir)`` for the run's result.
 """
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from repro.landscape.smoothness import beta_smoothness, variation_of_loss
+from repro.landscape.smoothness import (beta_smoothness, per_example_gradient_share, principal_gradient_share,
+                                       variation_of_loss)
 from repro.landscape.state import sparse_ce, watchable
+from repro.models.specs import LENET_LAYERS
 
 
 def variables_at(model: keras.Model, paths: Sequence[str]) -> list:
@@ -107,3 +117,97 @@ class LossProbe:
         return dict(grad_norm=grad_norm, probe_grad_norm=float(np.linalg.norm(g)), variation=variation.estimate,
                     beta=beta.estimate)
 
+
+
+# ----------------------------------------------------------------------------- the probes as data
+
+def kernel_groups(model: keras.Model, network: str) -> dict[str, list[str]]:
+    """The deviation's tensors: ``conv`` (the code's: every conv kernel, shortcuts included) and ``fc`` (dense kernels)."""
+    if network == "lenet":
+        conv = [model.get_layer(n).kernel.path for n in LENET_LAYERS[:2]]
+    else:
+        from repro.liu2019.network import liu_conv_kernels
+
+        conv = liu_conv_kernels(model)
+    dense = [layer.kernel.path for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    return {"conv": conv, "fc": dense}
+
+
+def kernel_path(network: str, layer: str) -> str:
+    """Variable path of a probed kernel: LeNet layer name, or torchvision name for ResNet-50."""
+    if network == "lenet":
+        return f"{layer}/kernel"
+    from repro.liu2019.network import torch_conv_path
+
+    return torch_conv_path(f"{layer}.weight")
+
+
+def read_steps(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "steps.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@dataclass(frozen=True)
+class DeviationProbe:
+    """Exp L-A: the weight deviation of the conv and dense kernels after every step."""
+
+    network: str
+
+    def make(self, model: keras.Model) -> DeviationLog:
+        return DeviationLog(model, kernel_groups(model, self.network))
+
+    def summary(self, run_dir: Path) -> dict:
+        """The deviations at the end of the run."""
+        steps = read_steps(run_dir)
+        return dict(deviation_conv=float(steps[-1]["deviation_conv"]),
+                    deviation_fc=float(steps[-1]["deviation_fc"])) if steps else {}
+
+    def describe(self) -> str:
+        return "weight deviation every step"
+
+
+@dataclass(frozen=True)
+class LossProbeSpec:
+    """Exp L-C: the variation of loss and beta-smoothness along the probed kernel's gradient (:class:`LossProbe`),
+    and at the start the principal gradient shares of L-C3 on the first ``share_examples`` training examples."""
+
+    network: str
+    layer: str
+    eta: float
+    steps: int
+    every: int
+    window: tuple[int, int]
+    share_examples: int
+    lanczos_order: int
+
+    def make(self, model: keras.Model) -> LossProbe:
+        return LossProbe(model, kernel_path(self.network, self.layer), self.eta, self.steps, self.every, self.window)
+
+    def start(self, model: keras.Model, data) -> dict:
+        """L-C3 at the start of fine-tuning: ``share_hessian = (v_1 . g)^2 / ||g||^2`` over the trainable
+        parameters; ``share_per_example = s_1^2 / sum s_i^2`` of the per-example gradients of the probed kernel."""
+        from repro.liu2019.tasks import first_examples
+
+        probed = kernel_path(self.network, self.layer)
+        batch = first_examples(data, self.share_examples)
+        principal = principal_gradient_share(model, batch, k=1, order=self.lanczos_order, seed=0)
+        spectrum = per_example_gradient_share(model, batch, include=lambda v: v.path == probed)
+        return dict(share_hessian=principal.estimate, start_top_eigenvalue=float(principal.eigenvalues[0]),
+                    start_grad_norm=principal.gradient_norm, share_per_example=spectrum.estimate)
+
+    def summary(self, run_dir: Path) -> dict:
+        """Means of the probe rows: variation of loss (and its spread), beta, the gradient norm and its CV."""
+        rows = read_steps(run_dir)
+        if not rows:
+            return {}
+        values = {k: np.array([float(r[k]) for r in rows]) for k in LossProbe.FIELDS}
+        norm = values["grad_norm"]
+        return dict(variation_mean=float(values["variation"].mean()), variation_std=float(values["variation"].std()),
+                    beta_mean=float(values["beta"].mean()), grad_norm_mean=float(norm.mean()),
+                    grad_norm_cv=float(norm.std() / norm.mean()), probes=len(rows))
+
+    def describe(self) -> str:
+        return f"variation of loss along {self.layer}, every {self.every} steps, K={self.steps}"

@@ -2,17 +2,17 @@
 
 Every experiment of the suite's reproduction, at every scale, is declared
 here as data: the networks, the target of each experiment, the sources of
-graded similarity, the fine-tuning schedule and the probes.
-:mod:`repro.liu2019.experiment` executes one cell. The paper's text is not
-available beyond its abstract (reference/liu2019.md); the constants come
-from the official code (papers/liu2019/published.csv) and every part the
-code does not fix is a suite choice stated in papers/liu2019/README.md.
+graded similarity, the fine-tuning schedule, the probes, and every run
+(:func:`runs`). The paper's text is not available beyond its abstract
+(papers/liu2019/README.md); the constants come from the official code
+(papers/liu2019/published.csv) and every part the code does not fix is a
+suite choice stated in papers/liu2019/README.md.
 
 Two arms everywhere: ``pretrained`` (fine-tuned from the source's weights)
 and ``random`` (the same protocol from a random initialisation; the code's
 "invalid model path").
 
-Paper scale (reference §1.1-1.5):
+Paper scale (the official ``fine-tune.py``, ``loss_landscape.py``, ``variation_of_loss.py``, ``lenet.py``):
 
 - deviation / flatness (Exp L-A, L-B): torchvision ResNet-50 + the ``CLS``
   head on CUB-200-2011, batch 32, SGD lr 0.01 momentum 0.9 weight decay 5e-4,
@@ -37,7 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from repro.errors import BadArgument
-from repro.runs import RunSpec
+from repro.models.specs import LENET_BODY, LENET_LAYERS, LeNetSpec
+from repro.registry import Paper, experiments_of, lazy_compare
+from repro.runs import WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, axes, derive_seed
+from repro.schedule import Schedule
 
 PAPER = "liu2019"
 ARMS = ("pretrained", "random")
@@ -94,18 +97,13 @@ class Source:
         return 5 if self.labels == "coarsened" else 10
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """SGD of the official code: lr, momentum 0.9, weight decay 5e-4 (on every parameter, torch), lr x0.1 at ``lr_step``."""
-
-    epochs: int
-    batch_size: int
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_step: int = 0  # iterations; 0 = constant lr
-    evals: int = 10  # evaluations over the run
-    class_balanced: bool = False
+def official_sgd(epochs: int, batch_size: int, lr: float = 0.01, lr_step: int = 0, evals: int = 10) -> Schedule:
+    """SGD of the official code: lr, momentum 0.9, weight decay 5e-4 on every parameter (torch), one lr for all,
+    constant (``lenet.py``) or x0.1 after ``lr_step`` iterations (the ResNet scripts' ``twostage``); ``evals``
+    evaluations evenly over the run."""
+    return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch",
+                    policy="step" if lr_step else "constant", step_size=lr_step, lr_unit="iteration", evals=evals,
+                    momentum=0.9, weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
 
 
 @dataclass(frozen=True)
@@ -165,6 +163,7 @@ class Setting:
     schedule: Schedule
     source: str  # the pretrained arm's source: a key of Scale.sources, or "imagenet" (weights file)
     head: str = "new"  # "new" or "transferred"
+    class_balanced: bool = False  # the ResNet scripts' class-balanced sampling
 
 
 @dataclass(frozen=True)
@@ -233,7 +232,7 @@ MINI_SOURCES = {
     **{f"mnist-{labels}": _mnist_source(labels) for labels in LABEL_RELATIONS},
 }
 
-MINI_FINETUNE = Schedule(epochs=100, batch_size=64)  # lenet.py: constant lr 0.01, batch 64, 100 epochs
+MINI_FINETUNE = official_sgd(100, 64)  # lenet.py: constant lr 0.01, batch 64, 100 epochs
 
 MINI = Scale(
     name="mini",
@@ -241,7 +240,7 @@ MINI = Scale(
     optimization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion"),
     feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion", head="transferred"),
     sources=MINI_SOURCES,
-    source_schedule=Schedule(epochs=40, batch_size=64),
+    source_schedule=official_sgd(40, 64),
     input_sources=("digits", "fashion", "fashion-shuffled", RANDOM_SOURCE),
     label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
     checkpoint_source="fashion-long",
@@ -258,13 +257,12 @@ MINI = Scale(
 _SMOKE_TARGET = replace(MINI_TARGET, train=Dataset("mnist5k", start=0, stop=4), test=Dataset("mnist5k", start=4, stop=8))
 SMOKE = replace(
     MINI, name="smoke",
-    generalization=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion"),
-    optimization=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion"),
-    feasibility=Setting("lenet", _SMOKE_TARGET, Schedule(epochs=2, batch_size=8, evals=2), "fashion",
-                        head="transferred"),
+    generalization=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion"),
+    optimization=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion"),
+    feasibility=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion", head="transferred"),
     sources={k: replace(s, train=replace(s.train, stop=s.train.start + 3), val=replace(s.val, stop=s.val.start + 1))
              for k, s in MINI_SOURCES.items()},
-    source_schedule=Schedule(epochs=2, batch_size=10, evals=2),
+    source_schedule=official_sgd(2, 10, evals=2),
     checkpoint_source="fashion",
     checkpoints=(0, 1, 2),
     probe=replace(MINI.probe, steps=3, every=2, share_examples=8),
@@ -303,13 +301,13 @@ PAPER_SOURCES = {
 
 PAPER_SCALE = Scale(
     name="paper",
-    generalization=Setting("resnet50", CUB, Schedule(epochs=200, batch_size=32, lr_step=18_730, evals=40,
-                                                     class_balanced=True), "imagenet"),
-    optimization=Setting("resnet50", FOOD, Schedule(epochs=6, batch_size=32, lr_step=39_540, evals=6,
-                                                    class_balanced=True), "imagenet"),
-    feasibility=Setting("lenet", SVHN, Schedule(epochs=100, batch_size=64), "fashion", head="transferred"),
+    generalization=Setting("resnet50", CUB, official_sgd(200, 32, lr_step=18_730, evals=40), "imagenet",
+                           class_balanced=True),
+    optimization=Setting("resnet50", FOOD, official_sgd(6, 32, lr_step=39_540, evals=6), "imagenet",
+                         class_balanced=True),
+    feasibility=Setting("lenet", SVHN, official_sgd(100, 64), "fashion", head="transferred"),
     sources=PAPER_SOURCES,
-    source_schedule=Schedule(epochs=20, batch_size=64),
+    source_schedule=official_sgd(20, 64),
     input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
     label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
     checkpoint_source="fashion-long",
@@ -338,58 +336,272 @@ def checkpoint_key(epoch: int, seed: int) -> str:
     return f"ck-e{epoch}-s{seed}"
 
 
-def _spec(scale: Scale, experiment: str, run_key: str, condition: str, seed: int, *, source: str, n: int = 0,
-          **params) -> RunSpec:
-    target = "synthetic" if experiment == "theory" else scale.setting(experiment).target.name
-    return RunSpec(PAPER, experiment, scale.name, run_key, condition, n=n, source=source, target=target, seed=seed,
-                   params=params)
+
+
+IMAGENET_WEIGHTS_ENV = "REPRO_LIU_RESNET50_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class LiuResNet50Spec:
+    """torchvision ResNet-50 + the ``CLS`` head (:mod:`repro.liu2019.network`); the pretrained arm loads ImageNet
+    backbone weights from the file the environment variable ``backbone_weights_env`` names, a fresh head on it."""
+
+    num_classes: int
+    backbone_weights_env: str = ""
+
+    def build(self, seed: int = 0):
+        from repro.liu2019.network import imagenet_backbone, liu_resnet50
+
+        weights = imagenet_backbone(self.backbone_weights_env) if self.backbone_weights_env else None
+        return liu_resnet50(self.num_classes, seed=seed, backbone_weights=weights)
+
+    def modules(self, model):
+        from repro.models.specs import weight_layers_classifier_last
+
+        return weight_layers_classifier_last(model, classifier="cls_fc")
+
+    def describe(self) -> str:
+        return (f"liu resnet50 + CLS -> {self.num_classes}"
+                + (f", ImageNet backbone from ${self.backbone_weights_env}" if self.backbone_weights_env else ""))
+
+
+def source_key(scale: Scale, source: Source) -> str:
+    epochs = source.epochs or scale.source_schedule.length
+    return f"lenet-{source.name}-{source.train.name}-c{source.train.start}-{source.train.stop or 'all'}-e{epochs}"
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """A LeNet source's training and validation images, block-shuffled and relabelled as the source says."""
+
+    scale: str
+    source: str
+
+    def load(self, data_dir: str | None):
+        from repro.liu2019 import tasks
+
+        scale = SCALES[self.scale]
+        return tasks.source_data(scale, scale.source(self.source), data_dir)
+
+    def describe(self) -> str:
+        source = SCALES[self.scale].source(self.source)
+        return f"source {source.name}: {source.train.name}, {source.labels} labels" + (
+            f", {source.block}px blocks shuffled" if source.block else "")
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """A setting's target: LeNet arrays, or the ResNet scripts' stream (``batch_size``, class-balanced)."""
+
+    scale: str
+    network: str
+    target: str
+    batch_size: int = 0
+    class_balanced: bool = False
+
+    def load(self, data_dir: str | None):
+        scale = SCALES[self.scale]
+        target = next(s.target for s in (scale.generalization, scale.optimization, scale.feasibility)
+                      if s.target.name == self.target)
+        if self.network == "lenet":
+            from repro.liu2019 import tasks
+
+            return tasks.target_data(scale, target, data_dir)
+        from repro.liu2019.data import resnet_stream
+
+        return resnet_stream(target.train.name, data_dir, batch_size=self.batch_size,
+                             class_balanced=self.class_balanced)
+
+    def describe(self) -> str:
+        return f"target {self.target}" + (" (class-balanced stream)" if self.class_balanced else "")
+
+
+def target_data(scale: Scale, setting: Setting) -> TargetData:
+    if setting.network == "lenet":
+        return TargetData(scale.name, "lenet", setting.target.name)
+    return TargetData(scale.name, setting.network, setting.target.name, setting.schedule.batch_size,
+                      setting.class_balanced)
+
+
+def network(setting: Setting, classes: int, pretrained: bool = False):
+    """The setting's network spec: the code's LeNet, or ResNet-50 + ``CLS`` head (ImageNet backbone weights
+    from ``$REPRO_LIU_RESNET50_WEIGHTS`` for the pretrained arm)."""
+    if setting.network == "lenet":
+        return LeNetSpec(classes)
+    return LiuResNet50Spec(classes, backbone_weights_env=IMAGENET_WEIGHTS_ENV if pretrained else "")
+
+
+def source_run(scale: Scale, source: Source) -> TrainRun:
+    """A LeNet pre-trained on ``source`` with the scale's source schedule (the source's own length if it has
+    one), a checkpoint every epoch; shared under ``<out>/sources/``."""
+    key = source_key(scale, source)
+    schedule = replace(scale.source_schedule, length=source.epochs or scale.source_schedule.length)
+    return TrainRun(key=key, experiment=None, shared=True, axes=axes(source=source.name),
+                    model=LeNetSpec(source.classes), data=SourceData(scale.name, source.name), schedule=schedule,
+                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")),
+                    save_epochs=True)
+
+
+def _sources_used(scale: Scale) -> list[str]:
+    names = [scale.generalization.source, scale.optimization.source, scale.feasibility.source,
+             *scale.input_sources, *scale.label_sources, scale.checkpoint_source]
+    return [n for n in dict.fromkeys(names) if n in scale.sources]
+
+
+def _identical_run(scale: Scale, experiment: str, source: str, seed: int, source_epoch: int | None) -> str | None:
+    """Another run with exactly this training, whose result this run reuses.
+
+    - input similarity from random init, when the feasibility and the
+      generalization settings train the same network on the same target with
+      the same schedule (mini; the head rule does not touch a random arm):
+      the deviation run;
+    - the last pre-training checkpoint of a source of the input series: the
+      input-similarity run of that source.
+    """
+    same_training = all(getattr(scale.feasibility, f) == getattr(scale.generalization, f)
+                        for f in ("network", "target", "schedule"))
+    if experiment == "input_similarity" and source == RANDOM_SOURCE and same_training:
+        return train_key("deviation", RANDOM_SOURCE, seed)
+    if experiment == "checkpoints":
+        checkpoint = scale.source(scale.checkpoint_source)
+        if checkpoint.name in scale.input_sources and source_epoch == (
+                checkpoint.epochs or scale.source_schedule.length):
+            return train_key("input_similarity", checkpoint.name, seed)
+    return None
+
+
+def _probe(scale: Scale, experiment: str, setting: Setting):
+    from repro.liu2019.probes import DeviationProbe, LossProbeSpec
+
+    if experiment == "optimization":
+        p = scale.probe
+        return LossProbeSpec(setting.network, p.layer, p.eta, p.steps, p.every, p.window, p.share_examples,
+                             scale.curvature.lanczos_order)
+    return DeviationProbe(setting.network)
+
+
+def training_run(scale: Scale, experiment: str, key: str, cell: dict, *, arm: str, source: str, seed: int,
+                 source_epoch: int | None = None) -> TrainRun:
+    """Fine-tune (pretrained arm) or train from random init (random arm) on the experiment's setting."""
+    setting = scale.setting(experiment)
+    classes = setting.target.classes
+    transfer = None
+    if arm == "pretrained" and setting.network == "lenet":
+        origin = scale.source(source)
+        if setting.head == "new":
+            n = len(LENET_BODY)
+        else:
+            n = len(LENET_LAYERS) if origin.classes == classes else len(LENET_LAYERS) - 1
+        transfer = Transfer(source_key(scale, origin), n, "finetune",
+                            checkpoint="final" if source_epoch is None else source_epoch)
+    return TrainRun(
+        key=key, experiment=experiment, axes=axes(**cell),
+        model=network(setting, classes, pretrained=arm == "pretrained"), data=target_data(scale, setting),
+        schedule=setting.schedule,
+        seeds=Seeds(init=derive_seed(PAPER, scale.name, setting.network, "init", seed),
+                    data=derive_seed(PAPER, scale.name, setting.target.name, "data", seed)),
+        transfer=transfer, frozen=scale.probe.frozen if experiment == "optimization" else (),
+        probe=_probe(scale, experiment, setting),
+        same_as=_identical_run(scale, experiment, source, seed, source_epoch))
 
 
 def _arm_source(scale: Scale, experiment: str, arm: str) -> str:
     return scale.setting(experiment).source if arm == "pretrained" else RANDOM_SOURCE
 
 
-def grid(experiment: str, scale_name: str) -> list[RunSpec]:
+def grid(experiment: str, scale_name: str) -> list[Run]:
     """Every run of ``experiment`` at ``scale_name``."""
     if scale_name not in SCALES:
         raise BadArgument(f"unknown scale {scale_name!r}; accepted: {', '.join(SCALES)}")
     scale = SCALES[scale_name]
     if experiment not in EXPERIMENTS:
         raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
-    specs = []
+    target = "synthetic" if experiment == "theory" else scale.setting(experiment).target.name
+    found: list[Run] = []
     if experiment in ("deviation", "optimization"):
         for arm in ARMS:
             source = _arm_source(scale, experiment, arm)
             for seed in scale.seeds:
-                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), arm, seed, source=source,
-                                   kind="train", arm=arm))
+                cell = dict(condition=arm, arm=arm, source=source, target=target, seed=seed)
+                found.append(training_run(scale, experiment, train_key(experiment, source, seed), cell, arm=arm,
+                                          source=source, seed=seed))
     elif experiment == "flatness":
         for arm in ARMS:
             source = _arm_source(scale, "deviation", arm)
             for seed in scale.seeds:
-                specs.append(_spec(scale, experiment, f"flat-{source}-s{seed}", arm, seed, source=source,
-                                   kind="flatness", arm=arm, of=train_key("deviation", source, seed)))
+                of = train_key("deviation", source, seed)
+                found.append(AnalysisRun(
+                    key=f"flat-{source}-s{seed}", experiment=experiment,
+                    axes=axes(condition=arm, arm=arm, source=source, target=target, seed=seed),
+                    function="repro.liu2019.analyses:flatness", inputs=(Need(of, (WEIGHTS,)),),
+                    params=(("of", of), ("scale", scale.name))))
     elif experiment == "input_similarity":
         for rank, source in enumerate(scale.input_sources, start=1):
             for seed in scale.seeds:
                 arm = "random" if source == RANDOM_SOURCE else "pretrained"
-                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), source, seed, source=source,
-                                   n=rank, kind="train", arm=arm))
+                cell = dict(condition=source, arm=arm, source=source, target=target, seed=seed, similarity_rank=rank)
+                found.append(training_run(scale, experiment, train_key(experiment, source, seed), cell, arm=arm,
+                                          source=source, seed=seed))
     elif experiment == "label_similarity":
         for rank, source in enumerate(scale.label_sources, start=1):
             for seed in scale.seeds:
-                specs.append(_spec(scale, experiment, train_key(experiment, source, seed), scale.source(source).labels,
-                                   seed, source=source, n=rank, kind="train", arm="pretrained"))
+                cell = dict(condition=scale.source(source).labels, arm="pretrained", source=source, target=target,
+                            seed=seed, similarity_rank=rank)
+                found.append(training_run(scale, experiment, train_key(experiment, source, seed), cell,
+                                          arm="pretrained", source=source, seed=seed))
     elif experiment == "checkpoints":
         for epoch in scale.checkpoints:
             for seed in scale.seeds:
-                specs.append(_spec(scale, experiment, checkpoint_key(epoch, seed), f"epoch {epoch}", seed,
-                                   source=scale.checkpoint_source, n=epoch, kind="train", arm="pretrained",
-                                   source_epoch=epoch))
+                cell = dict(condition=f"epoch {epoch}", arm="pretrained", source=scale.checkpoint_source,
+                            target=target, seed=seed, source_epoch=epoch)
+                found.append(training_run(scale, experiment, checkpoint_key(epoch, seed), cell, arm="pretrained",
+                                          source=scale.checkpoint_source, seed=seed, source_epoch=epoch))
     else:
         for kind in THEORY_KINDS:
             for level in scale.theory.levels:
                 for seed in scale.theory.seeds:
-                    specs.append(_spec(scale, experiment, f"theory-{kind}-q{level:g}-s{seed}", kind, seed, source="-",
-                                       kind="theory", series=kind, level=level))
-    return specs
+                    found.append(AnalysisRun(
+                        key=f"theory-{kind}-q{level:g}-s{seed}", experiment=experiment,
+                        axes=axes(condition=kind, source="-", target=target, seed=seed),
+                        function="repro.liu2019.analyses:theory",
+                        params=(("scale", scale.name), ("series", kind), ("level", level), ("seed", seed))))
+    return found
+
+
+def runs(scale_name: str) -> list[Run]:
+    """Every run of ``scale_name``: the LeNet sources, then every experiment's runs."""
+    scale = SCALES[scale_name]
+    return ([source_run(scale, scale.source(name)) for name in _sources_used(scale)]
+            + [r for e in scale.experiments for r in grid(e, scale_name)])
+
+
+TRAIN_COLUMNS = ("test_acc_final", "test_acc_best", "train_loss_final", "train_loss_first_half", "deviation_conv",
+                 "deviation_fc", "steps", "reused", "seconds")
+OPTIMIZATION_COLUMNS = TRAIN_COLUMNS + (
+    "share_hessian", "share_per_example", "start_grad_norm", "start_top_eigenvalue", "variation_mean",
+    "variation_std", "beta_mean", "grad_norm_mean", "grad_norm_cv", "probes")
+FLATNESS_COLUMNS = ("of", "test_acc_final", "top_eigenvalue", "eigen_residual", "hessian_trace", "trace_se",
+                    "surface_layer", "surface_centre_loss", "surface_mean_rise", "surface_max_rise", "grid", "seconds")
+THEORY_COLUMNS = ("series", "similarity", "deviation_pretrained", "deviation_random", "rkhs_pretrained",
+                  "rkhs_random", "top_abs_pretrained", "top_abs_random", "top_fraction_pretrained",
+                  "top_fraction_random", "grad_norm_pretrained", "grad_norm_random", "final_loss_pretrained",
+                  "final_loss_random", "lambda_min", "lambda_max", "seconds")
+_ARM_CELL = ("condition", "arm", "source", "target", "seed")
+_RENAME = {"test_acc_final": "acc_final", "test_acc_best": "acc_max"}
+PAPER_ENTRY = Paper(
+    key=PAPER,
+    title="Liu, Long, Wang, Jordan. Towards Understanding the Transferability of Deep Representations. arXiv 2019",
+    experiments=experiments_of(
+        EXPERIMENTS, SCALES,
+        axes=dict(deviation=_ARM_CELL, flatness=_ARM_CELL, optimization=_ARM_CELL,
+                  input_similarity=_ARM_CELL + ("similarity_rank",), label_similarity=_ARM_CELL + ("similarity_rank",),
+                  checkpoints=_ARM_CELL + ("source_epoch",), theory=("condition", "source", "target", "seed")),
+        columns=dict(deviation=TRAIN_COLUMNS, flatness=FLATNESS_COLUMNS, optimization=OPTIMIZATION_COLUMNS,
+                     input_similarity=TRAIN_COLUMNS, label_similarity=TRAIN_COLUMNS, checkpoints=TRAIN_COLUMNS,
+                     theory=THEORY_COLUMNS),
+        rename={e: _RENAME for e in ("deviation", "optimization", "input_similarity", "label_similarity",
+                                     "checkpoints")}),
+    scales=tuple(SCALES),
+    runs=runs,
+    compare=lazy_compare("repro.liu2019.compare"),
+)

@@ -1,7 +1,7 @@
 """The LeNet tasks of Liu et al. 2019 as arrays: targets, and sources of graded input and label similarity.
 
 Images are the code's LeNet input: grayscale 28x28 scaled ``x / 255 - 0.5``
-(official ``lenet.py``, reference §1.5). Mini scale reads the embedded
+(official ``lenet.py``). Mini scale reads the embedded
 datasets (MNIST-5k, Fashion-MNIST, scikit-learn digits upsampled 8 -> 28
 bilinearly); paper scale the tfds catalog (:mod:`repro.liu2019.data`). A
 :class:`~repro.liu2019.protocol.Dataset` is a per-class slice of a split,
@@ -91,3 +91,18 @@ def source_data(scale: Scale, source: Source, data_dir: str | None) -> tuple[Tra
                   val=describe(source.val), n_train=len(x), n_val=len(x_val), labels=source.labels,
                   classes=source.classes, shuffle=shuffle.describe() if shuffle else None, scaling="x / 255 - 0.5")
     return TrainData(x, y, x_val, y_val, eval_batch=1000), config
+
+
+def first_examples(data, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``count`` training examples as one batch: the fixed set of the analyses (arrays: unaugmented;
+    streams: the first batches of the training stream at seed 0)."""
+    if isinstance(data, TrainData):
+        return [(data.x_train[:count], data.y_train[:count])]
+    xs, ys, n = [], [], 0
+    for x, y in data.make_train(0):  # augmented like the code's one batch of training images
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+        n += len(xs[-1])
+        if n >= count:
+            break
+    return [(np.concatenate(xs)[:count], np.concatenate(ys)[:count])]

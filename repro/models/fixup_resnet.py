@@ -37,7 +37,6 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 from repro.errors import BadArgument

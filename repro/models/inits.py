@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 

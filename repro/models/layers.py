@@ -18,7 +18,6 @@
 """
 from __future__ import annotations
 
-import repro  # noqa: F401
 import keras
 import tensorflow as tf
 

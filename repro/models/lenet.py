@@ -51,17 +51,17 @@ from __future__ import annotations
 
 import os
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 from repro.errors import BadArgument
 from repro.models.inits import Seeds, torch_default
+from repro.models.specs import LENET_BODY, LENET_LAYERS
 from repro.models.resnet import load_weights
 
 CONV_LAYERS: tuple[str, ...] = ("conv1", "conv2")
-BODY_LAYERS: tuple[str, ...] = ("conv1", "conv2", "fc1")
+BODY_LAYERS: tuple[str, ...] = LENET_BODY
 HEAD_LAYERS: tuple[str, ...] = ("cls_fc1", "cls_fc2", "cls_fc3")
-WEIGHT_LAYERS: tuple[str, ...] = BODY_LAYERS + HEAD_LAYERS
+WEIGHT_LAYERS: tuple[str, ...] = LENET_LAYERS
 FEATURES = "fc1_drop"
 INPUT_SIZE = 28
 MIN_INPUT_SIZE = 16

@@ -48,7 +48,6 @@ import os
 import re
 from typing import Sequence
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 from repro.errors import BadArgument, CorruptCheckpoint
@@ -213,7 +212,7 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
         raise CorruptCheckpoint(f"cannot load {path!r} into {model.name!r}: {error}") from error
 
 
-def _module_of(layer_name: str) -> str | None:
+def torch_module(layer_name: str) -> str | None:
     """torchvision module of a layer: 'conv1', 'layer<s>.<b>', 'fc', or None (input, pooling).
 
     Fixup's scalar layers follow their module: ``stem_conv_bias`` is conv1,
@@ -227,47 +226,3 @@ def _module_of(layer_name: str) -> str | None:
     if match:
         return f"layer{match.group(1)}.{match.group(2)}"
     return None
-
-
-def chen_groups(model: keras.Model) -> dict[str, str]:
-    """Variable path -> Chen et al. 2022 group, for the tensors their transferability uses.
-
-    Chen et al. 2022 (official ``cal_transferability.py``; reference §1.1)
-    measure D = mean |theta - theta'| over the stem conv kernel, the three
-    conv kernels of each bottleneck and the fc kernel; BatchNorm, biases and
-    the downsample (shortcut) convs are excluded. The groups, in network
-    order, are ``'stem'``, ``'layer1.0'`` ... ``'layer4.2'`` (one per
-    bottleneck, three kernels each) and ``'fc'``: 18 groups for ResNet-50,
-    where group ``l`` is the paper's block ``l``.
-    """
-    groups: dict[str, str] = {}
-    for layer in model.layers:
-        module = _module_of(layer.name)
-        if isinstance(layer, keras.layers.Conv2D) and module is not None and "downsample" not in layer.name:
-            groups[layer.kernel.path] = "stem" if module == "conv1" else module
-        elif isinstance(layer, keras.layers.Dense) and module == "fc":
-            groups[layer.kernel.path] = "fc"
-    if "stem" not in groups.values() or "fc" not in groups.values():
-        raise ValueError(f"model {model.name!r} has no 'stem_conv'/'fc' layers: not built by repro.models.resnet")
-    return groups
-
-
-def neyshabur_modules(model: keras.Model) -> dict[str, str]:
-    """Variable path -> Neyshabur et al. 2020 module, for every variable of the model.
-
-    Neyshabur et al. 2020 (module criticality, Fig. 5-6; CKA figures) use
-    torchvision's module tree: ``'conv1'`` (stem conv + its BN),
-    ``'layer1.0'`` ... ``'layer4.2'`` (all convs, BN parameters and moving
-    statistics, and the downsample of a bottleneck) and ``'fc'`` (kernel and
-    bias): 18 modules for ResNet-50, in network order. Rewinding a module
-    rewinds every variable mapped to it.
-    """
-    modules: dict[str, str] = {}
-    for layer in model.layers:
-        module = _module_of(layer.name)
-        if module is not None:
-            for variable in layer.variables:
-                modules[variable.path] = module
-    if "conv1" not in modules.values() or "fc" not in modules.values():
-        raise ValueError(f"model {model.name!r} has no 'stem_conv'/'fc' layers: not built by repro.models.resnet")
-    return modules

@@ -112,6 +112,8 @@ import tensorflow_datasets as tfds
 
 from repro.data import chexpert as chexpert_tfds
 from repro.data.catalog import catalog_builder, check_split
+from repro.data.images import (CROP, RESIZE, center_crop, decode_rgb, element_seed, random_resized_crop,
+                               resize_short_side)
 from repro.errors import BadArgument
 from repro.train import StreamData
 
@@ -124,11 +126,6 @@ DOMAINNET_CLASSES = 345
 SUBSAMPLE_SIZE = 50_000
 SUBSAMPLE_SEED = 2020
 ORDERS = ("txt", "tfds")
-RESIZE = 256
-CROP = 224
-CROP_SCALE = (0.08, 1.0)
-CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
-CROP_ATTEMPTS = 10
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DOMAINNET_BATCH = 32
@@ -242,75 +239,6 @@ def domainnet_records(
     return ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int64)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def decode_rgb(encoded: tf.Tensor) -> tf.Tensor:
-    """Encoded JPEG/PNG/... -> uint8 H x W x 3."""
-    return tf.io.decode_image(encoded, channels=3, expand_animations=False)
-
-
-def _pil_resize(image: tf.Tensor, size) -> tf.Tensor:
-    """PIL's bilinear resize (antialiased when shrinking) rounded to 0..255 integers, as float32."""
-    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
-    return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
-
-
-def resize_short_side(image: tf.Tensor, size: int = RESIZE) -> tf.Tensor:
-    """torchvision 0.5 ``Resize(size)``: short side ``size``, long side ``int(size * long / short)``."""
-    shape = tf.shape(image)
-    height, width = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
-    portrait = width < height
-    side = tf.constant(size, tf.float64)
-    new_height = tf.where(portrait, tf.floor(size * height / width), side)
-    new_width = tf.where(portrait, side, tf.floor(size * width / height))
-    return _pil_resize(image, tf.cast(tf.stack([new_height, new_width]), tf.int32))
-
-
-def center_crop(image: tf.Tensor, size: int = CROP) -> tf.Tensor:
-    """torchvision 0.5 ``CenterCrop(size)``: offsets ``round((h - size) / 2)``, half to even."""
-    shape = tf.shape(image)
-    top = tf.cast(tf.round(tf.cast(shape[0] - size, tf.float64) / 2.0), tf.int32)
-    left = tf.cast(tf.round(tf.cast(shape[1] - size, tf.float64) / 2.0), tf.int32)
-    return image[top : top + size, left : left + size, :]
-
-
-def random_resized_crop_box(height, width, seed, scale=CROP_SCALE, ratio=CROP_RATIO):
-    """(top, left, crop_height, crop_width) of torchvision 0.5 ``RandomResizedCrop.get_params``.
-
-    Ten attempts of area fraction ~ U(scale) and log aspect ~ U(log ratio),
-    the first that fits wins (offsets uniform); otherwise the central crop
-    of the image clamped to the ratio range. ``seed`` is a stateless seed.
-    """
-    h = tf.cast(height, tf.float64)
-    w = tf.cast(width, tf.float64)
-    draws = tf.random.stateless_uniform([2, CROP_ATTEMPTS], seed=seed, dtype=tf.float64)
-    target_area = h * w * (scale[0] + (scale[1] - scale[0]) * draws[0])
-    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
-    aspect = tf.exp(log_low + (log_high - log_low) * draws[1])
-    crop_w = tf.round(tf.sqrt(target_area * aspect))
-    crop_h = tf.round(tf.sqrt(target_area / aspect))
-    fits = (crop_w > 0) & (crop_w <= w) & (crop_h > 0) & (crop_h <= h)
-    first = tf.argmax(tf.cast(fits, tf.int32), output_type=tf.int32)
-    # central-crop fallback
-    in_ratio = w / h
-    fallback_w = tf.where(in_ratio > ratio[1], tf.round(h * ratio[1]), w)
-    fallback_h = tf.where(in_ratio < ratio[0], tf.round(w / ratio[0]), h)
-    found = tf.reduce_any(fits)
-    crop_h = tf.where(found, crop_h[first], fallback_h)
-    crop_w = tf.where(found, crop_w[first], fallback_w)
-    offsets = tf.random.stateless_uniform([2], seed=tf.random.experimental.stateless_fold_in(seed, 1),
-                                          dtype=tf.float64)
-    top = tf.where(found, tf.floor(offsets[0] * (h - crop_h + 1)), tf.floor((h - crop_h) / 2))
-    left = tf.where(found, tf.floor(offsets[1] * (w - crop_w + 1)), tf.floor((w - crop_w) / 2))
-    return tuple(tf.cast(v, tf.int32) for v in (top, left, crop_h, crop_w))
-
-
-def random_resized_crop(image: tf.Tensor, seed, size: int = CROP) -> tf.Tensor:
-    """torchvision 0.5 ``RandomResizedCrop(size)`` of a uint8 image, as 0..255 integer-valued float32."""
-    shape = tf.shape(image)
-    top, left, crop_h, crop_w = random_resized_crop_box(shape[0], shape[1], seed)
-    crop = image[top : top + crop_h, left : left + crop_w, :]
-    return _pil_resize(crop, (size, size))
-
-
 def eval_resize_crop(image: tf.Tensor) -> tf.Tensor:
     """Resize(256) + CenterCrop(224) of a uint8 image, as 0..255 integer-valued float32."""
     return center_crop(resize_short_side(image, RESIZE), CROP)
@@ -332,10 +260,6 @@ def gather_fn(shuffle_transform: GatherTransform | None, shape=(CROP, CROP, 3)):
         raise BadArgument(f"gather index of shape {index.shape} for images of shape {shape}")
     index = tf.constant(index)
     return lambda x: tf.reshape(tf.gather(tf.reshape(x, [-1]), index), shape)
-
-
-def _element_seed(seed: int, index: tf.Tensor) -> tf.Tensor:
-    return tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
 
 
 def domainnet_dataset(
@@ -377,9 +301,9 @@ def domainnet_dataset(
         encoded, label = element
         image = decode_rgb(encoded)
         if augment:
-            element_seed = _element_seed(seed, index)
-            crop_seed = tf.random.experimental.stateless_fold_in(element_seed, 0)
-            flip_seed = tf.random.experimental.stateless_fold_in(element_seed, 1)
+            drawn = element_seed(seed, index)
+            crop_seed = tf.random.experimental.stateless_fold_in(drawn, 0)
+            flip_seed = tf.random.experimental.stateless_fold_in(drawn, 1)
             image = random_resized_crop(image, crop_seed)
             image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
         else:
@@ -696,7 +620,7 @@ def chexpert_dataset(
 
     def prepare_train(index, element):
         encoded, labels, _ = element
-        return chexpert_image(encoded, seed=_element_seed(seed, index)), labels
+        return chexpert_image(encoded, seed=element_seed(seed, index)), labels
 
     ds = ds.map(prepare_train, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -774,10 +698,10 @@ def imagenet_dataset(split: str, data_dir: str | os.PathLike | None, *, training
 
     def prepare_train(index, element):
         encoded, label = element
-        element_seed = _element_seed(seed, index)
-        image = random_resized_crop(decode_rgb(encoded), tf.random.experimental.stateless_fold_in(element_seed, 0))
+        drawn = element_seed(seed, index)
+        image = random_resized_crop(decode_rgb(encoded), tf.random.experimental.stateless_fold_in(drawn, 0))
         image = tf.image.stateless_random_flip_left_right(
-            image, seed=tf.random.experimental.stateless_fold_in(element_seed, 1))
+            image, seed=tf.random.experimental.stateless_fold_in(drawn, 1))
         return imagenet_normalize(image), label
 
     ds = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()

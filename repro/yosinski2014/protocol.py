@@ -1,7 +1,7 @@
 """Yosinski, Clune, Bengio, Lipson 2014: the protocol of every experiment, per scale.
 
-This file is the whole protocol: data, network, solver, treatments and the
-grid of runs. Sources: the paper (§2-4) and the official Caffe code
+This file is the whole protocol: data, network, solver, treatments and every
+run of the grid. Sources: the paper (§2-4) and the official Caffe code
 ``yosinski/convnet_transfer@9838c27`` (prototxts, solver, split scripts,
 plotting notebook), summarised in papers/yosinski2014/README.md.
 
@@ -50,13 +50,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from repro.data import splits
-from repro.models.caffenet import CaffeNetSpec, mini_spec, paper_spec
-from repro.runs import RunSpec, derive_seed
-from repro.train import SGDSchedule
+from repro.models.specs import CaffeNetSpec, caffenet_mini, caffenet_paper
+from repro.registry import Paper, experiments_of, lazy_compare
+from repro.runs import Seeds, TrainRun, Transfer, axes, derive_seed
+from repro.schedule import Schedule
 
 PAPER = "yosinski2014"
 N_LAYERS = tuple(range(1, 8))  # n = 8 is meaningless: B8B = baseB and A8B never trains on B.
+
+
+def caffe_sgd(base_lr: float, iterations: int, step_size: int, batch_size: int, eval_every: int) -> Schedule:
+    """The code's ``solver.prototxt``: lr x0.1 every ``step_size``, momentum 0.9, weight decay 5e-4 on
+    weights, biases at lr x2 without decay, the mean of the 10 best evaluations reported."""
+    return Schedule(base_lr=base_lr, batch_size=batch_size, length=iterations, policy="step", step_size=step_size,
+                    eval_every=eval_every, momentum=0.9, weight_decay=5e-4, bias_lr_mult=2.0, top_k=10)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class Scale:
     dataset: str  # "imagenet2012" (tfds) or "fashion_mnist" (embedded)
     n_classes: int  # whole label set = fc8 width in every net
     model: Callable[[int], CaffeNetSpec]
-    schedule: SGDSchedule
+    schedule: Schedule
     random_splits: tuple[int, ...]
     finetune_splits: tuple[int, ...]
     train_per_class: int | None  # None = every training image of the class
@@ -75,7 +82,7 @@ class Scale:
     crop_pad: int = 0  # mini: random crop after zero-padding (Caffe: 227 crop of 256)
     mirror: bool = True
     reduced_per_class: tuple[int, ...] = ()
-    reduced_schedule: SGDSchedule | None = None
+    reduced_schedule: Schedule | None = None
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
     base_replicates: bool = False  # a second seed of every random-split base net: the noise unit of the claims
 
@@ -84,16 +91,15 @@ PAPER_SCALE = Scale(
     name="paper",
     dataset="imagenet2012",
     n_classes=1000,
-    model=paper_spec,
-    schedule=SGDSchedule(base_lr=0.01, max_iter=450_000, step_size=100_000, batch_size=256, eval_every=1000),
+    model=caffenet_paper,
+    schedule=caffe_sgd(0.01, 450_000, 100_000, 256, 1000),
     random_splits=(0, 1, 2, 3),
     finetune_splits=(0, 1),
     train_per_class=None,
     val_per_class=None,
     mirror=True,
     reduced_per_class=(1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300),
-    reduced_schedule=SGDSchedule(base_lr=0.0125, max_iter=200_000, step_size=64_000, batch_size=256,
-                                 eval_every=1000),
+    reduced_schedule=caffe_sgd(0.0125, 200_000, 64_000, 256, 1000),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
 )
 
@@ -101,8 +107,8 @@ MINI_SCALE = Scale(
     name="mini",
     dataset="fashion_mnist",
     n_classes=10,
-    model=mini_spec,
-    schedule=SGDSchedule(base_lr=0.05, max_iter=600, step_size=300, batch_size=128, eval_every=30),
+    model=caffenet_mini,
+    schedule=caffe_sgd(0.05, 600, 300, 128, 30),
     random_splits=(0, 1),
     finetune_splits=(0, 1),
     train_per_class=1000,
@@ -116,8 +122,8 @@ SMOKE_SCALE = Scale(
     name="smoke",
     dataset="fashion_mnist",
     n_classes=10,
-    model=lambda n_classes: mini_spec(n_classes, widths=(4, 8, 8, 8, 8, 16, 16)),
-    schedule=SGDSchedule(base_lr=0.01, max_iter=4, step_size=2, batch_size=16, eval_every=2),
+    model=lambda n_classes: caffenet_mini(n_classes, widths=(4, 8, 8, 8, 8, 16, 16)),
+    schedule=caffe_sgd(0.01, 4, 2, 16, 2),
     random_splits=(0,),
     finetune_splits=(0,),
     train_per_class=8,
@@ -125,7 +131,7 @@ SMOKE_SCALE = Scale(
     crop_pad=2,
     mirror=True,
     reduced_per_class=(1, 4),
-    reduced_schedule=SGDSchedule(base_lr=0.01, max_iter=4, step_size=2, batch_size=8, eval_every=2),
+    reduced_schedule=caffe_sgd(0.01, 4, 2, 8, 2),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
     base_replicates=True,
 )
@@ -138,16 +144,37 @@ EXPERIMENTS = {
     "random_features": "random frozen first n layers on the whole label set vs the whole-set base net (Fig. 3 top right)",
     "reduced_data": "the whole label set with the first k training examples per class (supplementary)",
 }
+CELL = ("condition", "n", "source", "target", "split", "seed")
+METRICS = ("acc_top10_mean", "acc_final", "acc_max", "n_evals", "train_loss_final", "steps", "seconds")
 
 
-def _spec(experiment: str, scale: str, run_key: str, condition: str, *, n: int = 0, source_run: str | None = None,
-          mode: str | None = None, task: str, split: str, examples_per_class: int | None = None) -> RunSpec:
-    source = "-" if source_run is None else _task_of(source_run)
-    return RunSpec(
-        paper=PAPER, experiment=experiment, scale=scale, run_key=run_key, condition=condition, n=n,
-        source=source, target=task, split=split, seed=derive_seed(PAPER, scale, run_key),
-        params=dict(task=task, source_run=source_run, mode=mode, examples_per_class=examples_per_class),
-    )
+@dataclass(frozen=True)
+class TaskData:
+    """A task's images: the classes of ``task`` ('0A', 'natmanB', 'whole') of ``dataset``, ``train_per_class``
+    training images each (``examples_per_class`` in the reduced-data sweep), ``val_per_class`` validation
+    images, the mean image subtracted; training batches cropped after ``crop_pad`` padding and mirrored."""
+
+    dataset: str
+    task: str
+    n_classes: int
+    train_per_class: int | None
+    val_per_class: int | None
+    crop_pad: int = 0
+    mirror: bool = False
+    examples_per_class: int | None = None
+    batch_size: int = 0  # the paper-scale stream batches itself
+
+    def load(self, data_dir: str | None):
+        from repro.yosinski2014 import data
+
+        if self.dataset == "imagenet2012":
+            return data.imagenet_task_data(self, data_dir)
+        return data.mini_task_data(self, data_dir)
+
+    def describe(self) -> str:
+        size = f"first {self.examples_per_class}/class" if self.examples_per_class else (
+            f"{self.train_per_class}/class" if self.train_per_class else "all")
+        return f"{self.dataset} task {self.task} ({size})"
 
 
 def _task_of(base_run: str) -> str:
@@ -155,59 +182,81 @@ def _task_of(base_run: str) -> str:
     return "whole" if base_run == "netbase" else base_run.removeprefix("half")
 
 
-def grid(experiment: str, scale: str) -> list[RunSpec]:
-    """The runs of ``experiment`` at ``scale``, base nets first."""
-    s = SCALES[scale]
-    specs: list[RunSpec] = []
+def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, split: str, n: int = 0,
+         source_run: str | None = None, mode: str | None = None, examples_per_class: int | None = None) -> TrainRun:
+    """One run of the grid: a CaffeNet trained on ``task``, from scratch or by a transfer of ``n`` layers."""
+    schedule = scale.reduced_schedule if examples_per_class else scale.schedule
+    seed = derive_seed(PAPER, scale.name, key)
+    cell = dict(condition=condition, n=n, source="-" if source_run is None else _task_of(source_run), target=task,
+                split=split, seed=seed)
+    if experiment == "reduced_data":
+        cell["examples_per_class"] = examples_per_class
+    return TrainRun(
+        key=key, experiment=experiment, axes=axes(**cell),
+        model=scale.model(scale.n_classes),
+        data=TaskData(scale.dataset, task, scale.n_classes, scale.train_per_class, scale.val_per_class,
+                      scale.crop_pad, scale.mirror, examples_per_class, schedule.batch_size),
+        schedule=schedule,
+        seeds=Seeds(init=derive_seed(seed, "init"), data=derive_seed(seed, "data")),
+        transfer=None if mode is None else Transfer(source_run, n, mode),
+    )
+
+
+def grid(experiment: str, scale_name: str) -> list[TrainRun]:
+    """The runs of ``experiment`` at ``scale_name``, base nets first."""
+    s = SCALES[scale_name]
+    runs: list[TrainRun] = []
     if experiment == "random_splits":
         for split in s.random_splits:
             a, b = f"{split}A", f"{split}B"
             for half in (a, b):
-                specs.append(_spec(experiment, scale, f"half{half}", "base", task=half, split=str(split)))
+                runs.append(_run(s, experiment, f"half{half}", "base", task=half, split=str(split)))
                 if s.base_replicates:
-                    specs.append(_spec(experiment, scale, f"half{half}_r2", "base_replicate", task=half,
-                                       split=str(split)))
+                    runs.append(_run(s, experiment, f"half{half}_r2", "base_replicate", task=half, split=str(split)))
             for n in N_LAYERS:
                 for source, target, condition in ((a, a, "BnB"), (a, b, "AnB"), (b, a, "AnB")):
-                    specs.append(_spec(experiment, scale, f"transfer{source}{target}_1_{n}", condition, n=n,
-                                       source_run=f"half{source}", mode="frozen", task=target, split=str(split)))
+                    runs.append(_run(s, experiment, f"transfer{source}{target}_1_{n}", condition, n=n,
+                                     source_run=f"half{source}", mode="frozen", task=target, split=str(split)))
                 if split in s.finetune_splits:
                     for source, target, condition in ((a, a, "BnB+"), (a, b, "AnB+")):
-                        specs.append(_spec(experiment, scale, f"transfer-ft{source}{target}_1_{n}", condition, n=n,
-                                           source_run=f"half{source}", mode="finetune", task=target,
-                                           split=str(split)))
+                        runs.append(_run(s, experiment, f"transfer-ft{source}{target}_1_{n}", condition, n=n,
+                                         source_run=f"half{source}", mode="finetune", task=target, split=str(split)))
     elif experiment == "natman":
         for half in ("A", "B"):
-            specs.append(_spec(experiment, scale, f"halfnatman{half}", "base", task=f"natman{half}", split="natman"))
+            runs.append(_run(s, experiment, f"halfnatman{half}", "base", task=f"natman{half}", split="natman"))
         for n in N_LAYERS:
             for source, target in (("A", "B"), ("B", "A")):
-                specs.append(_spec(experiment, scale, f"transfernatman{source}{target}_1_{n}", "AnB", n=n,
-                                   source_run=f"halfnatman{source}", mode="frozen", task=f"natman{target}",
-                                   split="natman"))
+                runs.append(_run(s, experiment, f"transfernatman{source}{target}_1_{n}", "AnB", n=n,
+                                 source_run=f"halfnatman{source}", mode="frozen", task=f"natman{target}",
+                                 split="natman"))
     elif experiment == "random_features":
-        specs.append(_spec(experiment, scale, "netbase", "base", task="whole", split="whole"))
+        runs.append(_run(s, experiment, "netbase", "base", task="whole", split="whole"))
         for n in N_LAYERS:
-            specs.append(_spec(experiment, scale, f"nolearn_1_{n}", "random_frozen", n=n, mode="random_frozen",
-                               task="whole", split="whole"))
+            runs.append(_run(s, experiment, f"nolearn_1_{n}", "random_frozen", n=n, mode="random_frozen",
+                             task="whole", split="whole"))
     elif experiment == "reduced_data":
         for k in s.reduced_per_class:
-            specs.append(_spec(experiment, scale, f"reduced-{k:04d}", "reduced", task="whole", split="whole",
-                               examples_per_class=k))
+            runs.append(_run(s, experiment, f"reduced-{k:04d}", "reduced", task="whole", split="whole",
+                             examples_per_class=k))
     else:
         raise KeyError(experiment)
-    return specs
+    return runs
 
 
-def task_split(scale: Scale, task: str) -> tuple[list[int], dict]:
-    """Original class ids of ``task`` ('0A', 'natmanB', 'whole') and the split's record for config.json."""
-    if task == "whole":
-        return list(range(scale.n_classes)), {"name": "whole", "classes": list(range(scale.n_classes))}
-    half = task[-1]
-    if task.startswith("natman"):
-        split = splits.imagenet_natman_split() if scale.dataset == "imagenet2012" else splits.fashion_garment_split()
-    elif scale.dataset == "imagenet2012":
-        split = splits.imagenet_random_split(int(task[:-1]))
-    else:
-        split = splits.fashion_random_split(int(task[:-1]))
-    classes = split.classes_a if half == "A" else split.classes_b
-    return list(classes), {**split.to_config(), "half": half}
+def runs(scale_name: str) -> list[TrainRun]:
+    """Every run of every experiment of ``scale_name``."""
+    return [r for experiment in SCALES[scale_name].experiments for r in grid(experiment, scale_name)]
+
+
+PAPER_ENTRY = Paper(
+    key=PAPER,
+    title="Yosinski, Clune, Bengio, Lipson. How transferable are features in deep neural networks? NeurIPS 2014",
+    experiments=experiments_of(
+        EXPERIMENTS, SCALES,
+        axes={e: CELL + (("examples_per_class",) if e == "reduced_data" else ()) for e in EXPERIMENTS},
+        columns={e: METRICS for e in EXPERIMENTS},
+        rename={e: {"acc_top10_mean": "acc_top_k_mean"} for e in EXPERIMENTS}),
+    scales=tuple(SCALES),
+    runs=runs,
+    compare=lazy_compare("repro.yosinski2014.compare"),
+)

@@ -1,4 +1,5 @@
-"""ResNet-50 + ``CLS`` head of Liu et al. 2019 (official ResNet scripts; reference ``liu2019.md`` §1.1-1.4, §1.8).
+"""ResNet-50 + ``CLS`` head of Liu et al. 2019 (the official ResNet scripts ``fine-tune.py``, ``loss_landscape.py``,
+``variation_of_loss.py``; papers/liu2019/README.md).
 
 The official ``fine-tune.py`` / ``loss_landscape.py`` / ``variation_of_loss.py``
 share one model: torchvision ``resnet50`` without its ``fc`` (GAP features,
@@ -13,9 +14,7 @@ The code's final ``Softmax`` and its hand-written cross-entropy
 ``-sum y log(p + 1e-20)`` live in the loss, not here. The head layers carry
 a ``cls_`` prefix (torch module path ``cls.bottleneck`` ...) so they cannot be
 mistaken for the ResNet bottleneck blocks or for :func:`repro.models.resnet.resnet`'s
-``fc``; :func:`~repro.models.resnet.chen_groups` and
-:func:`~repro.models.resnet.neyshabur_modules` therefore raise ``ValueError``
-on this model.
+``fc``.
 
 Backbone: the torchvision-style ResNet v1.5 of :mod:`repro.models.resnet`
 (stride in the 3x3 conv, bias-free convs, BN ``epsilon=1e-5,
@@ -53,9 +52,10 @@ images by the ImageNet mean/std inside the model; here the data pipeline
 does it (as for every model of :mod:`repro.models.resnet`).
 
 Probes: :func:`liu_conv_kernels` lists the 53 conv kernels of the weight
-deviation ``sum_l ||W_l(t) - W_l(0)||_F`` (§1.2), :func:`liu_probe_layers`
-the single tensors of the loss landscape and of the variation of loss
-(§1.3-1.4), translated by :func:`torch_conv_path`.
+deviation ``sum_l ||W_l(t) - W_l(0)||_F`` (``fine-tune.py``),
+:func:`liu_probe_layers` the single tensors of the loss landscape and of
+the variation of loss (``loss_landscape.py``, ``variation_of_loss.py``),
+translated by :func:`torch_conv_path`.
 """
 from __future__ import annotations
 
@@ -63,7 +63,6 @@ import os
 import re
 from typing import Sequence
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 
 from repro.errors import BadArgument
@@ -208,3 +207,14 @@ def liu_conv_kernels(model: keras.Model) -> list[str]:
     if (0, 0, 0) not in (key for key, _ in keyed):
         raise ValueError(f"model {model.name!r} has no 'stem_conv' layer: not built by repro.models.resnet")
     return [path for _, path in sorted(keyed)]
+
+
+def imagenet_backbone(variable: str = "REPRO_LIU_RESNET50_WEIGHTS") -> str:
+    """Path of the ImageNet ResNet-50 backbone weights (never downloaded), from the environment variable."""
+    path = os.environ.get(variable)
+    if not path or not os.path.isfile(path):
+        raise BadArgument(
+            f"the pretrained ResNet-50 arm needs ImageNet weights: set {variable} to a Keras .weights.h5 "
+            "of repro.models.resnet.resnet(include_top=False) (e.g. torchvision's ImageNet weights converted; "
+            "see repro.liu2019.network)" + (f"; {path!r} does not exist" if path else ""))
+    return path
