@@ -2,9 +2,9 @@
 
 Each :class:`repro.registry.Search` (declared in the paper's protocol
 module) is a keras-tuner grid search (:func:`repro.tuning.choose_best`) over
-its candidate values. A trial trains the runs of its value through the
-paper's own execute path and :meth:`repro.runner.RunContext.ensure` (or
-finds them finished) and scores them by the search's objective. Under
+its candidate values. A trial trains the runs of its value, with what they
+need, through the one executor (:func:`repro.runner.ensure`; finished runs
+are found again) and scores them by the search's objective. Under
 ``<out>/<paper>/<scale>/tune``:
 
 * ``<search>/tuner/``: the keras-tuner project; a rerun reloads the
@@ -27,14 +27,15 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import repro  # noqa: F401
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from repro.errors import BadArgument
 from repro.registry import Paper, Search
-from repro.runner import RESULT_FILE, RunContext, say
-from repro.runs import only_pattern
+from repro.plan import only_pattern
+from repro.runner import ensure, workspace_for
+from repro.store import read_result
+from repro.workspace import say
 from repro.tuning import TUNED_FILE, choose_best, record_tuned, search_score
 
 TUNE_DIR = "tune"
@@ -109,8 +110,8 @@ def search_command(paper: str, search: Search, scale: str, data_dir: str | None)
 def tune(paper: Paper, searches: Sequence[Search], scale: str, out: Path, data_dir: str | None = None,
          printer: Callable[[str], None] = say) -> dict:
     """Run ``searches`` of ``paper`` at ``scale``; record and return ``{search name: chosen value}``."""
-    context = RunContext(paper, scale, out, data_dir, printer)
-    log_root = context.scale_dir / TUNE_DIR
+    workspace = workspace_for(paper, scale, out, data_dir, printer)
+    log_root = workspace.scale_dir / TUNE_DIR
     write_hparams_config(log_root, paper.searches(scale))
     total = sum(len(s.values) for s in searches)
     printer(f"{paper.key} / {scale}: {len(searches)} searches, {total} trials -> {log_root}")
@@ -127,10 +128,11 @@ def tune(paper: Paper, searches: Sequence[Search], scale: str, out: Path, data_d
 
         def run_trial(value, search=search) -> float:
             trial_started, keys = time.time(), search.trials[value]
-            trained = [key for key in keys if not (context.run_dir(key) / RESULT_FILE).exists()]
+            trained = [key for key in keys if read_result(workspace.run_dir(key)) is None]
             for key in trained:
                 printer(f"      training {key}")
-            score = search_score(search, value, lambda key: context.ensure(context.spec(key)))
+            results = ensure(keys, workspace)
+            score = search_score(search, value, results.__getitem__)
             write_trial(log_root, search, value, score)
             report(search, value, f"{objective.metric}={score:.4f}  {len(keys)} runs ({len(trained)} trained) "
                                   f"{time.time() - trial_started:6.1f}s")
@@ -140,10 +142,10 @@ def tune(paper: Paper, searches: Sequence[Search], scale: str, out: Path, data_d
             log_root / search.name, search.hparam, search.values, run_trial, objective.metric, objective.direction,
             reloaded=lambda value, score, search=search: report(
                 search, value, f"{search.objective.metric}={score:.4f}  reloaded (finished trial)"))
-        record_tuned(context.scale_dir, paper.key, scale, search, best, scores,
+        record_tuned(workspace.scale_dir, paper.key, scale, search, best, scores,
                      search_command(paper.key, search, scale, data_dir))
         chosen[search.name] = best
         printer(f"      chosen {search.hparam}={best}")
     printer(f"done: {len(searches)} searches in {(time.time() - started) / 60:.1f} min; "
-            f"chosen values in {context.scale_dir / TUNED_FILE}")
+            f"chosen values in {workspace.scale_dir / TUNED_FILE}")
     return chosen

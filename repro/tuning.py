@@ -12,6 +12,10 @@ trials instead of asking again, and ``keras_tuner`` tools can inspect the search
 
 The values ``repro tune`` chose are kept in ``<out>/<paper>/<scale>/tuned.json``
 (:func:`read_tuned`, :func:`record_tuned`), which ``repro run`` reads.
+
+Inside a grid, a search's choice is an analysis run (:func:`choose`) whose
+key is the search's name and whose inputs are the runs of every trial; a
+run at "the chosen value" declares it (:class:`repro.schedule.Chosen`).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import keras_tuner as kt
 
 from repro.errors import ReproError
 from repro.registry import Search
+from repro.runs import AnalysisRun
 from repro.files import locked, write_json
 
 TUNED_FILE = "tuned.json"
@@ -165,3 +170,25 @@ def _load(path: Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ReproError(f"{path} is not valid JSON ({exc}): fix it, or delete it and rerun `repro tune`") from exc
+
+
+def choose(run: AnalysisRun, workspace) -> dict:
+    """The grid's choice run of the search ``run.params``: the value ``repro tune`` recorded in ``tuned.json`` if
+    there is one, otherwise a keras-tuner grid search (:func:`choose_best`) over the finished runs of every
+    candidate, with the tuner's directory in ``<run dir>/tuner``. Its result holds ``chosen_<hparam>`` and the score
+    of every candidate (``score_<hparam><value>``)."""
+    search: Search = run.params
+    tuned = read_tuned(workspace.scale_dir, search)
+    if tuned is not None:
+        best, scores, provenance = tuned.value, tuned.scores, {"chosen_by": "tuned.json"}
+    else:
+        best, scores = choose_best(workspace.run_dir(run.key), search.hparam, search.values,
+                                   lambda value: search_score(search, value, workspace.result),
+                                   search.objective.metric, search.objective.direction)
+        provenance = {}
+    return {f"chosen_{search.hparam}": best, **{f"score_{search.hparam}{_text(v)}": scores[v] for v in search.values},
+            **provenance}
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)

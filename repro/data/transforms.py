@@ -170,3 +170,8 @@ class GaussianNoise:
         record = asdict(self)
         record["clip"] = None if self.clip is None else list(self.clip)
         return {"transform": "gaussian_noise", **record}
+
+
+def image_shuffle(block: str, seed: int) -> "BlockShuffle | PixelShuffle":
+    """Neyshabur et al. 2020's Figure 3 transforms by name: ``"*"`` is the pixel shuffle, a number the block size."""
+    return PixelShuffle(seed) if block == "*" else BlockShuffle(int(block), seed)

@@ -31,23 +31,33 @@ def _config(results_dir: Path, experiment: str, measured: Measured) -> dict | No
     return None
 
 
+def _network(config: dict) -> str:
+    """The network of a run's config.json (the run description's model spec; ``model.network`` in results
+    written before runs were typed descriptions)."""
+    spec = config.get("run", {}).get("model")
+    if isinstance(spec, dict) and "type" in spec:
+        return "lenet" if spec["type"] == "LeNetSpec" else spec["type"]
+    return config["model"]["network"]
+
+
 def protocol_constants(results_dir: Path, measured: Measured) -> dict[QuantityKey, float]:
     """The code's constants as the suite's LeNet runs applied them, keyed like published.csv."""
     out: dict[QuantityKey, float] = {}
     lenet_run = _config(results_dir, "input_similarity", measured) or _config(results_dir, "deviation", measured)
-    if lenet_run and lenet_run["model"]["network"] == "lenet":
+    if lenet_run and _network(lenet_run) == "lenet":
         schedule = lenet_run["schedule"]
         out[("lr", "", "", "")] = schedule["base_lr"]
         out[("momentum", "", "", "")] = schedule["momentum"]
         out[("weight_decay", "", "", "")] = schedule["weight_decay"]
         out[("batch_size", "lenet", "", "svhn")] = schedule["batch_size"]
         steps_per_epoch = lenet_run["data"]["n_train"] // schedule["batch_size"]
-        out[("epochs", "", "", "svhn")] = schedule["max_iter"] / steps_per_epoch
+        out[("epochs", "", "", "svhn")] = schedule.get("length", schedule.get("max_iter")) / steps_per_epoch
         out[("train_images", "", "", "svhn")] = lenet_run["data"]["n_train"]
     probe_run = _config(results_dir, "optimization", measured)
-    if probe_run and probe_run.get("probe"):
-        out[("probe_steps", "", "", "")] = probe_run["probe"]["steps"]
-        out[("probe_step", "", "", "")] = probe_run["probe"]["eta"]
+    probe = probe_run and (probe_run.get("probe") or probe_run.get("run", {}).get("probe"))
+    if probe:
+        out[("probe_steps", "", "", "")] = probe["steps"]
+        out[("probe_step", "", "", "")] = probe["eta"]
     return {k: float(v) for k, v in out.items() if math.isfinite(float(v))}
 
 

@@ -1,12 +1,11 @@
 """The analyses of Neyshabur et al. 2020 that train nothing: one function per experiment.
 
 Each takes a finished pair (or single model) of the learning-curve runs,
-found by role (:func:`repro.neyshabur2020.experiment.role_run_key`: the
-first or second run of an arm at its chosen lr, the same-init RI-T run, or
-P), and composes the shared :mod:`repro.landscape` and
+declared by role in the protocol (:func:`repro.neyshabur2020.protocol.role_ref`:
+the first or second run of an arm at its chosen lr, the same-init RI-T run,
+or P), and composes the shared :mod:`repro.landscape` and
 :mod:`repro.similarity` modules. The official code released only the
-interpolation; everything else follows the paper's definitions
-(reference/neyshabur2020.md §1.5):
+interpolation; everything else follows the paper's definitions (§3-4):
 
 - mistakes (§3.1): error sets E_a, E_b on the test set, their overlap
   |E_a ∩ E_b| / |E_a ∪ E_b| (Jaccard) and the disagreement rate;
@@ -30,8 +29,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-import repro  # noqa: F401
 import keras
 
 from repro.landscape._shared import write_csv
@@ -40,45 +37,46 @@ from repro.landscape.criticality import module_criticality, path_criticality, re
 from repro.landscape.distances import weight_distances
 from repro.landscape.paths import interpolate, write_interpolation_csv
 from repro.models.fixup_resnet import module_outputs
-from repro.models.resnet import neyshabur_modules
-from repro.neyshabur2020.experiment import (
-    chosen_lr, load_source, role_run_key, run_weights, target_data, worker_model)
-from repro.neyshabur2020.protocol import MODULES, SCALES, STAGES, Scale, lc_key
-from repro.runner import RunContext
-from repro.runs import RunSpec
+from repro.models.resnet import torch_module
+from repro.neyshabur2020.protocol import MODULES, SCALES, STAGES, Scale, TargetData, network, source_key
+from repro.runs import AnalysisRun
 from repro.similarity import cross_model_cka, feature_taps, linear_cka
 from repro.train import LOSSES
+from repro.workspace import Workspace
 
-# Which two models each pair compares: (role, checkpoint) for each side.
-PAIR_ENDS = {
-    "P-T & P-T": (("P-T", "final"), ("P-T 2", "final")),
-    "RI-T & RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
-    "P-T & RI-T": (("P-T", "final"), ("RI-T", "final")),
-    "RI-T & P-T": (("RI-T", "final"), ("P-T", "final")),
-    "RI-T & RI-T same init": (("RI-T", "final"), ("RI-T same init", "final")),
-    "P-T* & P-T*": (("P-T", "best"), ("P-T 2", "best")),
-    "P-T* & P-T": (("P-T", "best"), ("P-T", "final")),
-    "RI-T* & RI-T*": (("RI-T", "best"), ("RI-T 2", "best")),
-    "RI-T* & RI-T": (("RI-T", "best"), ("RI-T", "final")),
-    "P-T* & RI-T*": (("P-T", "best"), ("RI-T", "best")),
-    "P-T & P": (("P-T", "final"), ("P", "final")),
-    "2 P-T": (("P-T", "final"), ("P-T 2", "final")),
-    "2 RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
-    "RI-T & P": (("RI-T", "final"), ("P", "final")),
-}
 CLASSIFIER = r"^fc"
 FULL_CKA_EXAMPLES = 1000  # up to this many examples, CKA from the full Gram matrices
 CKA_BATCH = 500  # beyond: minibatch linear CKA with this batch (paper scale)
 
 
-def _scale(spec: RunSpec) -> Scale:
-    return SCALES[spec.scale]
+def neyshabur_modules(model: keras.Model) -> dict[str, str]:
+    """Variable path -> Neyshabur et al. 2020 module, for every variable of the model.
+
+    The paper (module criticality, Figures 5-6; CKA, Table 1) uses torchvision's
+    module tree: ``'conv1'`` (stem conv + its BN), ``'layer1.0'`` ...
+    ``'layer4.2'`` (all convs, BN parameters and moving statistics, and the
+    downsample of a bottleneck) and ``'fc'`` (kernel and bias): 18 modules
+    for ResNet-50, in network order. Rewinding a module rewinds every
+    variable mapped to it.
+    """
+    modules: dict[str, str] = {}
+    for layer in model.layers:
+        module = torch_module(layer.name)
+        if module is not None:
+            for variable in layer.variables:
+                modules[variable.path] = module
+    if "conv1" not in modules.values() or "fc" not in modules.values():
+        raise ValueError(f"model {model.name!r} has no 'stem_conv'/'fc' layers: not built by repro.models.resnet")
+    return modules
 
 
-def _loss_fn(spec: RunSpec):
+def _scale(run: AnalysisRun) -> Scale:
+    return SCALES[run.param("scale")]
+
+
+def _loss_fn(run: AnalysisRun):
     """The target's per-example loss (multi-label BCE with mean AUC for CheXpert, else cross-entropy)."""
-    training = _scale(spec).target(spec.target).training
-    return LOSSES[training.loss if training else "softmax"]
+    return LOSSES[_scale(run).target(run.param("target")).loss]
 
 
 def _batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -100,40 +98,37 @@ def first_examples(batches, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _test_set(spec: RunSpec, context: RunContext) -> tuple[np.ndarray, np.ndarray]:
+def _target_data(run: AnalysisRun, workspace: Workspace):
+    return workspace.data(TargetData(run.param("scale"), run.param("target")))[0]
+
+
+def _test_set(run: AnalysisRun, workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """The first ``analysis_examples`` test examples of the target (in memory at mini, from the stream at paper)."""
-    scale = _scale(spec)
-    data, _ = target_data(scale, scale.target(spec.target), context)
-    return context.cached(("test_set", spec.target), lambda: first_examples(
-        data.validation_batches(), scale.analysis_examples))
+    data = _target_data(run, workspace)
+    return workspace.cached(("test_set", run.param("scale"), run.param("target")), lambda: first_examples(
+        data.validation_batches(), _scale(run).analysis_examples))
 
 
-def _target_model(spec: RunSpec, context: RunContext, weights: Path, slot: str = "a") -> keras.Model:
-    """The command's worker model of ``slot`` with ``weights`` loaded (one traced evaluation per slot)."""
-    scale = _scale(spec)
-    model = worker_model(scale, scale.target(spec.target).classes, context, slot)
-    model.load_weights(weights)
-    return model
+def _target_model(run: AnalysisRun, workspace: Workspace, weights: Path, slot: str = "a") -> keras.Model:
+    """The command's model of ``slot`` with ``weights`` loaded (one traced evaluation per slot)."""
+    scale = _scale(run)
+    return workspace.loaded(network(scale, scale.target(run.param("target")).classes), weights, slot=slot)
 
 
-def _model(spec: RunSpec, context: RunContext, role: str, checkpoint: str, slot: str) -> tuple[keras.Model, str]:
+def _model(run: AnalysisRun, workspace: Workspace, ref, checkpoint: str, slot: str) -> tuple[keras.Model, str]:
     """The model of a role at a checkpoint, and where it came from (run key and checkpoint)."""
-    if role == "P":
-        return load_source(_scale(spec), context), "P final"
-    run_key = role_run_key(context, role, spec.target)
-    weights, result = run_weights(context, run_key, checkpoint)
-    where = f"{run_key} {checkpoint}" + (f" (epoch {result['best_epoch']})" if checkpoint == "best" else "")
-    return _target_model(spec, context, weights, slot), where
+    key = workspace.resolve_run(ref)
+    if key == source_key(_scale(run)):
+        return workspace.loaded(workspace.run(key).model, workspace.weights(key)), "P final"
+    where = f"{key} {checkpoint}" + (f" (epoch {workspace.result(key)['best_epoch']})" if checkpoint == "best" else "")
+    return _target_model(run, workspace, workspace.weights(key, checkpoint), slot), where
 
 
-def _pair(spec: RunSpec, context: RunContext):
-    """The two models of the spec's pair (trained first if needed), in worker slots 'a' and 'b'."""
-    (role_a, ckpt_a), (role_b, ckpt_b) = PAIR_ENDS[spec.params["pair"]]
-    for role in (role_a, role_b):  # train what the pair needs before any worker holds weights
-        if role != "P":
-            run_weights(context, role_run_key(context, role, spec.target))
-    model_a, where_a = _model(spec, context, role_a, ckpt_a, "a")
-    model_b, where_b = _model(spec, context, role_b, ckpt_b, "b")
+def _pair(run: AnalysisRun, workspace: Workspace):
+    """The two models of the run's pair, in worker slots 'a' and 'b'."""
+    (ref_a, ckpt_a), (ref_b, ckpt_b) = run.param("ends")
+    model_a, where_a = _model(run, workspace, ref_a, ckpt_a, "a")
+    model_b, where_b = _model(run, workspace, ref_b, ckpt_b, "b")
     return model_a, model_b, dict(model_a=where_a, model_b=where_b)
 
 
@@ -150,25 +145,25 @@ def _predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.argmax(model.predict(x, batch_size=500, verbose=0), axis=-1)
 
 
-def mistakes(spec: RunSpec, context: RunContext) -> dict:
+def mistakes(run: AnalysisRun, workspace: Workspace) -> dict:
     """Error sets of the two models on the test set, their overlap and disagreement (§3.1)."""
-    x, y = _test_set(spec, context)
-    model_a, model_b, where = _pair(spec, context)
+    x, y = _test_set(run, workspace)
+    model_a, model_b, where = _pair(run, workspace)
     pred_a, pred_b = _predictions(model_a, x), _predictions(model_b, x)
     wrong_a, wrong_b = pred_a != y, pred_b != y
     union = int(np.sum(wrong_a | wrong_b))
-    np.savez_compressed(context.run_dir(spec.run_key) / "predictions.npz", y=y, pred_a=pred_a, pred_b=pred_b)
-    return dict(pair=spec.params["pair"], n_test=len(y), errors_a=int(wrong_a.sum()), errors_b=int(wrong_b.sum()),
+    np.savez_compressed(workspace.run_dir(run.key) / "predictions.npz", y=y, pred_a=pred_a, pred_b=pred_b)
+    return dict(pair=run.param("pair"), n_test=len(y), errors_a=int(wrong_a.sum()), errors_b=int(wrong_b.sum()),
                 common_errors=int(np.sum(wrong_a & wrong_b)), only_a=int(np.sum(wrong_a & ~wrong_b)),
                 only_b=int(np.sum(wrong_b & ~wrong_a)),
                 jaccard=float(np.sum(wrong_a & wrong_b) / union) if union else 1.0,
                 disagreement=float(np.mean(pred_a != pred_b)), **where)
 
 
-def cka(spec: RunSpec, context: RunContext) -> dict:
+def cka(run: AnalysisRun, workspace: Workspace) -> dict:
     """Linear CKA of each stage's output (conv1, layer1..layer4) between the pair (Table 1)."""
-    x, _ = _test_set(spec, context)
-    model_a, model_b, where = _pair(spec, context)
+    x, _ = _test_set(run, workspace)
+    model_a, model_b, where = _pair(run, workspace)
     taps = module_outputs(model_a)
     names = [taps[stage] for stage in STAGES if stage in taps]
     if len(x) <= FULL_CKA_EXAMPLES:
@@ -178,17 +173,16 @@ def cka(spec: RunSpec, context: RunContext) -> dict:
     else:  # the full Gram of 224 x 224 feature maps does not fit: minibatch CKA (Nguyen et al. 2021)
         by_layer = cross_model_cka(model_a, model_b, names, x, batch_size=CKA_BATCH)
         values = {f"cka_{stage}": by_layer[name] for stage, name in zip(STAGES, names)}
-    return dict(pair=spec.params["pair"], n_examples=len(x), **values, **where)
+    return dict(pair=run.param("pair"), n_examples=len(x), **values, **where)
 
 
-def distances(spec: RunSpec, context: RunContext) -> dict:
+def distances(run: AnalysisRun, workspace: Workspace) -> dict:
     """||theta_a - theta_b||_2 without the classifier, whole and per stage; per module in ``distances.csv``."""
-    model_a, model_b, where = _pair(spec, context)
+    model_a, model_b, where = _pair(run, workspace)
     body = {v.path: v.numpy() for v in model_a.weights if not v.path.startswith("fc")}
     other = {v.path: v.numpy() for v in model_b.weights if not v.path.startswith("fc")}
     result = weight_distances(model_a, body, other, exclude=CLASSIFIER, modules=_module_map(model_a))
-    run_dir = context.run_dir(spec.run_key)
-    write_csv(run_dir / "distances.csv", [
+    write_csv(workspace.run_dir(run.key) / "distances.csv", [
         dict(module=d.name, l2=d.l2, size=d.size, rms=d.l2 / np.sqrt(d.size)) for d in result.modules])
     stages: dict[str, list] = {}
     for d in result.modules:
@@ -199,61 +193,59 @@ def distances(spec: RunSpec, context: RunContext) -> dict:
         size = sum(d.size for d in parts)
         per_stage[f"l2_{stage}"] = l2
         per_stage[f"rms_{stage}"] = l2 / np.sqrt(size)
-    return dict(pair=spec.params["pair"], l2=result.total.l2, n_parameters=result.total.size, **per_stage, **where)
+    return dict(pair=run.param("pair"), l2=result.total.l2, n_parameters=result.total.size, **per_stage, **where)
 
 
-def interpolation(spec: RunSpec, context: RunContext) -> dict:
+def interpolation(run: AnalysisRun, workspace: Workspace) -> dict:
     """Accuracy and loss along (1 - a) theta_a + a theta_b, a in [0, 1] (Figures 4, 16); curve in ``curve.csv``."""
-    scale = _scale(spec)
-    x, y = _test_set(spec, context)
-    model_a, model_b, where = _pair(spec, context)
+    scale = _scale(run)
+    x, y = _test_set(run, workspace)
+    model_a, model_b, where = _pair(run, workspace)
     alphas = np.linspace(0.0, 1.0, scale.interpolation_points)
-    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas, loss_fn=_loss_fn(spec))
-    write_interpolation_csv(line, context.run_dir(spec.run_key) / "curve.csv", dict(pair=spec.params["pair"]))
+    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas, loss_fn=_loss_fn(run))
+    write_interpolation_csv(line, workspace.run_dir(run.key) / "curve.csv", dict(pair=run.param("pair")))
     accuracy = line.accuracies
     lowest = int(np.argmin(accuracy))
-    return dict(pair=spec.params["pair"], points=len(alphas), acc_start=float(accuracy[0]), acc_end=float(accuracy[-1]),
-                acc_mid=float(np.interp(0.5, alphas, accuracy)), acc_min=float(accuracy[lowest]),
-                alpha_min=float(alphas[lowest]), acc_barrier=float((accuracy[0] + accuracy[-1]) / 2 - accuracy[lowest]),
+    return dict(pair=run.param("pair"), points=len(alphas), acc_start=float(accuracy[0]),
+                acc_end=float(accuracy[-1]), acc_mid=float(np.interp(0.5, alphas, accuracy)),
+                acc_min=float(accuracy[lowest]), alpha_min=float(alphas[lowest]),
+                acc_barrier=float((accuracy[0] + accuracy[-1]) / 2 - accuracy[lowest]),
                 loss_barrier=line.barrier, max_rise=float(np.max(np.diff(accuracy), initial=0.0)), **where)
 
 
-def basin(spec: RunSpec, context: RunContext) -> dict:
+def basin(run: AnalysisRun, workspace: Workspace) -> dict:
     """The (epsilon, delta)-basin of the two P-T solutions (Definition 3.1), extrapolating beyond both."""
-    scale = _scale(spec)
-    x, y = _test_set(spec, context)
-    model_a, model_b, where = _pair(spec, context)
-    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, loss_fn=_loss_fn(spec), steps=scale.basin_steps,
+    scale = _scale(run)
+    x, y = _test_set(run, workspace)
+    model_a, model_b, where = _pair(run, workspace)
+    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, loss_fn=_loss_fn(run), steps=scale.basin_steps,
                            deltas=scale.basin_deltas, n_samples=scale.basin_samples, seed=0)
-    write_csv(context.run_dir(spec.run_key) / "basin.csv", [
+    write_csv(workspace.run_dir(run.key) / "basin.csv", [
         dict(kind="extrapolation", x=float(a), value=float(v))
         for a, v in zip(found.extrapolation_alphas, found.extrapolation_losses)] + [
         dict(kind=kind, x=float(d), value=float(v))
         for kind, values in (("boundary_excess", found.boundary_excess), ("beyond_excess", found.beyond_excess))
         for d, v in zip(found.deltas, values)])
-    return dict(pair=spec.params["pair"], epsilon=found.epsilon, delta=found.delta, mu=found.mu, level=found.level,
+    return dict(pair=run.param("pair"), epsilon=found.epsilon, delta=found.delta, mu=found.mu, level=found.level,
                 alpha_low=found.alpha_low, alpha_high=found.alpha_high,
                 closed=bool(found.closed_low and found.closed_high), line_length=found.line_length,
                 dimension=found.dimension, n_samples=found.n_samples, **where)
 
 
-def criticality(spec: RunSpec, context: RunContext) -> dict:
+def criticality(run: AnalysisRun, workspace: Workspace) -> dict:
     """Test accuracy with one module at a time rewound to the run's checkpoint 0 (Figure 5)."""
-    p = spec.params
-    x, y = _test_set(spec, context)
-    lr = chosen_lr(context, p["arm"], spec.target) if p["lr"] == "chosen" else float(p["lr"])
-    run_key = lc_key(p["arm"], spec.target, lr, 1)
-    final, _ = run_weights(context, run_key, "final")
-    init, _ = run_weights(context, run_key, "init")
-    model = _target_model(spec, context, final)
-    rewound = rewind_modules(model, _batches(x, y), init, loss_fn=_loss_fn(spec), modules=_module_map(model))
+    x, y = _test_set(run, workspace)
+    key = workspace.resolve_run(run.param("run"))
+    model = _target_model(run, workspace, workspace.weights(key, "final"))
+    rewound = rewind_modules(model, _batches(x, y), workspace.weights(key, "init"), loss_fn=_loss_fn(run),
+                             modules=_module_map(model))
     values = {f"acc_{module.replace('.', '_')}": e.accuracy for module, e in zip(rewound.modules, rewound.rewound)}
     missing = [m for m in MODULES if f"acc_{m.replace('.', '_')}" not in values]
-    return dict(arm=p["arm"], lr=lr, run=run_key, acc_final=rewound.final.accuracy,
+    return dict(lr=workspace.result(key)["lr"], run=key, acc_final=rewound.final.accuracy,
                 loss_final=rewound.final.loss, **values, modules_absent=" ".join(missing))
 
 
-def criticality_paths(spec: RunSpec, context: RunContext) -> dict:
+def criticality_paths(run: AnalysisRun, workspace: Workspace) -> dict:
     """Chatterji et al.'s criticality of conv1 on training examples over the direct or optimization path (Figure 6).
 
     Direct: the module moves on theta^0 -> theta^F, the grid is (alpha,
@@ -262,40 +254,34 @@ def criticality_paths(spec: RunSpec, context: RunContext) -> dict:
     checkpoints. ``heatmap.csv`` holds every grid point; the threshold is
     1% above the final training loss (relative epsilon 0.01).
     """
-    scale = _scale(spec)
-    p = spec.params
-    run_key = role_run_key(context, p["arm"], spec.target)
-    final, result = run_weights(context, run_key, "final")
-    model = _target_model(spec, context, final)
-    data, _ = target_data(scale, scale.target(spec.target), context)
+    scale = _scale(run)
+    path = run.axis("path")
+    key = workspace.resolve_run(run.param("run"))
+    model = _target_model(run, workspace, workspace.weights(key, "final"))
+    data = _target_data(run, workspace)
     dataset = _batches(*first_examples(data.train_eval_batches(scale.criticality_examples),
                                        scale.criticality_examples))
-    options = dict(module=p["module"], loss_fn=_loss_fn(spec), modules=_module_map(model), sigmas=scale.criticality_sigmas,
-                   n_samples=scale.criticality_samples, epsilon=0.01, relative=True, seed=0)
+    options = dict(module=run.param("module"), loss_fn=_loss_fn(run), modules=_module_map(model),
+                   sigmas=scale.criticality_sigmas, n_samples=scale.criticality_samples, epsilon=0.01, relative=True,
+                   seed=0)
     rows = []
-    if p["path"] == "direct":
-        init, _ = run_weights(context, run_key, "init")
-        found = module_criticality(model, dataset, init, alphas=scale.criticality_alphas, **options)
+    if path == "direct":
+        found = module_criticality(model, dataset, workspace.weights(key, "init"), alphas=scale.criticality_alphas,
+                                   **options)
         for a, alpha in enumerate(found.alphas):
             for s, sigma in enumerate(found.sigmas):
                 rows.append(dict(x=alpha * found.distance, alpha=alpha, sigma=sigma,
                                  loss=found.mean_losses[a, s], accuracy=found.mean_accuracies[a, s]))
         measure, distance, final_loss = found.measure, found.distance, found.final_loss
     else:
-        checkpoints = sorted((context.run_dir(result.get("reused") or run_key) / "checkpoints").glob("epoch-*.weights.h5"))
-        found = path_criticality(model, dataset, [str(c) for c in checkpoints], alphas=(0.0,), **options)
+        found = path_criticality(model, dataset, [str(c) for c in workspace.epoch_files(key)], alphas=(0.0,),
+                                 **options)
         for k, (length, point) in enumerate(zip(found.path_length, found.results)):
             for s, sigma in enumerate(point.sigmas):
                 rows.append(dict(x=length, checkpoint=k, sigma=sigma, loss=point.mean_losses[0, s],
                                  accuracy=point.mean_accuracies[0, s]))
         measure, distance, final_loss = float("nan"), float(found.path_length[-1]), found.results[0].final_loss
-    write_csv(context.run_dir(spec.run_key) / "heatmap.csv", rows)
+    write_csv(workspace.run_dir(run.key) / "heatmap.csv", rows)
     accepted = [r for r in rows if r["loss"] <= (1.01 * final_loss)]
-    return dict(arm=p["arm"], path=p["path"], module=p["module"], run=run_key, measure=measure, distance=distance,
-                final_train_loss=final_loss, points=len(rows), points_within_threshold=len(accepted))
-
-
-ANALYSES = {
-    "mistakes": mistakes, "cka": cka, "distances": distances, "interpolation": interpolation, "basin": basin,
-    "criticality": criticality, "criticality_paths": criticality_paths,
-}
+    return dict(module=run.param("module"), run=key, measure=measure, distance=distance, final_train_loss=final_loss,
+                points=len(rows), points_within_threshold=len(accepted))

@@ -112,6 +112,7 @@ import tensorflow_datasets as tfds
 
 from repro.data import chexpert as chexpert_tfds
 from repro.data.catalog import catalog_builder, check_split
+from repro.data.transforms import image_shuffle
 from repro.data.images import (CROP, RESIZE, center_crop, decode_rgb, element_seed, random_resized_crop,
                                resize_short_side)
 from repro.errors import BadArgument
@@ -730,15 +731,12 @@ def target_data(scale, target, data_dir: str | os.PathLike | None, block: str | 
     ``train_eval`` of the stream is the evaluation-mode pass over the
     training list (the "average training accuracy" of Figures 3 and 7).
     """
-    from repro.neyshabur2020.mini_data import shuffle_transform
-
-    training = target.training
-    batch = training.batch_size if training else scale.batch_size
+    batch = scale.schedule_for(target, "P-T").batch_size
     if target.name == "chexpert":
         stream = chexpert_stream(data_dir, batch_size=batch)
         stream.train_eval = _train_eval(chexpert_dataset("train", data_dir, training=False, batch_size=batch), batch)
         return stream, chexpert_pipeline_config(True, batch)
-    transform = shuffle_transform(block, shuffle_seed)
+    transform = None if block is None else image_shuffle(block, shuffle_seed)
     augment = block is None
     stream = domainnet_stream(target.name, data_dir, batch_size=batch, augment=augment, shuffle_transform=transform)
     stream.train_eval = _train_eval(domainnet_dataset(target.name, "train", data_dir, training=False,

@@ -84,7 +84,7 @@ class Measured:
 
     def checkpoint_value(self, target: str, epoch: int, column: str) -> float:
         for row in self.experiment("checkpoints"):
-            if row["target"] == target and int(row["source_epoch"] or row["n"]) == epoch:
+            if row["target"] == target and int(row["source_epoch"]) == epoch:
                 return number(row, column)
         raise NotMeasured(f"no checkpoints run from epoch {epoch} on {target}")
 

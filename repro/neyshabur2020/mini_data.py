@@ -1,4 +1,4 @@
-"""The mini scale's source and target data on the embedded datasets (papers/neyshabur2020/README.md).
+"""The mini scale's source and target data on the embedded datasets (papers/neyshabur2020/README.md, "Mini scale").
 
 - Source (stands for ImageNet): the five Fashion-MNIST classes of
   Yosinski's split 0 recipe, side A; validation from the test set.
@@ -10,7 +10,7 @@
 All images are 32x32x1 in [0, 1], normalised with the source training set's
 pixel mean and standard deviation (the paper normalises every domain with
 ImageNet's statistics). Block and pixel shuffles apply after normalisation,
-one permutation for every image of train and test (reference §1.5(b)).
+one permutation for every image of train and test (§3.1, Figure 3).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from repro.data import splits
 from repro.data.arrays import load_arrays, preprocessing_config
-from repro.data.transforms import BlockShuffle, PixelShuffle
-from repro.neyshabur2020.protocol import PIXEL_SHUFFLE, Scale, Target
+from repro.data.transforms import image_shuffle
+from repro.neyshabur2020.protocol import Scale, Target
 from repro.train import TrainData
 
 SOURCE_SPLIT = splits.fashion_random_split(0)
@@ -50,13 +50,6 @@ def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
     return data, config
 
 
-def shuffle_transform(block: str | None, seed: int):
-    """The Figure 3 transform: None (no shuffle), a block shuffle, or the pixel shuffle '*'."""
-    if block is None:
-        return None
-    return PixelShuffle(seed) if block == PIXEL_SHUFFLE else BlockShuffle(int(block), seed)
-
-
 def target_arrays(scale: Scale, target: Target, data_dir: str | None) -> tuple[np.ndarray, ...]:
     """Raw (un-normalised) target train and test arrays."""
     dataset = TARGET_DATASETS[target.name]
@@ -78,7 +71,7 @@ def target_data(scale: Scale, target: Target, data_dir: str | None, block: str |
     x, y, x_test, y_test = target_arrays(scale, target, data_dir)
     mean, std = normalization(scale, data_dir)
     x, x_test = (x - mean) / std, (x_test - mean) / std
-    transform = shuffle_transform(block, shuffle_seed)
+    transform = None if block is None else image_shuffle(block, shuffle_seed)
     if transform is not None:
         x, x_test = transform(x), transform(x_test)
     config = dict(target=target.name, stands_for=target.stands_for, description=target.description,

@@ -3,11 +3,11 @@
 Every experiment of the paper, at every scale, is declared here as data:
 the targets, the source model P, the training settings of P-T (fine-tuned
 from P) and RI-T (trained from random init), the grid of each experiment,
-and the lr search of each arm (``searches``, run by ``repro tune``).
-:mod:`repro.neyshabur2020.experiment` executes one cell;
+the lr search of each arm (``searches``, run by ``repro tune`` and by the
+grid's choice runs), and every run (:func:`runs`).
 :mod:`repro.neyshabur2020.analyses` holds the analyses that train nothing.
 
-Paper scale (reference/neyshabur2020.md §1, official code
+Paper scale (§2 and Appendix A of the paper, official code
 google-research/understanding-transfer-learning): Fixup ResNet-50 without
 BatchNorm; P pre-trained on ImageNet for 90 epochs (lr 0.1 at batch 256,
 drops at 30 and 60, a checkpoint every epoch); targets DomainNet real,
@@ -27,8 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from repro.errors import BadArgument
-from repro.registry import Objective, Search
-from repro.runs import RunSpec
+from repro.models.specs import FixupResNetSpec
+from repro.registry import Objective, Paper, Search, experiments_of, lazy_compare
+from repro.runs import (ALL_BUT_LAST, EPOCHS, WEIGHTS, AnalysisRun, ChosenRun, Need, Run, Seeds, TrainRun, Transfer,
+                        axes, derive_seed)
+from repro.schedule import Chosen, Schedule
 
 PAPER = "neyshabur2020"
 ARMS = ("P-T", "RI-T")
@@ -67,21 +70,24 @@ EXPERIMENTS = {
 }
 
 
-@dataclass(frozen=True)
-class TargetTraining:
-    """A target's own training settings where it departs from the scale's (CheXpert, reference §1.4)."""
-
-    epochs: dict  # arm -> epochs
-    milestones: tuple[int, ...]  # epochs; () = constant lr
-    batch_size: int
-    lr_divisor: float
-    mixup_alpha: float
-    loss: str  # "softmax" or "sigmoid" (multi-label BCE, mean AUC)
+def torch_sgd(lr: float, epochs: int, batch_size: int, milestones: tuple[int, ...], *, lr_scale: float = 1.0,
+              mixup_alpha: float = 0.0, weight_decay: float = 1e-4, scalar_lr_mult: float = 0.1,
+              train_eval_examples: int = 0, loss: str = "softmax") -> Schedule:
+    """The official training loop: torch SGD (momentum 0.9, weight decay on every parameter, Fixup's scalars at
+    lr x ``scalar_lr_mult``), MultiStepLR x0.1 at ``milestones`` (epochs; none: constant), evaluated every epoch,
+    mixup with ``mixup_alpha``; the optimizer's lr is the nominal ``lr`` x ``lr_scale`` (linear scaling)."""
+    return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch", policy="multistep",
+                    milestones=milestones, lr_scale=lr_scale, eval_every=1, weight_decay=weight_decay,
+                    bias_lr_mult=1.0, decay_biases=True, scalar_lr_mult=scalar_lr_mult, mixup_alpha=mixup_alpha,
+                    train_eval_examples=train_eval_examples, loss=loss, top_k=1)
 
 
 @dataclass(frozen=True)
 class Target:
-    """A target domain; ``stands_for`` is the paper domain whose published numbers it is compared with."""
+    """A target domain; ``stands_for`` is the paper domain whose published numbers it is compared with.
+
+    ``schedules`` holds the target's own training per arm where it departs from the scale's (CheXpert:
+    batch 256, the nominal lr itself, constant, no mixup, BCE, 200 / 400 epochs), with its ``loss``."""
 
     name: str
     stands_for: str
@@ -89,22 +95,31 @@ class Target:
     train_per_class: int
     test_per_class: int
     description: str
-    training: TargetTraining | None = None
+    schedules: tuple[tuple[str, Schedule], ...] = ()
+    loss: str = "softmax"  # "softmax" or "sigmoid" (multi-label BCE, mean AUC)
 
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """How P is pre-trained (the ImageNet model at paper scale)."""
+    """P's task (the ImageNet model at paper scale): its data and its pre-training schedule."""
 
     dataset: str
-    classes: tuple[int, ...]
+    n_classes: int
     train_per_class: int
     val_per_class: int
-    epochs: int
-    batch_size: int
-    base_lr: float
-    milestones: tuple[int, ...]  # epochs
-    mixup_alpha: float
+    schedule: Schedule
+
+    @property
+    def epochs(self) -> int:
+        return self.schedule.length
+
+    @property
+    def milestones(self) -> tuple[int, ...]:
+        return self.schedule.milestones
+
+    @property
+    def batch_size(self) -> int:
+        return self.schedule.batch_size
 
 
 @dataclass(frozen=True)
@@ -120,18 +135,11 @@ class Scale:
     stem: str
     blocks: tuple[int, ...]
     source: SourceSettings
-    epochs: int
-    milestones: tuple[int, ...]  # epochs
-    batch_size: int
-    lr_divisor: float  # actual lr = nominal / lr_divisor (linear scaling from batch 256)
-    mixup_alpha: float
-    weight_decay: float
-    scalar_lr_mult: float
+    schedule: Schedule  # P-T and RI-T on the DomainNet protocol, at a nominal lr of 1 (each run sets its own)
     repeats: int
     block_sizes: tuple[str, ...]
     shuffle_seeds: tuple[int, ...]
     source_checkpoints: tuple[int, ...]
-    train_eval_examples: int
     interpolation_points: int
     analysis_examples: int  # test examples for CKA, interpolation, basin, rewinding
     criticality_examples: int  # training examples for the Figure 6 heat maps
@@ -156,6 +164,14 @@ class Scale:
         raise BadArgument(f"unknown target {name!r} at scale {self.name}; accepted: "
                           + ", ".join(t.name for t in self.targets))
 
+    def schedule_for(self, target: Target, arm: str) -> Schedule:
+        """The training of ``arm`` on ``target``: the target's own, or the scale's."""
+        return dict(target.schedules).get(arm, self.schedule)
+
+    @property
+    def epochs(self) -> int:
+        return self.schedule.length
+
     @property
     def full_block(self) -> str:
         return str(self.image_size)
@@ -179,17 +195,17 @@ MINI = Scale(
     targets=MINI_TARGETS,
     chexpert_stand_in="digits",
     image_size=32, channels=1, width=8, stem="mini", blocks=(3, 4, 6, 3),
-    source=SourceSettings(dataset="fashion_mnist", classes=(), train_per_class=3000, val_per_class=200,
-                          epochs=9, batch_size=128, base_lr=0.05, milestones=(3, 6), mixup_alpha=0.7),
+    source=SourceSettings(dataset="fashion_mnist", n_classes=5, train_per_class=3000, val_per_class=200,
+                          schedule=torch_sgd(0.05, 9, 128, (3, 6), mixup_alpha=0.7)),
     # lr = nominal / 2, not / 8: with 10 epochs of ~45 steps the paper's rate leaves RI-T near chance (README pilots).
-    epochs=10, milestones=(3, 6, 9), batch_size=32, lr_divisor=2.0, mixup_alpha=0.7,
-    weight_decay=1e-4, scalar_lr_mult=0.1, repeats=2,
+    schedule=torch_sgd(1.0, 10, 32, (3, 6, 9), lr_scale=1 / 2, mixup_alpha=0.7, train_eval_examples=500),
+    repeats=2,
     # One of the paper's three seeds. Not seed 0: its permutation seed 1234 draws the identity for 4 blocks
     # (RandomState(1234).permutation(4) = [0 1 2 3]), so block 16 of 32 (block 112 of 224 in the official
     # code) would not be shuffled at all; seed 1 (1235) swaps two of the four blocks.
     block_sizes=_divisors(32) + (PIXEL_SHUFFLE,), shuffle_seeds=(1,),
     source_checkpoints=(0, 1, 2, 3, 4, 6, 7, 9),
-    train_eval_examples=500, interpolation_points=21, analysis_examples=1000, criticality_examples=500,
+    interpolation_points=21, analysis_examples=1000, criticality_examples=500,
     criticality_sigmas=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5), criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     criticality_samples=3,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
@@ -199,21 +215,24 @@ MINI = Scale(
 SMOKE = replace(
     MINI, name="smoke", width=2, blocks=(1, 1, 1, 1),
     targets=tuple(replace(t, train_per_class=8, test_per_class=4) for t in MINI_TARGETS),
-    source=replace(MINI.source, train_per_class=24, val_per_class=4, epochs=2, milestones=(1,), batch_size=16),
-    epochs=2, milestones=(1,), batch_size=8, block_sizes=("1", "2", "32", PIXEL_SHUFFLE), source_checkpoints=(0, 1, 2),
-    train_eval_examples=16, interpolation_points=3, analysis_examples=40, criticality_examples=16,
+    source=replace(MINI.source, train_per_class=24, val_per_class=4,
+                   schedule=torch_sgd(0.05, 2, 16, (1,), mixup_alpha=0.7)),
+    schedule=torch_sgd(1.0, 2, 8, (1,), lr_scale=1 / 2, mixup_alpha=0.7, train_eval_examples=16),
+    block_sizes=("1", "2", "32", PIXEL_SHUFFLE), source_checkpoints=(0, 1, 2),
+    interpolation_points=3, analysis_examples=40, criticality_examples=16,
     criticality_sigmas=(0.01, 0.1), criticality_alphas=(0.0, 1.0), criticality_samples=1,
     basin_steps=(0.5, 1.0), basin_deltas=(1.0, 8.0), basin_samples=1,
 )
 
+CHEXPERT_SCHEDULES = tuple((arm, torch_sgd(1.0, epochs, 256, (), train_eval_examples=10_000, loss="sigmoid"))
+                           for arm, epochs in (("P-T", 200), ("RI-T", 400)))
 PAPER_TARGETS = (
     Target("real", "real", 345, 0, 0, "DomainNet real, train and test subsampled to 50,000 (seed 2020)"),
     Target("clipart", "clipart", 345, 0, 0, "DomainNet clipart (33,525 / 14,604 images, not subsampled)"),
     Target("quickdraw", "quickdraw", 345, 0, 0, "DomainNet quickdraw, train and test subsampled to 50,000"),
     Target("chexpert", "chexpert", 5, 0, 0,
            "CheXpert, 5 labels (U-Ones for Edema and Atelectasis), rows 0-50k / 50k-100k of train.csv (seed 1234)",
-           training=TargetTraining(epochs={"P-T": 200, "RI-T": 400}, milestones=(), batch_size=256, lr_divisor=1.0,
-                                   mixup_alpha=0.0, loss="sigmoid")),
+           schedules=CHEXPERT_SCHEDULES, loss="sigmoid"),
 )
 DOMAINNET = ("real", "clipart", "quickdraw")
 
@@ -222,14 +241,14 @@ PAPER_SCALE = Scale(
     targets=PAPER_TARGETS,
     chexpert_stand_in="chexpert",
     image_size=224, channels=3, width=64, stem="imagenet", blocks=(3, 4, 6, 3),
-    source=SourceSettings(dataset="imagenet2012", classes=(), train_per_class=0, val_per_class=0,
-                          epochs=90, batch_size=256, base_lr=0.1, milestones=(30, 60), mixup_alpha=0.7),
-    epochs=100, milestones=(30, 60, 90), batch_size=32, lr_divisor=8.0, mixup_alpha=0.7,
-    weight_decay=1e-4, scalar_lr_mult=0.1, repeats=2,
+    source=SourceSettings(dataset="imagenet2012", n_classes=1000, train_per_class=0, val_per_class=0,
+                          schedule=torch_sgd(0.1, 90, 256, (30, 60), mixup_alpha=0.7)),
+    schedule=torch_sgd(1.0, 100, 32, (30, 60, 90), lr_scale=1 / 8, mixup_alpha=0.7, train_eval_examples=10_000),
+    repeats=2,
     block_sizes=("1", "2", "4", "7", "8", "14", "16", "28", "32", "56", "112", "224", PIXEL_SHUFFLE),
     shuffle_seeds=(0, 1, 2),
     source_checkpoints=(0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90),
-    train_eval_examples=10_000, interpolation_points=50, analysis_examples=5_000, criticality_examples=5_000,
+    interpolation_points=50, analysis_examples=5_000, criticality_examples=5_000,
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1), criticality_alphas=tuple(k / 10 for k in range(11)),
     criticality_samples=5,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
@@ -264,48 +283,209 @@ def same_init_key(target: str) -> str:
     return f"lc-RIT-{target}-sameinit"
 
 
-def _spec(scale: Scale, experiment: str, run_key: str, condition: str, target: str, **params) -> RunSpec:
-    return RunSpec(PAPER, experiment, scale.name, run_key, condition, n=int(params.pop("n", 0)),
-                   source="P" if params.get("arm") == "P-T" else "-", target=target,
-                   seed=int(params.get("rep", 0)), params=params)
+def source_key(scale: Scale) -> str:
+    settings = scale.source
+    return (f"fixup_resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}"
+            f"-{settings.dataset}{'-half0A' if settings.dataset == 'fashion_mnist' else ''}-e{settings.epochs}")
 
 
-def _learning_curves(scale: Scale) -> list[RunSpec]:
-    specs = []
+@dataclass(frozen=True)
+class SourceData:
+    """P's training and validation data (five Fashion-MNIST classes at mini, ImageNet at paper scale)."""
+
+    scale: str
+
+    def load(self, data_dir: str | None):
+        scale = SCALES[self.scale]
+        return data_module(scale).source_data(scale, data_dir)
+
+    def describe(self) -> str:
+        return f"P's task: {SCALES[self.scale].source.dataset}"
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """A target's training and test data, block-shuffled (``block``, permutation seed ``shuffle_seed``)
+    or pixel-shuffled ('*') when ``block`` is given."""
+
+    scale: str
+    target: str
+    block: str | None = None
+    shuffle_seed: int = 0
+
+    def load(self, data_dir: str | None):
+        scale = SCALES[self.scale]
+        return data_module(scale).target_data(scale, scale.target(self.target), data_dir, self.block,
+                                              self.shuffle_seed)
+
+    def describe(self) -> str:
+        shuffled = "" if self.block is None else f", shuffled: block {self.block} seed {self.shuffle_seed}"
+        return f"target {self.target}{shuffled}"
+
+
+def data_module(scale: Scale):
+    if scale.name == "paper":
+        from repro.neyshabur2020 import data
+
+        return data
+    from repro.neyshabur2020 import mini_data
+
+    return mini_data
+
+
+def network(scale: Scale, classes: int) -> FixupResNetSpec:
+    """A Fixup ResNet of the scale (Fixup init, no BatchNorm) with ``classes`` outputs."""
+    return FixupResNetSpec((scale.image_size, scale.image_size, scale.channels), classes, width=scale.width,
+                           stem=scale.stem, blocks=scale.blocks)
+
+
+def source_run(scale: Scale) -> TrainRun:
+    """P, pre-trained once and shared under ``<out>/sources/``, with a checkpoint every epoch (epoch 0 = its
+    random initialisation, the paper's checkpoint 0)."""
+    key = source_key(scale)
+    return TrainRun(key=key, experiment=None, shared=True, axes=axes(role="P (the ImageNet model at paper scale)"),
+                    model=network(scale, scale.source.n_classes), data=SourceData(scale.name),
+                    schedule=scale.source.schedule,
+                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")), save_epochs=True)
+
+
+def chosen_lr(arm: str, target: str) -> Chosen:
+    """The nominal lr the arm's search chose on ``target`` (the ``lr_choice`` run, or ``tuned.json``)."""
+    return Chosen(lr_choice_key(arm, target))
+
+
+def role_run(scale: Scale, arm: str, target: str, rep: int) -> ChosenRun:
+    """The ``rep``-th learning-curve run of ``arm`` on ``target`` at the lr its search chose."""
+    return ChosenRun(lr_choice_key(arm, target),
+                     tuple((lr, lc_key(arm, target, lr, rep)) for lr in NOMINAL_LRS))
+
+
+def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dict, *, arm: str, lr, rep: int,
+              init_rep: int, block: str | None = None, source_epoch: int | None = None, save_epochs: bool = False,
+              same_as=None) -> TrainRun:
+    """A P-T run (every module of P but the classifier copied, everything fine-tuned; the official
+    ``load_finetune_init`` drops only ``fc.weight`` and ``fc.bias``) or an RI-T run, at nominal ``lr`` (a number
+    or :func:`chosen_lr`). Runs that differ only in lr share their init (from ``init_rep``) and data order
+    (from ``rep``): the two lr arms start from the same network and see the same batches."""
+    seeds = (PAPER, scale.name, target.name, arm)
+    transfer = None
+    if arm == "P-T":
+        transfer = Transfer(source_key(scale), ALL_BUT_LAST, "finetune",
+                            checkpoint="final" if source_epoch is None else source_epoch)
+    shuffle_seed = SHUFFLE_SEED_OFFSET + rep - 1 if block is not None else 0
+    return TrainRun(
+        key=key, experiment=experiment, axes=axes(**cell), model=network(scale, target.classes),
+        data=TargetData(scale.name, target.name, block, shuffle_seed),
+        schedule=replace(scale.schedule_for(target, arm), base_lr=lr),
+        seeds=Seeds(init=derive_seed(*seeds, "init", init_rep), data=derive_seed(*seeds, "data", rep)),
+        transfer=transfer, save_epochs=save_epochs, same_as=same_as)
+
+
+def _cell(condition: str, arm: str, target: Target, rep: int, **extra) -> dict:
+    return dict(condition=condition, arm=arm, source="P" if arm == "P-T" else "-", target=target.name, seed=rep,
+                **extra)
+
+
+def lr_choice_run(scale: Scale, arm: str, target: Target) -> AnalysisRun:
+    """The lr of one arm on one target: the protocol's search (:func:`lr_search`) inside the grid."""
+    search = lr_search(scale, arm, target.name)
+    return AnalysisRun(key=search.name, experiment="learning_curves", axes=axes(**_cell("lr_choice", arm, target, 0)),
+                       function="repro.tuning:choose", inputs=tuple(Need(k) for keys in search.trials.values()
+                                                                    for k in keys), params=search)
+
+
+def _learning_curves(scale: Scale) -> list[Run]:
+    found: list[Run] = []
     for target in scale.targets_of("learning_curves"):
         for arm in ARMS:
             for lr in NOMINAL_LRS:
                 for rep in range(1, scale.repeats + 1):
-                    specs.append(_spec(scale, "learning_curves", lc_key(arm, target.name, lr, rep), arm, target.name,
-                                       kind="train", arm=arm, lr=lr, rep=rep, init_rep=rep, save_epochs=True))
-            specs.append(_spec(scale, "learning_curves", lr_choice_key(arm, target.name), "lr_choice", target.name,
-                               kind="lr_choice", arm=arm))
+                    found.append(train_run(scale, "learning_curves", lc_key(arm, target.name, lr, rep), target,
+                                           _cell(arm, arm, target, rep), arm=arm, lr=lr, rep=rep, init_rep=rep,
+                                           save_epochs=True))
+            found.append(lr_choice_run(scale, arm, target))
         # Figure 16: a second RI-T from the same random init as run 1 (new data order and mixup draws).
-        specs.append(_spec(scale, "learning_curves", same_init_key(target.name), "RI-T same init", target.name,
-                           kind="train", arm="RI-T", lr="chosen", rep=scale.repeats + 1, init_rep=1,
-                           save_epochs=True))
-    return specs
+        rep = scale.repeats + 1
+        found.append(train_run(scale, "learning_curves", same_init_key(target.name), target,
+                               _cell("RI-T same init", "RI-T", target, rep), arm="RI-T",
+                               lr=chosen_lr("RI-T", target.name), rep=rep, init_rep=1, save_epochs=True))
+    return found
 
 
-def _block_shuffle(scale: Scale) -> list[RunSpec]:
-    specs = []
+def _block_shuffle(scale: Scale) -> list[Run]:
+    """Figure 3. Runs with exactly the training of another reuse its result (no augmentation at mini):
+    the full block is the learning-curve run of the same seeds (the identity permutation); '*' on one-channel
+    images is block 1 (both draw ``RandomState(seed).permutation(H * W)``)."""
+    found: list[Run] = []
     for target in scale.targets_of("block_shuffle"):
         for arm in ARMS:
             for block in scale.block_sizes:
                 for seed in scale.shuffle_seeds:
-                    specs.append(_spec(
-                        scale, "block_shuffle", bs_key(arm, target.name, block, seed), arm, target.name,
-                        kind="train", arm=arm, lr="chosen", rep=seed + 1, init_rep=seed + 1, block=block,
-                        shuffle_seed=SHUFFLE_SEED_OFFSET + seed, n=0 if block == PIXEL_SHUFFLE else int(block)))
-    return specs
+                    rep = seed + 1
+                    same_as = None
+                    if scale.name != "paper":
+                        if block == scale.full_block and rep <= scale.repeats:
+                            same_as = role_run(scale, arm, target.name, rep)
+                        elif block == PIXEL_SHUFFLE and scale.channels == 1:
+                            same_as = bs_key(arm, target.name, "1", seed)
+                    found.append(train_run(scale, "block_shuffle", bs_key(arm, target.name, block, seed), target,
+                                           _cell(arm, arm, target, rep, block=block), arm=arm,
+                                           lr=chosen_lr(arm, target.name), rep=rep, init_rep=rep, block=block,
+                                           same_as=same_as))
+    return found
 
 
-def _checkpoints(scale: Scale) -> list[RunSpec]:
-    return [
-        _spec(scale, "checkpoints", f"ck-{target.name}-e{epoch}", "P-T", target.name, kind="train", arm="P-T",
-              lr="chosen", rep=1, init_rep=1, source_epoch=epoch, n=epoch)
-        for target in scale.targets_of("checkpoints") for epoch in scale.source_checkpoints
-    ]
+def _checkpoints(scale: Scale) -> list[Run]:
+    """Figure 7: P-T from P's checkpoints; the final checkpoint is the learning-curve run of P-T."""
+    found: list[Run] = []
+    for target in scale.targets_of("checkpoints"):
+        for epoch in scale.source_checkpoints:
+            final = epoch == scale.source.epochs
+            found.append(train_run(scale, "checkpoints", f"ck-{target.name}-e{epoch}", target,
+                                   _cell("P-T", "P-T", target, 1, source_epoch=epoch), arm="P-T",
+                                   lr=chosen_lr("P-T", target.name), rep=1, init_rep=1, source_epoch=epoch,
+                                   same_as=role_run(scale, "P-T", target.name, 1) if final else None))
+    return found
+
+
+# Which two models each pair compares: (role, checkpoint) for each side; "*" = best checkpoint, no star = final.
+PAIR_ENDS = {
+    "P-T & P-T": (("P-T", "final"), ("P-T 2", "final")),
+    "RI-T & RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
+    "P-T & RI-T": (("P-T", "final"), ("RI-T", "final")),
+    "RI-T & P-T": (("RI-T", "final"), ("P-T", "final")),
+    "RI-T & RI-T same init": (("RI-T", "final"), ("RI-T same init", "final")),
+    "P-T* & P-T*": (("P-T", "best"), ("P-T 2", "best")),
+    "P-T* & P-T": (("P-T", "best"), ("P-T", "final")),
+    "RI-T* & RI-T*": (("RI-T", "best"), ("RI-T 2", "best")),
+    "RI-T* & RI-T": (("RI-T", "best"), ("RI-T", "final")),
+    "P-T* & RI-T*": (("P-T", "best"), ("RI-T", "best")),
+    "P-T & P": (("P-T", "final"), ("P", "final")),
+    "2 P-T": (("P-T", "final"), ("P-T 2", "final")),
+    "2 RI-T": (("RI-T", "final"), ("RI-T 2", "final")),
+    "RI-T & P": (("RI-T", "final"), ("P", "final")),
+}
+
+
+def role_ref(scale: Scale, role: str, target: str):
+    """The run behind a model role: 'P' (the source), 'P-T', 'P-T 2', 'RI-T', 'RI-T 2' (the first or second run
+    of the arm at its chosen lr) or 'RI-T same init'."""
+    if role == "P":
+        return source_key(scale)
+    if role == "RI-T same init":
+        return same_init_key(target)
+    arm, _, rep = role.partition(" ")
+    return role_run(scale, arm, target, int(rep or 1))
+
+
+def _needs(ref, files: tuple[str, ...]) -> list[Need]:
+    if isinstance(ref, ChosenRun):
+        return [Need(ref.search)] + [Need(key, files) for key in ref.keys()]
+    return [Need(ref, files)]
+
+
+def _checkpoint_files(checkpoint: str) -> tuple[str, ...]:
+    return (WEIGHTS,) if checkpoint == "final" else (EPOCHS,)
 
 
 def _pair_code(pair: str) -> str:
@@ -313,33 +493,58 @@ def _pair_code(pair: str) -> str:
             .replace("2 ", "2").replace(" same init", "-sameinit").replace(" ", ""))
 
 
-def _analyses(scale: Scale, experiment: str, prefix: str, pairs) -> list[RunSpec]:
-    return [_spec(scale, experiment, f"{prefix}-{target.name}-{_pair_code(pair)}", pair, target.name,
-                  kind=experiment, pair=pair)
-            for target in scale.targets_of(experiment) for pair in pairs]
+def _analyses(scale: Scale, experiment: str, prefix: str, pairs) -> list[Run]:
+    """One analysis per target and pair of models (:data:`PAIR_ENDS`)."""
+    found: list[Run] = []
+    for target in scale.targets_of(experiment):
+        for pair in pairs:
+            ends = tuple((role_ref(scale, role, target.name), checkpoint) for role, checkpoint in PAIR_ENDS[pair])
+            needs = [n for ref, checkpoint in ends for n in _needs(ref, _checkpoint_files(checkpoint))]
+            found.append(AnalysisRun(
+                key=f"{prefix}-{target.name}-{_pair_code(pair)}", experiment=experiment,
+                axes=axes(condition=pair, target=target.name), function=f"repro.neyshabur2020.analyses:{experiment}",
+                inputs=tuple(dict.fromkeys(needs)), params=(("scale", scale.name), ("target", target.name),
+                                                            ("pair", pair), ("ends", ends))))
+    return found
 
 
-def _criticality(scale: Scale) -> list[RunSpec]:
-    def text(lr) -> str:
-        return lr if lr == "chosen" else nominal_lr_text(lr)
+def _criticality(scale: Scale) -> list[Run]:
+    """Figure 5: rewinding each module of run 1 of P-T (at its chosen lr) and RI-T (at 0.02 and 0.1)."""
+    found: list[Run] = []
+    for target in scale.targets_of("criticality"):
+        for arm, lr in CRITICALITY_CONDITIONS:
+            text = lr if lr == "chosen" else nominal_lr_text(lr)
+            run = role_run(scale, arm, target.name, 1) if lr == "chosen" else lc_key(arm, target.name, lr, 1)
+            found.append(AnalysisRun(
+                key=f"crit-{target.name}-{ARM_CODE[arm]}-lr{text}", experiment="criticality",
+                axes=axes(condition=f"{arm} lr{text}", arm=arm, target=target.name),
+                function="repro.neyshabur2020.analyses:criticality", inputs=tuple(_needs(run, (WEIGHTS, EPOCHS))),
+                params=(("scale", scale.name), ("target", target.name), ("run", run))))
+    return found
 
-    return [_spec(scale, "criticality", f"crit-{target.name}-{ARM_CODE[arm]}-lr{text(lr)}",
-                  f"{arm} lr{text(lr)}", target.name, kind="criticality", arm=arm, lr=lr)
-            for target in scale.targets_of("criticality") for arm, lr in CRITICALITY_CONDITIONS]
 
-
-def _criticality_paths(scale: Scale) -> list[RunSpec]:
-    return [_spec(scale, "criticality_paths", f"critpath-{target.name}-{ARM_CODE[arm]}-{path}", f"{arm} {path}",
-                  target.name, kind="criticality_paths", arm=arm, path=path, module="conv1")
-            for target in scale.targets_of("criticality_paths") for arm in ARMS for path in CRITICALITY_PATHS]
+def _criticality_paths(scale: Scale) -> list[Run]:
+    """Figure 6: the module criticality of conv1 of run 1 of each arm, over the direct and the optimization path."""
+    found: list[Run] = []
+    for target in scale.targets_of("criticality_paths"):
+        for arm in ARMS:
+            run = role_run(scale, arm, target.name, 1)
+            for path in CRITICALITY_PATHS:
+                found.append(AnalysisRun(
+                    key=f"critpath-{target.name}-{ARM_CODE[arm]}-{path}", experiment="criticality_paths",
+                    axes=axes(condition=f"{arm} {path}", arm=arm, path=path, target=target.name),
+                    function="repro.neyshabur2020.analyses:criticality_paths",
+                    inputs=tuple(_needs(run, (WEIGHTS, EPOCHS))),
+                    params=(("scale", scale.name), ("target", target.name), ("run", run), ("module", "conv1"))))
+    return found
 
 
 # ----------------------------------------------------------------------------- hyper-parameter searches
 
 # Figure 2 trains P-T and RI-T at nominal lr 0.1 and 0.02 (two runs each) and the later experiments use
-# "the better" lr of each arm (reference §1.4-1.5: not stated which; the legends favour P-T 0.02, RI-T 0.1).
+# "the better" lr of each arm (the paper does not say which; the legends favour P-T 0.02, RI-T 0.1).
 LR_OBJECTIVE = Objective(
-    metric="test_acc_final", direction="max", split="test",
+    metric="acc_final", direction="max", split="test",
     note="mean final test top-1 (CheXpert: mean test AUC) of the arm's independent runs; the official code "
          "evaluates only on the test set and Figure 2 compares the lrs there, so the choice is made on the "
          "test set, as in the paper, and is optimistic by the selection")
@@ -364,7 +569,7 @@ def searches(scale_name: str) -> tuple[Search, ...]:
     return tuple(lr_search(scale, arm, target.name) for target in scale.targets_of("learning_curves") for arm in ARMS)
 
 
-def grid(experiment: str, scale_name: str) -> list[RunSpec]:
+def grid(experiment: str, scale_name: str) -> list[Run]:
     """Every run of ``experiment`` at ``scale_name``, in execution order."""
     scale = SCALES[scale_name]
     if experiment not in scale.experiments:
@@ -388,3 +593,49 @@ def grid(experiment: str, scale_name: str) -> list[RunSpec]:
     if experiment == "criticality":
         return _criticality(scale)
     return _criticality_paths(scale)
+
+
+def runs(scale_name: str) -> list[Run]:
+    """Every run of ``scale_name``: P, then every experiment's runs in execution order."""
+    scale = SCALES[scale_name]
+    return [source_run(scale)] + [r for e in scale.experiments for r in grid(e, scale_name)]
+
+
+TRAIN_COLUMNS = ("lr", "test_acc_final", "test_acc_best", "best_epoch", "train_acc_mean", "train_loss_final", "epochs",
+                 "steps", "reused", "seconds")
+MODULE_COLUMNS = tuple(f"acc_{m.replace('.', '_')}" for m in MODULES)
+PAIR_COLUMNS = ("pair", "model_a", "model_b")
+_ARM_CELL = ("condition", "arm", "source", "target", "seed")
+_PAIR_CELL = ("condition", "target")
+_RENAME = {"test_acc_final": "acc_final", "test_acc_best": "acc_max"}
+PAPER_ENTRY = Paper(
+    key=PAPER,
+    title="Neyshabur, Sedghi, Zhang. What is being transferred in transfer learning? NeurIPS 2020",
+    experiments=experiments_of(
+        EXPERIMENTS, SCALES,
+        axes=dict(learning_curves=_ARM_CELL, block_shuffle=_ARM_CELL + ("block",),
+                  checkpoints=_ARM_CELL + ("source_epoch",), mistakes=_PAIR_CELL, cka=_PAIR_CELL,
+                  distances=_PAIR_CELL, interpolation=_PAIR_CELL, basin=_PAIR_CELL,
+                  criticality=("condition", "arm", "target"),
+                  criticality_paths=("condition", "arm", "path", "target")),
+        columns=dict(
+            learning_curves=TRAIN_COLUMNS + ("chosen_lr", "score_lr0.1", "score_lr0.02"),
+            block_shuffle=TRAIN_COLUMNS, checkpoints=TRAIN_COLUMNS,
+            mistakes=PAIR_COLUMNS + ("n_test", "errors_a", "errors_b", "common_errors", "only_a", "only_b", "jaccard",
+                                     "disagreement", "seconds"),
+            cka=PAIR_COLUMNS + ("n_examples",) + tuple(f"cka_{s}" for s in STAGES) + ("seconds",),
+            distances=PAIR_COLUMNS + ("l2", "n_parameters") + tuple(f"{kind}_{s}" for kind in ("l2", "rms")
+                                                                    for s in STAGES) + ("seconds",),
+            interpolation=PAIR_COLUMNS + ("points", "acc_start", "acc_end", "acc_mid", "acc_min", "alpha_min",
+                                          "acc_barrier", "loss_barrier", "max_rise", "seconds"),
+            basin=PAIR_COLUMNS + ("epsilon", "delta", "mu", "level", "alpha_low", "alpha_high", "closed",
+                                  "line_length", "dimension", "n_samples", "seconds"),
+            criticality=("lr", "run", "acc_final", "loss_final") + MODULE_COLUMNS + ("modules_absent", "seconds"),
+            criticality_paths=("module", "run", "measure", "distance", "final_train_loss", "points",
+                               "points_within_threshold", "seconds")),
+        rename={e: _RENAME for e in ("learning_curves", "block_shuffle", "checkpoints")}),
+    scales=tuple(SCALES),
+    runs=runs,
+    compare=lazy_compare("repro.neyshabur2020.compare"),
+    searches=searches,
+)
