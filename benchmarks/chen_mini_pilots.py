@@ -18,7 +18,8 @@ import repro  # noqa: F401
 import tensorflow as tf
 
 from repro.models.resnet import resnet
-from repro.train import SGDSchedule, trainer
+from repro.schedule import Schedule
+from repro.train import trainer
 
 CELLS = ((8, "cifar", 128), (8, "cifar", 32), (4, "cifar", 32), (8, "imagenet", 128), (8, "imagenet", 32))
 
@@ -26,7 +27,7 @@ CELLS = ((8, "cifar", 128), (8, "cifar", 32), (4, "cifar", 32), (8, "imagenet", 
 def step_cost(width: int, stem: str, batch: int) -> tuple[float, float]:
     """(seconds of the first, traced step; mean seconds of the next 10 steps)."""
     model = resnet((32, 32, 1), 10, width=width, stem=stem)
-    schedule = SGDSchedule(base_lr=0.1, max_iter=10, step_size=100, batch_size=batch, eval_every=10,
+    schedule = Schedule(base_lr=0.1, length=10, step_size=100, batch_size=batch, eval_every=10,
                            weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
     _, step = trainer(model, schedule)
     x = np.random.default_rng(0).random((batch, 32, 32, 1), np.float32)

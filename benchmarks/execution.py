@@ -29,7 +29,8 @@ import repro  # noqa: F401
 import keras
 
 from repro.execution import use_execution
-from repro.train import SGDSchedule, distribute_batch, reset_optimizer, trainer
+from repro.schedule import Schedule
+from repro.train import distribute_batch, reset_optimizer, trainer
 
 SETTINGS = (
     ("float32", dict()),
@@ -62,7 +63,7 @@ def throughput(name: str, batch: int, steps: int, repeats: int, **execution) -> 
     with use_execution(**execution):
         model = build(name)
         shape = tuple(model.input_shape[1:])
-        schedule = SGDSchedule(base_lr=0.01, max_iter=steps, step_size=steps, batch_size=batch, eval_every=steps)
+        schedule = Schedule(base_lr=0.01, length=steps, step_size=steps, batch_size=batch, eval_every=steps)
         optimizer, step = trainer(model, schedule)
         reset_optimizer(optimizer)
         rng = np.random.default_rng(0)

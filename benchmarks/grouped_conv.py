@@ -24,7 +24,8 @@ import tensorflow as tf
 from repro.models import caffenet
 from repro.models.caffenet import build_caffenet
 from repro.models.specs import caffenet_mini as mini_spec
-from repro.train import SGDSchedule, make_train_step
+from repro.schedule import Schedule
+from repro.train import make_train_step
 
 
 def keras_grouped_conv(filters, kernel_size, *, groups, strides, padding, kernel_initializer, bias_initializer,
@@ -36,7 +37,7 @@ def keras_grouped_conv(filters, kernel_size, *, groups, strides, padding, kernel
 
 
 def throughput(model: keras.Model, batch: int, steps: int, repeats: int) -> float:
-    schedule = SGDSchedule(base_lr=0.01, max_iter=steps, step_size=steps, batch_size=batch, eval_every=steps)
+    schedule = Schedule(base_lr=0.01, length=steps, step_size=steps, batch_size=batch, eval_every=steps)
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
     step = make_train_step(model, optimizer, schedule)

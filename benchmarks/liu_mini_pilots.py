@@ -28,12 +28,13 @@ from repro.data import splits
 from repro.data.arrays import load_arrays
 from repro.landscape.smoothness import beta_smoothness, gradient_norm, variation_of_loss
 from repro.models.lenet import lenet
-from repro.train import SGDSchedule, TrainData, train, trainer
+from repro.schedule import Schedule
+from repro.train import TrainData, train, trainer
 
 
 def schedule(max_iter: int, eval_every: int) -> SGDSchedule:
     """lenet.py's SGD: lr 0.01 constant, momentum 0.9, weight decay 5e-4 on every parameter, batch 64."""
-    return SGDSchedule(base_lr=0.01, max_iter=max_iter, step_size=max_iter + 1, batch_size=64, eval_every=eval_every,
+    return Schedule(base_lr=0.01, length=max_iter, step_size=max_iter + 1, batch_size=64, eval_every=eval_every,
                        weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
 
 

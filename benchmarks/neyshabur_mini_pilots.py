@@ -30,9 +30,10 @@ import tensorflow as tf
 
 from repro.landscape.state import evaluate
 from repro.models.fixup_resnet import fixup_resnet
-from repro.train import SGDSchedule, mix_batch, trainer
+from repro.schedule import Schedule
+from repro.train import mix_batch, trainer
 
-SCHEDULE = SGDSchedule(base_lr=0.0125, max_iter=1, step_size=1, batch_size=32, eval_every=1, weight_decay=1e-4,
+SCHEDULE = Schedule(base_lr=0.0125, length=1, step_size=1, batch_size=32, eval_every=1, weight_decay=1e-4,
                        bias_lr_mult=1.0, decay_biases=True, scalar_lr_mult=0.1, mixup_alpha=0.7)
 
 

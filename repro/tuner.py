@@ -131,8 +131,7 @@ def tune(paper: Paper, searches: Sequence[Search], scale: str, out: Path, data_d
             trained = [key for key in keys if read_result(workspace.run_dir(key)) is None]
             for key in trained:
                 printer(f"      training {key}")
-            results = ensure(keys, workspace)
-            score = search_score(search, value, results.__getitem__)
+            score = search_score(search, value, lambda key: ensure([key], workspace)[key])
             write_trial(log_root, search, value, score)
             report(search, value, f"{objective.metric}={score:.4f}  {len(keys)} runs ({len(trained)} trained) "
                                   f"{time.time() - trial_started:6.1f}s")

@@ -45,9 +45,9 @@ def small_model():
 
 
 def schedule():
-    from repro.train import SGDSchedule
+    from repro.schedule import Schedule
 
-    return SGDSchedule(base_lr=0.05, max_iter=STEPS, step_size=3, batch_size=BATCH, eval_every=3, weight_decay=5e-3)
+    return Schedule(base_lr=0.05, length=STEPS, step_size=3, batch_size=BATCH, eval_every=3, weight_decay=5e-3)
 
 
 def train_under(out: Path, strategy: str, precision: str = "off", jit_compile: bool = False) -> dict:

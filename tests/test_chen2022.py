@@ -11,7 +11,8 @@ from repro.chen2022 import protocol
 from repro.chen2022.claims import RULES, Measured
 from repro.chen2022.mini_data import random_rotations, target_arrays
 from repro.cli import main
-from repro.models.resnet import chen_groups, resnet
+from repro.chen2022.analyses import chen_groups
+from repro.models.resnet import resnet
 from repro.registry import get_paper
 
 PAPER = get_paper("chen2022")

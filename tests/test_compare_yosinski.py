@@ -353,9 +353,11 @@ def test_a_non_numeric_accuracy_is_a_clear_error(tmp_path):
 
 def test_mini_scale_matches_each_net_with_its_own_targets_base(tmp_path):
     """5/5 Fashion halves are not exchangeable: a hard B half must not read as a transfer drop."""
-    from repro.runs import append_row
+    from repro.store import append_row
     from repro.yosinski2014.compare import compare
-    from repro.yosinski2014.experiment import ROW_FIELDS
+    from repro.yosinski2014.protocol import PAPER_ENTRY
+
+    fields = PAPER_ENTRY.experiment("random_splits").fields
 
     base = {"0A": 0.95, "0B": 0.85, "1A": 0.92, "1B": 0.88}
     rows = []
@@ -374,7 +376,7 @@ def test_mini_scale_matches_each_net_with_its_own_targets_base(tmp_path):
             # every fine-tuned selffer equals its own target's base net exactly
             add(f"transfer-ft{s}A{s}A_1_{n}", "BnB+", n, f"{s}A", f"{s}A", base[f"{s}A"])
     for row in rows:
-        append_row(tmp_path / "random_splits.csv", row, ROW_FIELDS)
+        append_row(tmp_path / "random_splits.csv", row, fields)
     verdicts = {v.claim_id: v for v in compare(tmp_path, "mini", whole_classes=10).verdicts}
     assert verdicts["Y-C2"].verdict == "holds", verdicts["Y-C2"].evidence
     assert "sigma 0.0020" in verdicts["Y-C2"].evidence  # seed noise from the replicates (at the floor)

@@ -78,7 +78,7 @@ def test_sources_are_shared_by_key_and_checkpointed_every_epoch(smoke):
     assert len(sources) == 7  # digits, fashion, fashion-shuffled and four MNIST label relations
     fashion = next(smoke / "sources" / "smoke" / s for s in sources if s.startswith("lenet-fashion-fashion"))
     epochs = sorted(p.name for p in (fashion / "checkpoints").iterdir())
-    assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source_schedule.epochs + 1)]
+    assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source_schedule.length + 1)]
 
 
 def test_shared_configurations_reuse_one_run(smoke):
@@ -142,7 +142,8 @@ def test_label_relations():
 
 
 def test_step_hook_rows_survive_a_resume(tmp_path):
-    from repro.train import SGDSchedule, TrainData, train
+    from repro.schedule import Schedule
+    from repro.train import TrainData, train
 
     class Counter:
         fields = ("value",)
@@ -158,8 +159,8 @@ def test_step_hook_rows_survive_a_resume(tmp_path):
                      rng.integers(0, 2, 4))
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
-    schedule = SGDSchedule(base_lr=0.1, max_iter=8, step_size=100, batch_size=4, eval_every=4)
-    train(model, data, dataclasses.replace(schedule, max_iter=4), tmp_path, data_seed=0, hook=Counter())
+    schedule = Schedule(base_lr=0.1, length=8, step_size=100, batch_size=4, eval_every=4)
+    train(model, data, dataclasses.replace(schedule, length=4), tmp_path, data_seed=0, hook=Counter())
     with open(tmp_path / "steps.csv", "a") as f:  # a row written after the last checkpoint, lost in a crash
         f.write("6,5.0\n")
     train(model, data, schedule, tmp_path, data_seed=0, hook=Counter())
@@ -208,22 +209,25 @@ def test_deviation_rule_needs_two_seeds_per_arm():
 def test_paper_grid_follows_the_official_scripts():
     scale = protocol.PAPER_SCALE
     assert (scale.generalization.network, scale.generalization.target.name) == ("resnet50", "cub200")
-    assert scale.generalization.schedule == protocol.Schedule(epochs=200, batch_size=32, lr_step=18_730, evals=40,
-                                                              class_balanced=True)
-    assert scale.optimization.schedule.lr_step == 39_540 and scale.probe.window == (4_000, 12_000)
-    assert scale.feasibility.schedule == protocol.Schedule(epochs=100, batch_size=64)
+    assert scale.generalization.schedule == protocol.official_sgd(200, 32, lr_step=18_730, evals=40)
+    assert scale.generalization.class_balanced and scale.optimization.class_balanced
+    cub = scale.generalization.schedule.resolve(5_994)
+    assert cub.lr_at(18_729) == 0.01 and cub.lr_at(18_730) == pytest.approx(0.001) and cub.max_iter == 200 * 187
+    assert scale.optimization.schedule.step_size == 39_540 and scale.probe.window == (4_000, 12_000)
+    assert scale.feasibility.schedule == protocol.official_sgd(100, 64)
+    assert scale.feasibility.schedule.policy == "constant"
     assert len(scale.landscape.coordinates) == 200 and scale.landscape.coordinates[0] == -0.1
     assert scale.input_sources == ("mnist", "fashion", "fashion-shuffled", "random")
 
 
 def _tiny_paper_scale(monkeypatch):
     """The paper scale with schedules cut to a few steps (data through tfds mock data)."""
-    tiny = dict(epochs=1, evals=1)
+    tiny = dict(length=1, evals=1)
     scale = protocol.PAPER_SCALE
     patched = dataclasses.replace(
         scale, seeds=(1,),
-        generalization=dataclasses.replace(scale.generalization, schedule=dataclasses.replace(
-            scale.generalization.schedule, batch_size=2, class_balanced=False, **tiny)),
+        generalization=dataclasses.replace(scale.generalization, class_balanced=False, schedule=dataclasses.replace(
+            scale.generalization.schedule, batch_size=2, **tiny)),
         feasibility=dataclasses.replace(scale.feasibility, schedule=dataclasses.replace(
             scale.feasibility.schedule, batch_size=4, **tiny)),
         source_schedule=dataclasses.replace(scale.source_schedule, batch_size=4, **tiny),
@@ -242,7 +246,7 @@ def test_paper_scale_lenet_svhn_fine_tuning_under_mock_data(tmp_path, monkeypatc
                      "--data-dir", str(data_dir), "--only", "in-fashion-shuffled-s1"]) == 0
     row = rows(tmp_path / "liu2019" / "paper", "input_similarity")[0]
     config = json.loads((tmp_path / "liu2019" / "paper" / "runs" / row["run_key"] / "config.json").read_text())
-    assert config["data"]["target"] == "svhn600" and config["start"]["copied"][-1] == "cls_fc3"
+    assert config["data"]["target"] == "svhn600" and config["transfer"]["copied"][-1] == "cls_fc3"
     assert 0.0 <= float(row["test_acc_final"]) <= 1.0 and float(row["deviation_conv"]) > 0
 
 
@@ -264,7 +268,8 @@ def test_paper_scale_resnet50_cub_deviation_and_flatness_under_mock_data(tmp_pat
     steps = list(csv.DictReader(open(scale_dir / "runs" / "dev-imagenet-s1" / "steps.csv")))
     assert len(steps) == 2 and float(steps[-1]["deviation_conv"]) > 0  # 4 mock images, batch 2
     config = json.loads((scale_dir / "runs" / "dev-imagenet-s1" / "config.json").read_text())
-    assert config["start"] == {"mode": "imagenet backbone", "weights": str(weights)}
+    assert config["run"]["model"]["backbone_weights_env"] == "REPRO_LIU_RESNET50_WEIGHTS"
+    assert str(weights) in config["model"]
     flat = rows(scale_dir, "flatness")[0]
     assert flat["surface_layer"] == "layer4_block1_conv3/kernel" and np.isfinite(float(flat["top_eigenvalue"]))
 

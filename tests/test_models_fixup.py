@@ -6,7 +6,7 @@ import pytest
 
 from repro.errors import BadArgument
 from repro.models.fixup_resnet import fixup_resnet, module_outputs
-from repro.models.resnet import neyshabur_modules
+from repro.neyshabur2020.analyses import neyshabur_modules
 
 STAGES = (3, 4, 6, 3)
 N_BLOCKS = sum(STAGES)  # Fixup's L = 16 residual branches

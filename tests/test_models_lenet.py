@@ -6,14 +6,16 @@ import pytest
 
 from repro.errors import BadArgument
 from repro.models.lenet import BODY_LAYERS, CONV_LAYERS, FEATURES, HEAD_LAYERS, WEIGHT_LAYERS, flatten_size, lenet
-from repro.models.liu_head import (
+from repro.liu2019.network import (
     liu_backbone,
     liu_conv_kernels,
     liu_probe_layers,
     liu_resnet50,
     torch_conv_path,
 )
-from repro.models.resnet import chen_groups, neyshabur_modules, resnet
+from repro.chen2022.analyses import chen_groups
+from repro.models.resnet import resnet
+from repro.neyshabur2020.analyses import neyshabur_modules
 from repro.transfer import transfer
 
 # torch LeNet + LeNet_cls of lenet.py at 28x28x1, without the unused 6-way classifier:

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from repro.errors import BadArgument
-from repro.models.resnet import chen_groups, neyshabur_modules, resnet
+from repro.chen2022.analyses import chen_groups
+from repro.models.resnet import resnet
+from repro.neyshabur2020.analyses import neyshabur_modules
 
 BLOCKS = [f"layer{s}.{b}" for s, count in enumerate((3, 4, 6, 3), start=1) for b in range(count)]
 

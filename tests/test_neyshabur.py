@@ -6,13 +6,12 @@ import json
 import numpy as np
 import pytest
 
-import repro  # noqa: F401
 import tensorflow_datasets as tfds
 
 from repro.cli import main
 from repro.neyshabur2020 import protocol
-from repro.neyshabur2020.experiment import target_schedule, transfer_modules
 from repro.registry import get_paper
+from repro.runs import ALL_BUT_LAST, TrainRun
 
 PAPER = get_paper("neyshabur2020")
 
@@ -35,7 +34,7 @@ def test_every_experiment_has_a_row_for_every_run_of_its_grid(smoke):
     scale_dir = smoke / "neyshabur2020" / "smoke"
     for experiment in PAPER.experiment_names("smoke"):
         keys = [r["run_key"] for r in rows(scale_dir, experiment)]
-        assert sorted(keys) == sorted(s.run_key for s in PAPER.grid(experiment, "smoke")), experiment
+        assert sorted(keys) == sorted(r.key for r in PAPER.grid(experiment, "smoke")), experiment
         assert len(keys) == len(set(keys))
 
 
@@ -55,7 +54,7 @@ def test_source_model_is_shared_by_key_with_a_checkpoint_every_epoch(smoke):
     epochs = sorted(p.name for p in (sources[0] / "checkpoints").iterdir())
     assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source.epochs + 1)]
     config = json.loads((sources[0] / "config.json").read_text())
-    assert config["source"] == sources[0].name
+    assert config["run"]["key"] == sources[0].name and config["run"]["shared"]
 
 
 def test_lr_choice_is_the_better_mean_and_keeps_the_tuner_in_its_run_dir(smoke):
@@ -110,7 +109,9 @@ def test_mini_targets_shuffle_train_and_test_with_one_permutation(block):
     target = protocol.SMOKE.target("digits")
     plain, _ = mini_data.target_data(protocol.SMOKE, target, None)
     shuffled, config = mini_data.target_data(protocol.SMOKE, target, None, block, 1234)
-    transform = mini_data.shuffle_transform(block, 1234)
+    from repro.data.transforms import image_shuffle
+
+    transform = image_shuffle(block, 1234)
     np.testing.assert_array_equal(shuffled.x_train, transform(plain.x_train))
     np.testing.assert_array_equal(shuffled.x_val, transform(plain.x_val))
     assert config["shuffle"] == transform.describe()
@@ -127,40 +128,49 @@ def test_fine_tuning_copies_every_module_of_p_but_the_classifier(smoke):
 def test_paper_grid_follows_the_official_configs():
     grid = {e: PAPER.grid(e, "paper") for e in PAPER.experiment_names("paper")}
     shuffle = grid["block_shuffle"]
-    assert {s.params["block"] for s in shuffle} == set(protocol.PAPER_SCALE.block_sizes)
+    assert {r.axis("block") for r in shuffle} == set(protocol.PAPER_SCALE.block_sizes)
     assert len(shuffle) == 3 * 2 * 13 * 3  # domains x arms x (12 sizes + '*') x seeds
-    assert {s.params["shuffle_seed"] for s in shuffle} == {1234, 1235, 1236}
-    assert {s.target for s in grid["cka"]} == {"chexpert"} and {s.target for s in grid["checkpoints"]} == {
-        "real", "clipart", "quickdraw"}
-    assert sorted({s.params["source_epoch"] for s in grid["checkpoints"]}) == [
+    assert {r.data.shuffle_seed for r in shuffle} == {1234, 1235, 1236}
+    assert not any(r.same_as for r in shuffle)  # augmented learning curves: no block-shuffle run repeats one
+    assert {r.axis("target") for r in grid["cka"]} == {"chexpert"}
+    assert {r.axis("target") for r in grid["checkpoints"]} == {"real", "clipart", "quickdraw"}
+    assert sorted({r.axis("source_epoch") for r in grid["checkpoints"]}) == [
         0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90]
-    assert len({s.run_key for g in grid.values() for s in g}) == sum(len(g) for g in grid.values())
+    assert {r.transfer.checkpoint for r in grid["checkpoints"]} == {
+        0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90}
+    assert len({r.key for g in grid.values() for r in g}) == sum(len(g) for g in grid.values())
+
+
+def _schedule(target: str, arm: str, lr: float, n_train: int):
+    scale = protocol.PAPER_SCALE
+    return dataclasses.replace(scale.schedule_for(scale.target(target), arm), base_lr=lr).resolve(n_train)
 
 
 def test_paper_schedules_are_the_official_ones():
-    real, chexpert = protocol.PAPER_SCALE.target("real"), protocol.PAPER_SCALE.target("chexpert")
-    domainnet = target_schedule(protocol.PAPER_SCALE, real, "P-T", 50_000, 0.1)
+    domainnet = _schedule("real", "P-T", 0.1, 50_000)
     steps = 50_000 // 32
-    assert domainnet.base_lr == pytest.approx(0.0125) and domainnet.batch_size == 32
+    assert domainnet.lr_at(0) == pytest.approx(0.0125) and domainnet.batch_size == 32
     assert domainnet.milestones == (30 * steps, 60 * steps, 90 * steps) and domainnet.max_iter == 100 * steps
     assert domainnet.mixup_alpha == 0.7 and domainnet.weight_decay == 1e-4 and domainnet.decay_biases
     assert domainnet.scalar_lr_mult == 0.1 and domainnet.bias_lr_mult == 1.0
-    ri_t = target_schedule(protocol.PAPER_SCALE, chexpert, "RI-T", 50_000, 0.02)
-    assert ri_t.base_lr == pytest.approx(0.02) and ri_t.batch_size == 256 and ri_t.milestones == ()
+    ri_t = _schedule("chexpert", "RI-T", 0.02, 50_000)
+    assert ri_t.lr_at(0) == pytest.approx(0.02) and ri_t.batch_size == 256 and ri_t.milestones == ()
+    assert ri_t.lr_at(ri_t.max_iter - 1) == pytest.approx(0.02)
     assert ri_t.max_iter == 400 * (50_000 // 256) and ri_t.mixup_alpha == 0 and ri_t.loss == "sigmoid"
-    assert target_schedule(protocol.PAPER_SCALE, chexpert, "P-T", 50_000, 0.02).max_iter == 200 * (50_000 // 256)
+    assert _schedule("chexpert", "P-T", 0.02, 50_000).max_iter == 200 * (50_000 // 256)
+    run = next(r for r in PAPER.grid("learning_curves", "paper") if isinstance(r, TrainRun) and r.transfer)
+    assert run.transfer.n == ALL_BUT_LAST and run.transfer.mode == "finetune"
 
 
 def _one_step(model, stream, schedule, tmp_path):
     from repro.train import train
 
-    return train(model, stream, dataclasses.replace(schedule, max_iter=1, eval_every=1, train_eval_examples=4),
+    return train(model, stream, dataclasses.replace(schedule, length=1, eval_every=1, train_eval_examples=4),
                  tmp_path, data_seed=0)
 
 
 def test_paper_scale_domainnet_fine_tuning_step_under_mock_data(tmp_path):
     from repro.neyshabur2020.data import target_data
-    from repro.neyshabur2020.experiment import build_model
     from repro.transfer import transfer
 
     scale = protocol.PAPER_SCALE
@@ -173,10 +183,11 @@ def test_paper_scale_domainnet_fine_tuning_step_under_mock_data(tmp_path):
         stream, config = target_data(scale, scale.target("clipart"), str(tmp_path), block="56", shuffle_seed=1234)
         assert config["shuffle_transform"] == {"transform": "block_shuffle", "block": 56, "seed": 1234}
         assert "noaug" in config["train_transform"]
-        schedule = target_schedule(scale, scale.target("clipart"), "P-T", stream.n_train, 0.1)
-        source = build_model(scale, 1000, seed=1)
-        model = build_model(scale, 345, seed=2)
-        modules = transfer_modules(model)
+        schedule = _schedule("clipart", "P-T", 0.1, stream.n_train)
+        source = protocol.network(scale, 1000).build(seed=1)
+        spec = protocol.network(scale, 345)
+        model = spec.build(seed=2)
+        modules = spec.modules(model)
         transfer(model, modules, len(modules) - 1, "finetune", source)
         result = _one_step(model, stream, schedule, tmp_path)
     assert result.steps == 1 and 0.0 <= result.acc_final <= 1.0 and np.isfinite(result.train_loss_final)
@@ -185,7 +196,6 @@ def test_paper_scale_domainnet_fine_tuning_step_under_mock_data(tmp_path):
 def test_paper_scale_chexpert_step_trains_bce_and_reports_mean_auc(tmp_path):
     from repro.data import chexpert
     from repro.neyshabur2020 import data
-    from repro.neyshabur2020.experiment import build_model
     from tests.test_neyshabur_data import TINY, write_manual
 
     write_manual(tmp_path / "manual")
@@ -195,8 +205,8 @@ def test_paper_scale_chexpert_step_trains_bce_and_reports_mean_auc(tmp_path):
     stream.train_eval = lambda k: data.chexpert_dataset("train", tmp_path / "data", training=False, batch_size=2,
                                                         config=config).unbatch().take(k).batch(2)
     scale = protocol.PAPER_SCALE
-    schedule = target_schedule(scale, scale.target("chexpert"), "RI-T", stream.n_train, 0.1)
-    model = build_model(scale, 5, seed=0)
+    schedule = _schedule("chexpert", "RI-T", 0.1, stream.n_train)
+    model = protocol.network(scale, 5).build(seed=0)
     result = _one_step(model, stream, dataclasses.replace(schedule, batch_size=2), tmp_path)
     assert result.steps == 1 and np.isfinite(result.train_loss_final)
     assert 0.0 <= result.acc_final <= 1.0  # the mean AUC over the labels that have both classes

@@ -8,8 +8,11 @@ import numpy as np
 
 from repro.compare import load_published
 from repro.neyshabur2020 import figures, protocol
-from repro.neyshabur2020.paper import ROW_FIELDS
-from repro.runs import append_row
+from repro.runs import AnalysisRun
+from repro.schedule import Chosen
+from repro.store import append_row
+
+PAPER = protocol.PAPER_ENTRY
 
 TARGETS = protocol.MINI.targets[:2]
 EPOCHS = 10
@@ -25,20 +28,22 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _row(scale_dir: Path, experiment: str, run_key: str, condition: str, target: str, n=0, seed=0, **values) -> None:
+def _row(scale_dir: Path, experiment: str, run_key: str, condition: str, target: str, **values) -> None:
     identity = dict(paper="neyshabur2020", experiment=experiment, scale="mini", run_key=run_key, condition=condition,
-                    n=n, source="-", target=target, split="-", seed=seed)
-    append_row(scale_dir / f"{experiment}.csv", {**identity, **values}, ROW_FIELDS[experiment])
+                    target=target)
+    append_row(scale_dir / f"{experiment}.csv", {**identity, **values}, PAPER.experiment(experiment).fields)
 
 
-def _spec_row(scale_dir: Path, spec, **values) -> None:
-    append_row(scale_dir / f"{spec.experiment}.csv", {**spec.identity(), **values}, ROW_FIELDS[spec.experiment])
+def _spec_row(scale_dir: Path, run, **values) -> None:
+    identity = dict(paper="neyshabur2020", experiment=run.experiment, scale="mini", run_key=run.key)
+    append_row(scale_dir / f"{run.experiment}.csv", {**identity, **dict(run.axes), **values},
+               PAPER.experiment(run.experiment).fields)
 
 
 def _specs(experiment: str) -> list:
     """The mini grid of ``experiment`` restricted to the two test targets."""
     names = {t.name for t in TARGETS}
-    return [s for s in protocol.grid(experiment, "mini") if s.target in names]
+    return [r for r in protocol.grid(experiment, "mini") if r.axis("target") in names]
 
 
 def _metrics(scale_dir: Path, run_key: str, final: float, rng: np.random.Generator) -> None:
@@ -53,8 +58,12 @@ def _metrics(scale_dir: Path, run_key: str, final: float, rng: np.random.Generat
 CHOSEN = {"P-T": 0.02, "RI-T": 0.1}
 
 
-def _lr(params: dict) -> float:
-    return CHOSEN[params["arm"]] if params["lr"] == "chosen" else float(params["lr"])
+def _lr(run) -> float:
+    """The nominal lr of a training run (a chosen one as :data:`CHOSEN` says), or of an analysed run."""
+    if isinstance(run, AnalysisRun):
+        return CHOSEN[run.axis("arm")] if "chosen" in run.key else float(run.key.rsplit("lr", 1)[1])
+    lr = run.schedule.base_lr
+    return CHOSEN[run.axis("arm")] if isinstance(lr, Chosen) else float(lr)
 
 
 def _synthetic_results(scale_dir: Path) -> None:
@@ -64,37 +73,34 @@ def _synthetic_results(scale_dir: Path) -> None:
 
     # learning_curves (Figure 2): runs, the lr choices, the same-init RI-T run; one run without its directory
     for spec in _specs("learning_curves"):
-        p = spec.params
-        if p["kind"] == "lr_choice":
-            _spec_row(scale_dir, spec, arm=p["arm"], chosen_lr=CHOSEN[p["arm"]])
+        arm = spec.axis("arm")
+        if isinstance(spec, AnalysisRun):
+            _spec_row(scale_dir, spec, chosen_lr=CHOSEN[arm])
             continue
-        lr = _lr(p)
-        final = (0.85 if p["arm"] == "P-T" else 0.6) - (0.1 if lr == 0.1 else 0.0)
-        _spec_row(scale_dir, spec, arm=p["arm"], lr=lr, test_acc_final=final, train_acc_mean=final + 0.05,
-                  epochs=EPOCHS)
-        if spec.run_key != protocol.lc_key("RI-T", second, 0.02, 2):
-            _metrics(scale_dir, spec.run_key, final, rng)
+        lr = _lr(spec)
+        final = (0.85 if arm == "P-T" else 0.6) - (0.1 if lr == 0.1 else 0.0)
+        _spec_row(scale_dir, spec, lr=lr, test_acc_final=final, train_acc_mean=final + 0.05, epochs=EPOCHS)
+        if spec.key != protocol.lc_key("RI-T", second, 0.02, 2):
+            _metrics(scale_dir, spec.key, final, rng)
 
-    # block_shuffle (Figure 3); the full-image run reuses a learning-curve run (no 'block' in its row)
+    # block_shuffle (Figure 3); the full-image run reuses a learning-curve run
     for spec in _specs("block_shuffle"):
-        p = spec.params
-        full = p["block"] == protocol.MINI.full_block
-        size = 0.2 if p["block"] == protocol.PIXEL_SHUFFLE else int(p["block"]) / 32
-        acc = (0.3 + 0.5 * size) if p["arm"] == "P-T" else (0.2 + 0.35 * size)
-        _spec_row(scale_dir, spec, arm=p["arm"], lr=_lr(p), block="" if full else p["block"], test_acc_final=acc,
-                  train_acc_mean=acc + 0.1, reused=protocol.lc_key(p["arm"], spec.target, _lr(p), 1) if full else "")
+        arm, block = spec.axis("arm"), spec.axis("block")
+        full = block == protocol.MINI.full_block
+        size = 0.2 if block == protocol.PIXEL_SHUFFLE else int(block) / 32
+        acc = (0.3 + 0.5 * size) if arm == "P-T" else (0.2 + 0.35 * size)
+        _spec_row(scale_dir, spec, lr=_lr(spec), test_acc_final=acc, train_acc_mean=acc + 0.1,
+                  reused=protocol.lc_key(arm, spec.axis("target"), _lr(spec), 1) if full else "")
 
     # checkpoints (Figure 7); the final checkpoint reuses the P-T learning-curve run
     for spec in _specs("checkpoints"):
-        epoch = spec.params["source_epoch"]
-        last = epoch == protocol.MINI.source.epochs
-        _spec_row(scale_dir, spec, arm="P-T", lr=0.02, source_epoch="" if last else epoch,
-                  test_acc_final=0.6 + 0.03 * epoch, train_acc_mean=0.7 + 0.025 * epoch)
+        epoch = spec.axis("source_epoch")
+        _spec_row(scale_dir, spec, lr=0.02, test_acc_final=0.6 + 0.03 * epoch, train_acc_mean=0.7 + 0.025 * epoch)
 
     # cka (Table 1); one pair missing at the second target
     for spec in _specs("cka"):
-        pair = spec.params["pair"]
-        if spec.target == second and pair == protocol.CKA_PAIRS[-1]:
+        pair = spec.param("pair")
+        if spec.axis("target") == second and pair == protocol.CKA_PAIRS[-1]:
             continue
         k0 = protocol.CKA_PAIRS.index(pair)
         _spec_row(scale_dir, spec, pair=pair,
@@ -102,17 +108,15 @@ def _synthetic_results(scale_dir: Path) -> None:
 
     # criticality (Figure 5)
     for spec in _specs("criticality"):
-        p = spec.params
-        modules = {f"acc_{m.replace('.', '_')}": 0.8 - rng.uniform(0, 0.3 if p["arm"] == "RI-T" else 0.05)
+        modules = {f"acc_{m.replace('.', '_')}": 0.8 - rng.uniform(0, 0.3 if spec.axis("arm") == "RI-T" else 0.05)
                    for m in protocol.MODULES}
-        _spec_row(scale_dir, spec, arm=p["arm"], lr=_lr(p), acc_final=0.8, **modules)
+        _spec_row(scale_dir, spec, lr=_lr(spec), acc_final=0.8, **modules)
 
     # criticality_paths (Figure 6); the RI-T optimization heat map of the second target is missing
     for spec in _specs("criticality_paths"):
-        arm, path = spec.params["arm"], spec.params["path"]
-        _spec_row(scale_dir, spec, arm=arm, path=path, module="conv1",
-                  measure=1.5 if path == "direct" else "nan", final_train_loss=0.54)
-        if spec.target == second and arm == "RI-T" and path == "optimization":
+        arm, path = spec.axis("arm"), spec.axis("path")
+        _spec_row(scale_dir, spec, module="conv1", measure=1.5 if path == "direct" else "nan", final_train_loss=0.54)
+        if spec.axis("target") == second and arm == "RI-T" and path == "optimization":
             continue
         rows = []
         for k in range(6):
@@ -121,24 +125,24 @@ def _synthetic_results(scale_dir: Path) -> None:
                 position = dict(alpha=k / 5) if path == "direct" else dict(checkpoint=k)
                 rows.append(dict(x=(k / 5) * (1.0 if arm == "P-T" else 5.0), **position, sigma=sigma, loss=loss,
                                  accuracy=max(0.0, 1.0 - loss / 2)))
-        _write_csv(scale_dir / "runs" / spec.run_key / "heatmap.csv", rows)
+        _write_csv(scale_dir / "runs" / spec.key / "heatmap.csv", rows)
 
     # interpolation (Figures 4, 16)
     alphas = np.linspace(0, 1, 21)
     for spec in _specs("interpolation"):
-        pair = spec.params["pair"]
+        pair = spec.param("pair")
         _spec_row(scale_dir, spec, pair=pair, points=len(alphas))
         dip = 0.0 if "RI-T" not in pair else 0.6
         acc = 0.8 - dip * np.sin(np.pi * alphas)
-        _write_csv(scale_dir / "runs" / spec.run_key / "curve.csv", [
+        _write_csv(scale_dir / "runs" / spec.key / "curve.csv", [
             dict(pair=pair, alpha=a, loss=1 - v, accuracy=v, baseline=0.2, excess=0.8 - v, accuracy_baseline=0.8,
                  bn_recalibrated=False) for a, v in zip(alphas, acc)])
 
     # distances (Table 2 appendix)
     for spec in _specs("distances"):
-        k0 = protocol.DISTANCE_PAIRS.index(spec.params["pair"]) + 1
-        _spec_row(scale_dir, spec, pair=spec.params["pair"], l2=10.0 * k0)
-        _write_csv(scale_dir / "runs" / spec.run_key / "distances.csv", [
+        k0 = protocol.DISTANCE_PAIRS.index(spec.param("pair")) + 1
+        _spec_row(scale_dir, spec, pair=spec.param("pair"), l2=10.0 * k0)
+        _write_csv(scale_dir / "runs" / spec.key / "distances.csv", [
             dict(module=m, l2=k0 * (k + 1), size=100 * (k + 1), rms=k0 * (k + 1) / np.sqrt(100 * (k + 1)))
             for k, m in enumerate(protocol.MODULES[:-1])])
 
@@ -168,7 +172,7 @@ def test_empty_or_partial_results(tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()
     _row(partial, "learning_curves", protocol.lc_key("P-T", TARGETS[0].name, 0.02, 1), "P-T", TARGETS[0].name,
-         arm="P-T", lr=0.02, test_acc_final=0.8, epochs=EPOCHS)
+         arm="P-T", seed=1, lr=0.02, test_acc_final=0.8, epochs=EPOCHS)
     _row(partial, "interpolation", "interp-x", "P-T & P-T", TARGETS[0].name, pair="P-T & P-T")
     _row(partial, "cka", "cka-other", "P-T & P", protocol.MINI.targets[2].name, pair="P-T & P", cka_conv1=0.5)
     paths = figures.all_figures(partial, published, TARGETS)

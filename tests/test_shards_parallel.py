@@ -25,8 +25,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from repro.cli import main
-from repro.hparams import AXES
-from repro.runs import Shard, experiment_csvs, read_rows
+from repro.plan import Shard
+from repro.store import csv_name, experiment_csvs, read_rows
 from repro.yosinski2014 import protocol
 
 PAPER, EXPERIMENT, SCALE, COUNT = "yosinski2014", "natman", "smoke", 3
@@ -70,10 +70,10 @@ def sharded(tmp_path_factory):
                                       stdout=handle, stderr=subprocess.STDOUT))
     codes = [p.wait(timeout=TIMEOUT) for p in processes]
     assert codes == [0] * COUNT, "\n\n".join(log.read_text() for log in logs)
-    code, listed = _main(_run_args(out, "--dry-run"))
+    code, listed = _main(_run_args(out, "--dry-run", "--json"))
     assert code == 0
-    return SimpleNamespace(out=out, scale_dir=out / PAPER / SCALE, keys=listed.split(),
-                           specs={s.run_key: s for s in protocol.grid(EXPERIMENT, SCALE)})
+    return SimpleNamespace(out=out, scale_dir=out / PAPER / SCALE, keys=[r["key"] for r in json.loads(listed)],
+                           runs={r.key: r for r in protocol.grid(EXPERIMENT, SCALE)})
 
 
 def _owner(run_key: str) -> int:
@@ -82,17 +82,17 @@ def _owner(run_key: str) -> int:
 
 def test_the_grid_makes_shards_race_for_a_shared_base_net(sharded):
     """Precondition of the other tests: some base net is needed by a shard that does not own it."""
-    assert sorted(sharded.keys) == sorted(sharded.specs)
+    assert sorted(sharded.keys) == sorted(sharded.runs)
     needs = {}
-    for spec in sharded.specs.values():
-        if spec.params["source_run"]:
-            needs.setdefault(spec.params["source_run"], set()).add(_owner(spec.run_key))
+    for run in sharded.runs.values():
+        for need in run.needs():
+            needs.setdefault(need.key, set()).add(_owner(run.key))
     assert any(shards - {_owner(base)} for base, shards in needs.items())
 
 
 def test_each_shard_file_holds_its_slice_and_together_every_run_once(sharded):
     files = experiment_csvs(sharded.scale_dir, EXPERIMENT)
-    assert [f.name for f in files] == [Shard(i, COUNT).csv_name(EXPERIMENT) for i in range(1, COUNT + 1)]
+    assert [f.name for f in files] == [csv_name(EXPERIMENT, (i, COUNT)) for i in range(1, COUNT + 1)]
     written = []
     for index, path in enumerate(files, start=1):
         keys = [row["run_key"] for row in read_rows([path])]
@@ -122,14 +122,14 @@ def test_every_shard_declares_the_whole_hparams_grid(sharded):
     for declaration in declarations:
         domains = {info.name: {getattr(v, v.WhichOneof("kind")) for v in info.domain_discrete.values}
                    for info in declaration.hparam_infos}
-        for spec in sharded.specs.values():
-            for axis in AXES:
-                assert getattr(spec, axis) in domains[axis], (axis, spec.run_key)
+        for run in sharded.runs.values():
+            for axis, value in dict(run.axes, experiment=run.experiment).items():
+                assert value in domains[axis], (axis, run.key)
 
 
 def test_compare_merges_the_shards(sharded):
     assert main(["compare", PAPER, "--scale", SCALE, "--out", str(sharded.out)]) == 0
-    files = ", ".join(Shard(i, COUNT).csv_name(EXPERIMENT) for i in range(1, COUNT + 1))
+    files = ", ".join(csv_name(EXPERIMENT, (i, COUNT)) for i in range(1, COUNT + 1))
     notes = (sharded.scale_dir / "comparison.md").read_text()
     assert f"- {EXPERIMENT}: {len(sharded.keys)} runs from {files}\n" in notes
 
@@ -154,12 +154,12 @@ def test_rerunning_a_finished_shard_trains_nothing(sharded):
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from repro.runs import Shard, record_row
+    from repro.store import record_row
 
     scale_dir, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     for i in range(count):
         for key in (f"{name}-{i}", f"both-{i}"):
-            record_row(scale_dir, "e", Shard(1, 2), {"run_key": key, "value": name}, ["run_key", "value"])
+            record_row(scale_dir, "e", (1, 2), {"run_key": key, "value": name}, ["run_key", "value"])
 """)
 
 
@@ -169,9 +169,9 @@ def test_two_writers_of_one_shard_file_lose_and_duplicate_no_row(tmp_path):
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name, str(count)])
                for name in ("a", "b")]
     assert [w.wait(timeout=TIMEOUT) for w in writers] == [0, 0]
-    rows = read_rows([tmp_path / Shard(1, 2).csv_name("e")])
+    rows = read_rows([tmp_path / csv_name("e", (1, 2))])
     keys = [row["run_key"] for row in rows]
     expected = [f"{name}-{i}" for name in ("a", "b", "both") for i in range(count)]
     assert sorted(keys) == sorted(expected)
-    with (tmp_path / Shard(1, 2).csv_name("e")).open() as handle:
+    with (tmp_path / csv_name("e", (1, 2))).open() as handle:
         assert len(handle.read().splitlines()) == len(expected) + 1

@@ -10,7 +10,8 @@ import tensorflow as tf
 from repro.errors import CorruptCheckpoint, NonFiniteLoss
 from repro.models.caffenet import build_caffenet
 from repro.models.specs import caffenet_mini as mini_spec
-from repro.train import SGDSchedule, TrainData, make_train_step, top_k_mean, train
+from repro.schedule import Schedule
+from repro.train import TrainData, make_train_step, top_k_mean, train
 
 SPEC = mini_spec(4, widths=(4, 8, 8, 8, 8, 16, 16))
 
@@ -25,7 +26,7 @@ def _data(n=48, seed=0):
 def test_one_step_is_caffe_sgd_with_bias_lr_2_and_weight_decay_on_weights_only():
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Dense(2, bias_initializer="ones", name="fc")(inputs))
-    schedule = SGDSchedule(base_lr=0.1, max_iter=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01)
+    schedule = Schedule(base_lr=0.1, length=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01)
     optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
     optimizer.build(model.trainable_variables)
     x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
@@ -41,7 +42,7 @@ def test_one_step_is_caffe_sgd_with_bias_lr_2_and_weight_decay_on_weights_only()
 
 
 def test_step_schedule_matches_caffe():
-    s = SGDSchedule(base_lr=0.01, max_iter=450_000, step_size=100_000, batch_size=256, eval_every=1000)
+    s = Schedule(base_lr=0.01, length=450_000, step_size=100_000, batch_size=256, eval_every=1000)
     assert [s.lr_at(t) for t in (0, 99_999, 100_000, 250_000, 449_999)] == pytest.approx(
         [0.01, 0.01, 0.001, 0.0001, 1e-6])
 
@@ -53,7 +54,7 @@ def test_torch_style_step_decays_every_parameter_and_scales_fixup_scalars():
     shifted = ScalarBias(name="shift")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2, bias_initializer="ones", name="fc")(shifted))
     model.get_layer("shift").bias.assign(0.5)
-    schedule = SGDSchedule(base_lr=0.1, max_iter=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01,
+    schedule = Schedule(base_lr=0.1, length=1, step_size=10, batch_size=4, eval_every=1, weight_decay=0.01,
                            bias_lr_mult=1.0, scalar_lr_mult=0.1, decay_biases=True)
     optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
     optimizer.build(model.trainable_variables)
@@ -70,14 +71,14 @@ def test_torch_style_step_decays_every_parameter_and_scales_fixup_scalars():
 
 
 def test_multistep_schedule_drops_at_each_milestone():
-    s = SGDSchedule(base_lr=0.1, max_iter=100, step_size=1, batch_size=8, eval_every=10, milestones=(30, 60, 90))
+    s = Schedule(base_lr=0.1, length=100, policy="multistep", batch_size=8, eval_every=10, milestones=(30, 60, 90))
     assert [s.lr_at(t) for t in (0, 29, 30, 59, 60, 90, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 1e-3, 1e-4, 1e-4])
 
 
 def test_a_model_trained_twice_reuses_its_traced_step_and_restarts_the_optimizer(tmp_path):
     from repro.train import trainer
 
-    schedule = SGDSchedule(base_lr=0.01, max_iter=6, step_size=3, batch_size=8, eval_every=3)
+    schedule = Schedule(base_lr=0.01, length=6, step_size=3, batch_size=8, eval_every=3)
     model = build_caffenet(SPEC, seed=0)
     init = [v.numpy().copy() for v in model.variables]  # weights and the dropout seed state
     train(model, _data(), schedule, tmp_path / "first", data_seed=1)
@@ -112,14 +113,14 @@ def test_top_k_mean_is_the_mean_of_the_k_best():
 
 def test_training_reports_metrics_and_writes_run_files(tmp_path):
     model = build_caffenet(SPEC, seed=0)
-    schedule = SGDSchedule(base_lr=0.01, max_iter=8, step_size=4, batch_size=8, eval_every=2, top_k=2)
+    schedule = Schedule(base_lr=0.01, length=8, step_size=4, batch_size=8, eval_every=2, top_k=2)
     result = train(model, _data(), schedule, tmp_path, data_seed=1, save_epoch_weights=True)
     assert result.n_evals == 4 and result.steps == 8
     rows = (tmp_path / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 5
     accs = [float(r.split(",")[5]) for r in rows[1:]]
     assert result.acc_final == pytest.approx(accs[-1])
-    assert result.acc_top10_mean == pytest.approx(np.mean(sorted(accs)[-2:]))
+    assert result.acc_top_k_mean == pytest.approx(np.mean(sorted(accs)[-2:]))
     assert (tmp_path / "checkpoints" / "epoch-000.weights.h5").exists()
     assert (tmp_path / "checkpoints" / "epoch-001.weights.h5").exists()
     assert any((tmp_path / "tb").iterdir())
@@ -130,7 +131,7 @@ class _Interrupt(Exception):
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    schedule = SGDSchedule(base_lr=0.01, max_iter=8, step_size=4, batch_size=8, eval_every=2)
+    schedule = Schedule(base_lr=0.01, length=8, step_size=4, batch_size=8, eval_every=2)
     straight = build_caffenet(SPEC, seed=0)
     train(straight, _data(), schedule, tmp_path / "straight", data_seed=1)
 
@@ -150,13 +151,13 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 def test_corrupt_checkpoint_is_reported(tmp_path):
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip")
-    schedule = SGDSchedule(base_lr=0.01, max_iter=2, step_size=4, batch_size=8, eval_every=2)
+    schedule = Schedule(base_lr=0.01, length=2, step_size=4, batch_size=8, eval_every=2)
     with pytest.raises(CorruptCheckpoint, match="delete it"):
         train(build_caffenet(SPEC, seed=0), _data(), schedule, tmp_path, data_seed=1)
 
 
 def test_nan_loss_stops_the_run(tmp_path):
-    schedule = SGDSchedule(base_lr=1e6, max_iter=20, step_size=100, batch_size=8, eval_every=10)
+    schedule = Schedule(base_lr=1e6, length=20, step_size=100, batch_size=8, eval_every=10)
     data = _data()
     data.x_train[:] = data.x_train * 1e6
     with pytest.raises(NonFiniteLoss, match="iteration"):
@@ -164,8 +165,9 @@ def test_nan_loss_stops_the_run(tmp_path):
 
 
 def test_cosine_schedule_steps_once_per_epoch_like_torch():
-    schedule = SGDSchedule(base_lr=0.01, max_iter=40, step_size=41, batch_size=8, eval_every=4, cosine_steps=40,
-                           cosine_every=4)  # 10 epochs of 4 iterations, CosineAnnealingLR(T_max=10) per epoch
+    # 10 epochs of 4 iterations, CosineAnnealingLR(T_max=10) stepped once per epoch
+    schedule = Schedule(base_lr=0.01, length=10, unit="epoch", policy="cosine", step_size=1, batch_size=8,
+                        eval_every=1).resolve(32)
     assert schedule.lr_at(0) == schedule.lr_at(3) == pytest.approx(0.01)
     assert schedule.lr_at(20) == pytest.approx(0.005)  # epoch 5 of 10
     assert schedule.lr_at(36) == pytest.approx(0.01 * (1 + math.cos(math.pi * 9 / 10)) / 2)

@@ -7,11 +7,12 @@ import repro  # noqa: F401
 
 from repro.models.caffenet import WEIGHT_LAYERS, build_caffenet
 from repro.models.specs import caffenet_mini as mini_spec
-from repro.train import SGDSchedule, TrainData, train
+from repro.schedule import Schedule
+from repro.train import TrainData, train
 from repro.transfer import transfer
 
 SPEC = mini_spec(4, widths=(4, 8, 8, 8, 8, 16, 16))
-SCHEDULE = SGDSchedule(base_lr=0.05, max_iter=6, step_size=100, batch_size=8, eval_every=3)
+SCHEDULE = Schedule(base_lr=0.05, length=6, step_size=100, batch_size=8, eval_every=3)
 
 
 def _data(seed=0):

@@ -14,7 +14,7 @@ from repro import tuner as tuner_module
 from repro.cli import main
 from repro.errors import ReproError
 from repro.registry import Experiment, Objective, Paper, Search, get_paper, resolve_searches
-from repro.runs import RunSpec
+from repro.runs import AnalysisRun, axes
 from repro.tuner import TUNE_DIR, tune
 from repro.tuning import TUNED_FILE, read_tuned
 
@@ -29,24 +29,32 @@ def fake_loss(lr: float, rep: int) -> float:
 class FakeRuns:
     """A paper whose runs 'train' instantly: a known validation loss per lr, every execution counted."""
 
+    current: "FakeRuns | None" = None
+
     def __init__(self, interrupt_at: str | None = None):
         self.executed: list[str] = []
         self.interrupt_at = interrupt_at
-        specs = [RunSpec("fake", "sweep", "smoke", f"run-lr{lr:g}-r{rep}", "arm", seed=rep, params={"lr": lr})
-                 for lr in LRS for rep in (1, 2)]
+        runs = [AnalysisRun(key=f"run-lr{lr:g}-r{rep}", experiment="sweep", axes=axes(condition="arm", seed=rep),
+                            function=f"{__name__}:fake_training", params=(("lr", lr), ("rep", rep)))
+                for lr in LRS for rep in (1, 2)]
         self.search = Search("lr-arm", "sweep", "fine-tuning", "arm", "-", "lr",
                              {lr: (f"run-lr{lr:g}-r1", f"run-lr{lr:g}-r2") for lr in LRS},
                              Objective("val_loss", "min", "validation"))
-        self.paper = Paper("fake", "Fake", (Experiment("sweep", "a sweep", ("smoke",)),), ("smoke",),
-                           grid=lambda experiment, scale: specs, execute=self.execute, row_fields=(),
-                           compare=lambda scale_dir, scale: None, searches=lambda scale: (self.search,))
+        self.paper = Paper("fake", "Fake", (Experiment("sweep", "a sweep", ("smoke",), ("condition", "seed"),
+                                                       ("val_loss",)),), ("smoke",),
+                           runs=lambda scale: runs, compare=lambda scale_dir, scale: None,
+                           searches=lambda scale: (self.search,))
+        FakeRuns.current = self
 
-    def execute(self, spec, context):
-        if spec.run_key == self.interrupt_at:
-            self.interrupt_at = None
-            raise KeyboardInterrupt
-        self.executed.append(spec.run_key)
-        return {"val_loss": fake_loss(spec.params["lr"], spec.seed)}
+
+def fake_training(run, workspace) -> dict:
+    """The fake paper's 'training': its loss, or Ctrl-C where the test asks for one."""
+    fake = FakeRuns.current
+    if run.key == fake.interrupt_at:
+        fake.interrupt_at = None
+        raise KeyboardInterrupt
+    fake.executed.append(run.key)
+    return {"val_loss": fake_loss(run.param("lr"), run.param("rep"))}
 
 
 @pytest.fixture
@@ -153,7 +161,7 @@ def test_neyshabur_search_keeps_the_better_mean_final_test_accuracy(neyshabur):
     for lr in protocol.NOMINAL_LRS:
         results = [json.loads((neyshabur / "runs" / protocol.lc_key("P-T", "mnist", lr, rep) / "result.json")
                               .read_text()) for rep in range(1, protocol.SMOKE.repeats + 1)]
-        means[lr] = np.mean([r["test_acc_final"] for r in results])
+        means[lr] = np.mean([r["acc_final"] for r in results])
         assert entry["lr-PT-mnist"]["scores"][str(lr)] == pytest.approx(means[lr])
     best = max(protocol.NOMINAL_LRS, key=lambda lr: (means[lr], -protocol.NOMINAL_LRS.index(lr)))
     assert entry["lr-PT-mnist"]["chosen"] == best and entry["lr-PT-mnist"]["objective"]["split"] == "test"
@@ -180,14 +188,13 @@ def test_repro_run_uses_the_tuned_lr_and_records_where_it_came_from(neyshabur):
 
 
 def test_without_a_tuned_value_repro_run_takes_the_grids_own_choice(neyshabur):
-    from repro.neyshabur2020.experiment import chosen_lr_and_origin
-    from repro.runner import RunContext
+    from repro.runner import workspace_for
 
-    context = RunContext(get_paper("neyshabur2020"), "smoke", neyshabur.parent.parent)
+    workspace = workspace_for(get_paper("neyshabur2020"), "smoke", neyshabur.parent.parent)
     (neyshabur / "runs" / "lr-RIT-mnist").mkdir(parents=True)
     (neyshabur / "runs" / "lr-RIT-mnist" / "result.json").write_text(json.dumps({"chosen_lr": 0.02}))
     assert "lr-RIT-mnist" not in json.loads((neyshabur / TUNED_FILE).read_text())["searches"]
-    assert chosen_lr_and_origin(context, "RI-T", "mnist") == (0.02, "lr_choice run lr-RIT-mnist")
+    assert workspace.chosen("lr-RIT-mnist") == (0.02, "choice run lr-RIT-mnist")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -219,5 +226,5 @@ def test_only_neyshabur_declares_searches_and_they_cover_every_arm_and_target():
     searches = resolve_searches(paper, None, "paper")
     assert {(s.condition, s.target) for s in searches} == {
         (arm, target) for arm in ("P-T", "RI-T") for target in ("real", "clipart", "quickdraw", "chexpert")}
-    grid = {s.run_key for s in paper.grid("learning_curves", "paper")}
+    grid = {r.key for r in paper.grid("learning_curves", "paper")}
     assert all(set(keys) <= grid for s in searches for keys in s.trials.values())

@@ -34,6 +34,7 @@ layers at 28x28) with MNIST-600 as the target, on the embedded data.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from repro.errors import BadArgument
@@ -361,8 +362,11 @@ class LiuResNet50Spec:
         return weight_layers_classifier_last(model, classifier="cls_fc")
 
     def describe(self) -> str:
-        return (f"liu resnet50 + CLS -> {self.num_classes}"
-                + (f", ImageNet backbone from ${self.backbone_weights_env}" if self.backbone_weights_env else ""))
+        if not self.backbone_weights_env:
+            return f"liu resnet50 + CLS -> {self.num_classes}"
+        path = os.environ.get(self.backbone_weights_env)
+        return (f"liu resnet50 + CLS -> {self.num_classes}, ImageNet backbone from ${self.backbone_weights_env}"
+                + (f" = {path}" if path else " (unset)"))
 
 
 def source_key(scale: Scale, source: Source) -> str:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -261,7 +260,7 @@ def figure3_block_shuffle(scale_dir: Path, published: Sequence[PublishedValue],
                     for r in rows:
                         value = _num(r.get(column))
                         if r.get("condition") == arm and value is not None:
-                            by_block.setdefault(_shuffle_block(r), []).append(value * 100)
+                            by_block.setdefault(r["block"], []).append(value * 100)
                     values[arm, column] = {b: float(np.mean(v)) for b, v in by_block.items() if b}
             measured = f"measured: {target.name} (stands for {target.stands_for})"
             _pair_bars(grid[0, j], values["P-T", "test_acc_final"], values["RI-T", "test_acc_final"], drops=True)
@@ -286,21 +285,6 @@ def figure3_block_shuffle(scale_dir: Path, published: Sequence[PublishedValue],
                         "b = image size: no shuffle; '*': every pixel and channel)")
         figure.tight_layout()
     return _write(scale_dir / FIGURE3, figure)
-
-
-def _shuffle_block(row: dict) -> str:
-    """The block size of a block-shuffle row: 'block', else the run key (``-b<b>-s<seed>``), else ``n``.
-
-    A full-image run reuses the learning-curve run, whose result has no
-    ``block``; its key and ``n`` still name it.
-    """
-    if row.get("block"):
-        return row["block"]
-    match = re.search(r"-b(px|\d+)-s\d+$", row.get("run_key", ""))
-    if match:
-        return PIXEL_SHUFFLE if match.group(1) == "px" else match.group(1)
-    n = row.get("n", "")
-    return PIXEL_SHUFFLE if n == "0" else n
 
 
 def _block_key(block: str) -> tuple:
@@ -727,7 +711,7 @@ def figure7_checkpoints(scale_dir: Path, published: Sequence[PublishedValue],
             for column in ("test_acc_final", "train_acc_mean"):
                 by_epoch: dict[float, list[float]] = {}
                 for r in rows:
-                    epoch = _num(r.get("source_epoch")) if r.get("source_epoch") else _num(r.get("n"))
+                    epoch = _num(r.get("source_epoch"))
                     value = _num(r.get(column))
                     if epoch is not None and value is not None:
                         by_epoch.setdefault(epoch, []).append(value * 100)
@@ -756,7 +740,7 @@ def _source_schedule(rows: Rows) -> tuple[float, tuple[int, ...]]:
     scale = SCALES.get(rows[0].get("scale", "")) if rows else None
     if scale is not None:
         return float(scale.source.epochs), scale.source.milestones
-    seen = [e for e in (_num(r.get("source_epoch")) or _num(r.get("n")) for r in rows) if e]
+    seen = [e for e in (_num(r.get("source_epoch")) for r in rows) if e]
     return (max(seen) if seen else 1.0), ()
 
 
