@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
 import keras
 import tensorflow as tf
 

@@ -4,7 +4,7 @@ Where a protocol trains every value and then keeps "the better one"
 (Neyshabur et al. 2020 train each arm at lr 0.1 and 0.02), the choice is a
 keras-tuner grid search whose trials do not train: a trial's objective is
 read from the finished runs of that value (``objective(value)``, which may
-train them first through :meth:`repro.runner.RunContext.ensure`). The
+train them first through :func:`repro.runner.ensure`). The
 tuner's directory (``oracle.json``, one ``trial_*`` folder per value) lives
 in the searching run's directory (the grid's choice) or in
 ``<scale>/tune/<search>`` (``repro tune``), so a rerun reloads the finished
@@ -112,7 +112,7 @@ def search_score(search: Search, value, result: Callable[[str], dict]) -> float:
     """A trial's objective: the mean of ``search.objective.metric`` over the results of the runs of ``value``.
 
     ``result(run_key)`` gives a run's result, training it first if needed
-    (:meth:`repro.runner.RunContext.ensure`).
+    (:func:`repro.runner.ensure`).
     """
     return float(np.mean([float(result(key)[search.objective.metric]) for key in search.trials[value]]))
 

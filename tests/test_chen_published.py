@@ -1,13 +1,13 @@
-"""papers/chen2022: published numbers and claims load, are complete and match the reference.
+"""papers/chen2022: published numbers and claims load, are complete and match the official README.
 
 Fast: reads the two CSV files only, builds no model. The numbers come from the
 official README (two versions: 2023-08-04, the AAAI-2024 submission, and
 2023-01-21, the ICML-2023 one) and its figures; the paper's own tables were
 not available. ``provenance`` has no 'code' value, so exact README and code
-numbers (the reference's [code] tag) are stored as 'derived', like the code
+numbers (exact values of the official README) are stored as 'derived', like the code
 constants of liu2019 and neyshabur2020; figure readings are 'figure'.
 
-The consistency checks of the reference (§3.7) are encoded as they hold, and
+The consistency checks of papers/chen2022/README.md are encoded as they hold, and
 the published inconsistencies it reports (the Aircraft figure against the
 table, the garbled August DomainNet rows, the regression coefficients that the
 tables do not reproduce) are asserted as documented.
@@ -52,7 +52,7 @@ CIFAR10_BLOCKS = (  # README §2, output of step (3), exact
     3.44, 7.76, 8.59, 7.30, 5.42, 9.20, 6.10, 5.52, 4.23, 7.65, 8.30, 8.32, 8.86, 8.88, 5.96, 13.00, 13.81, 1.00,
 )
 
-# reference §3.7 item 1: means of the digitized blocks 1-17 as the reference lists them
+# consistency check 1 (papers/chen2022/README.md): means of the digitized blocks 1-17 as first listed
 DIGITIZED_MEANS = {
     "cifar100": 5.63, "caltech101": 24.15, "cub200": 22.07, "flowers17": 107.2, "landuse": 39.4, "pocus": 54.0,
     "dtd": 24.4, "domainnet_real": 6.39, "domainnet_painting": 7.18, "domainnet_clipart": 8.97,
@@ -156,7 +156,7 @@ def test_main_tables(values):
 
 
 def test_august_domainnet_rows_are_garbled_as_documented(published, values):
-    """Reference §3.7 item 3: the August DomainNet rows look garbled; stored as printed, flagged in the note."""
+    """Consistency check 3 (papers/chen2022/README.md): the August DomainNet rows look garbled; stored as printed, flagged in the note."""
     for t in DOMAINNET:
         assert values[("domain_gap_G", "readme-2023-08", "", t)] == 0.027
         assert values[("domain_gap_G", "readme-2023-01", "", t)] != 0.027
@@ -174,7 +174,7 @@ def test_august_domainnet_rows_are_garbled_as_documented(published, values):
 
 
 def test_data_amount_matches_the_splits(values):
-    """Reference §1.4 (derived): 30 x 102 Caltech, 40 x 47 DTD, 80% of 1,360 Flowers and of 2,100 Land Use."""
+    """The official datasets.py splits (derived): 30 x 102 Caltech, 40 x 47 DTD, 80% of 1,360 Flowers and of 2,100 Land Use."""
     n = {t: values[("data_amount_N", "readme-2023-08", "", t)] for t in TARGETS}
     assert n["caltech101"] == 30 * 102
     assert n["dtd"] == 40 * 47
@@ -193,12 +193,12 @@ def test_regression_coefficients(published, values):
         for name, expected in zip(("G", third, "lnN", "intercept"), coefs):
             assert values[("regression_coef", condition, name, "")] == expected, (condition, name)
     assert all(p.target == "" and p.unit == "ln T" for p in rows)
-    # no R^2 is published; only the reference's refit gives one (checked below)
+    # no R^2 is published; only a refit gives one (checked below)
     assert not [p for p in published if "r2" in p.quantity.lower()]
 
 
 def test_regression_consistency_as_documented():
-    """Reference §3.7 items 3-4, recomputed from the tables."""
+    """Consistency checks 3-4 (papers/chen2022/README.md), recomputed from the tables."""
     ln_t, ln_n = np.log(T), np.log(N)
     # the intercept 2.86 is the mean of ln T: natural log, standardized regressors
     assert ln_t.mean() == pytest.approx(2.838, abs=5e-4)
@@ -220,7 +220,7 @@ def test_regression_consistency_as_documented():
     placed, _ = zfit([np.array(G_JAN), g_jan_d_0027, ln_n], ln_t)
     for fit in (as_printed, placed):
         assert np.max(np.abs(fit[:3] - published)) > 0.1
-    # the reference's refit (-0.05, +0.19, -0.77) is the 'placed' one; the table as printed gives (0.08, 0.11, -0.87)
+    # the README's refit (-0.05, +0.19, -0.77) is the 'placed' one; the table as printed gives (0.08, 0.11, -0.87)
     assert tuple(np.round(placed[:3], 2)) == (-0.05, 0.19, -0.77)
     assert tuple(np.round(as_printed[:3], 2)) == (0.08, 0.11, -0.87)
 
@@ -257,17 +257,17 @@ def test_digitized_curves(published, values):
 
 
 def test_digitized_means_against_the_table(values):
-    """Reference §3.7 items 1-2: the block 1-17 means agree with the table except for Aircraft."""
+    """Consistency checks 1-2 (papers/chen2022/README.md): the block 1-17 means agree with the table except for Aircraft."""
     table_t = dict(zip(TARGETS, T))
     off = {}
     for t in TARGETS:
         mean17 = curve(values, "resnet50/figure", t, range(1, 18)).mean()
         off[t] = abs(mean17 / table_t[t] - 1)
         if t in DIGITIZED_MEANS:
-            # the reference's listed means, within 0.25%: they differ from the means of the stored (rounded)
+            # the first-listed means, within 0.25%: they differ from the means of the stored (rounded)
             # readings by up to 0.011 (CIFAR-100 5.641 against 5.63, DomainNet 6.400 / 7.171 / 8.959)
             assert mean17 == pytest.approx(DIGITIZED_MEANS[t], rel=0.0025), t
-    # 11 of 12 within 1.5% (the reference says +-1%; computed, DTD is 1.1% and DomainNet-real 1.3% off)
+    # 11 of 12 within 1.5% (the README says +-1%; computed, DTD is 1.1% and DomainNet-real 1.3% off)
     assert sorted(t for t, x in off.items() if x > 0.015) == ["aircraft"]
     # the published inconsistency: the Aircraft panel averages about 15.6, the table says 12.45
     aircraft = curve(values, "resnet50/figure", "aircraft", range(1, 18)).mean()
@@ -275,7 +275,7 @@ def test_digitized_means_against_the_table(values):
 
 
 def test_stage_transition_dips(values):
-    """Reference §3.7 item 5: blocks 5, 9, 15 (stride-2 first blocks) are local minima everywhere."""
+    """Consistency check 5 (papers/chen2022/README.md): blocks 5, 9, 15 (stride-2 first blocks) are local minima everywhere."""
     peaks = {}
     for t in TARGETS:
         v = curve(values, "resnet50/figure", t, range(1, 18))
@@ -290,7 +290,7 @@ def test_other_architectures(published, values):
     vit = [p for p in published if p.condition == "vit_small/figure"]
     assert {(p.target, p.n) for p in vit} == {(t, str(b)) for t in ("cifar100", "landuse", "pocus") for b in range(1, 13)}
     assert values[("layer_T", "vit_small/figure", "12", "pocus")] == 17.5
-    # ViT-small declines after blocks 3 / 3 / 7 (reference §4, C-C5)
+    # ViT-small declines after blocks 3 / 3 / 7 (claims.csv, C-C5)
     for t, peak in (("cifar100", 3), ("landuse", 3), ("pocus", 7)):
         assert int(np.argmax(curve(values, "vit_small/figure", t, range(1, 13)))) + 1 == peak
     dense = {(p.target, p.n): p.value for p in published if p.condition == "densenet121/figure"}

@@ -1,6 +1,6 @@
 """`repro compare yosinski2014` on the official per-network results (and on altered copies).
 
-tests/data/yosinski2014_official_runs.csv is the reference's table of all 148
+tests/data/yosinski2014_official_runs.csv is the table of all 148
 logged networks of the paper's official code. Converted into the runner's CSV
 schema, it must reproduce the paper's per-n means, relative values and Table 1
 (pooled over networks), and every claim must hold on it; altering it so that a

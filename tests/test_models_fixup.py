@@ -1,4 +1,4 @@
-"""Tests of the Fixup ResNet-50 port (Neyshabur et al. 2020's network, reference §1.3)."""
+"""Tests of the Fixup ResNet-50 port (Neyshabur et al. 2020's network, official fixup_resnet_imagenet.py)."""
 import repro  # noqa: F401
 import keras
 import numpy as np

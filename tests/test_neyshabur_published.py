@@ -1,4 +1,4 @@
-"""papers/neyshabur2020: published numbers and claims load, are complete and match the reference.
+"""papers/neyshabur2020: published numbers and claims load, are complete and match the paper and its official code.
 
 Fast: reads the two CSV files only, builds no model.
 """

@@ -6,7 +6,6 @@ its arrays; the builder writes one ``train`` split in the package's own order
 """
 from __future__ import annotations
 
-import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
 
 import abc
 from typing import Iterator

@@ -100,7 +100,7 @@ def weight_deviation(
     """sum_l ||W_l - W_l(0)||_F over the selected variables, W the model's current weights (Liu et al. 2019 Exp L-A).
 
     The weight deviation during fine-tuning of the official fine-tune.py
-    (reference liu2019.md §1.2): not squared and not normalised. Liu sums
+    (papers/liu2019/README.md): not squared and not normalised. Liu sums
     over the 53 convolution kernels of ResNet-50 (no BN, no head); select
     them with ``include``, e.g. ``r"conv.*/kernel"``.
     """

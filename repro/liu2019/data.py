@@ -54,7 +54,7 @@ ResNet-50 targets (``fine-tune.py``, ``loss_landscape.py``,
 - ``x / 255`` then ImageNet normalisation ``(x - (0.485, 0.456, 0.406)) /
   (0.229, 0.224, 0.225)``. The official ``ResNetFc.forward`` normalises
   inside the model; here the pipeline does it, as for every ResNet of this
-  suite (:mod:`repro.models.liu_head` expects normalised inputs).
+  suite (:mod:`repro.liu2019.network` expects normalised inputs).
 - class-balanced sampling (``auto_weight=True`` in ``fine-tune.py``): each
   draw takes example i with probability proportional to ``1 / count(class
   of i)`` (every class equally often, uniform within a class), unless the

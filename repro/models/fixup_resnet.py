@@ -1,7 +1,7 @@
 """Fixup ResNet without BatchNorm: the network of Neyshabur et al. 2020's official code.
 
 ``third_party/fixup_resnet/fixup_resnet_imagenet.py`` of
-google-research/understanding-transfer-learning (reference §1.3), after
+google-research/understanding-transfer-learning, after
 Zhang, Dauphin and Ma 2019 ("Fixup"). Bottleneck block, with scalar biases
 ``b`` (init 0) and a scalar ``scale`` (init 1)::
 
@@ -25,7 +25,7 @@ There is no BatchNorm, so interpolating, rewinding or perturbing weights
 needs no re-estimation of statistics. Layer names follow the torchvision
 module tree of :mod:`repro.models.resnet` (``stem_conv``,
 ``layer<s>_block<b>_conv<k>``, ``fc``), so
-:func:`repro.models.resnet.neyshabur_modules` maps variables to the paper's
+``repro.neyshabur2020.analyses.neyshabur_modules`` maps variables to the paper's
 modules conv1, layer1.0 ... layer4.2, fc.
 
 ``stem='imagenet'`` is the official 7x7/2 conv + 3x3/2 max-pool for 224

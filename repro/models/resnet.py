@@ -141,8 +141,8 @@ def resnet(
     ``width * 2**(s-1)`` and output width ``4 * width * 2**(s-1)``; stages
     2..4 halve the resolution in the 3x3 conv of their first block. The head
     is ``logits = W . GAP(h) + b``. ``width=64, blocks=(3, 4, 6, 3)`` is
-    ResNet-50 (He et al. 2016), the network of Chen et al. 2022 (§1.2 of the
-    reference file) and of Neyshabur et al. 2020 (a Fixup variant there).
+    ResNet-50 (He et al. 2016), the network of Chen et al. 2022 (§4) and of
+    Neyshabur et al. 2020 (a Fixup variant there).
 
     ``stem='imagenet'``: 7x7/2 conv + 3x3/2 max-pool (224 inputs);
     ``stem='cifar'``: 3x3/1 conv, no pool (32x32 inputs). ``weights`` is a
@@ -155,9 +155,8 @@ def resnet(
     unused. The backbone's init is the same as with the top (the ``fc``
     seeds are drawn after every conv's), and a ``.weights.h5`` saved from
     such a model loads into the backbone of a model built on it (see
-    :func:`repro.models.liu_head.liu_backbone`).
-    :func:`chen_groups` and :func:`neyshabur_modules` need the ``fc`` layer
-    and raise ``ValueError`` on a model without it.
+    :func:`repro.liu2019.network.liu_backbone`). Chen's groups and Neyshabur's
+    modules need the ``fc`` layer and raise ``ValueError`` on a model without it.
     """
     if stem not in STEMS:
         raise BadArgument(f"stem {stem!r} is not one of {', '.join(STEMS)}")

@@ -1,4 +1,4 @@
-"""The rules that judge the nine checkable claims of Yosinski et al. 2014 (reference §4).
+"""The rules that judge the nine checkable claims of Yosinski et al. 2014 (papers/yosinski2014/claims.csv).
 
 Each rule implements, word for word, the ``rule`` column of
 papers/yosinski2014/claims.csv for its id, and returns ``(holds, evidence)``.

@@ -5,7 +5,7 @@ random_features, reduced_data; any may be missing), aggregates them the way
 the paper's notebook does, and reports:
 
 - per condition and n: mean of the paper's metric (mean of the 10 best
-  validation evaluations, §1.10 of the reference), network count, min/max,
+  validation evaluations, the plotting notebook's ``get_mean_best``), network count, min/max,
   the final-iteration variant, and the mean relative to the baseB mean
   (Figure 2 bottom, Figure 3 bottom);
 - Table 1 recomputed the paper's way: pooled over the individual AnB+
@@ -245,8 +245,8 @@ def measured_quantities(nets: Networks) -> dict[QuantityKey, float]:
 def table1(nets: Networks) -> dict[QuantityKey, float]:
     """Table 1: AnB+ boost in percentage points over baseB and over BnB+, per layer range.
 
-    ``boost_pct`` pools individual networks (the paper's aggregation, §3.6 of
-    the reference); ``boost_pct_per_n_means`` averages per-n means instead.
+    ``boost_pct`` pools individual networks (the paper's aggregation, see
+    papers/yosinski2014/README.md); ``boost_pct_per_n_means`` averages per-n means instead.
     """
     out: dict[QuantityKey, float] = {}
     try:
