@@ -41,13 +41,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import repro  # noqa: E402,F401
+# repro first: importing it pins Keras to the TensorFlow backend
+from repro.models.specs import ResNetSpec, caffenet_paper  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from paper_scale_work import Pass, Work, build_model, paper_work  # noqa: E402
 
-CALIBRATION_MODEL = ("resnet50", 1000, 224)  # torchvision ResNet-50 v1.5 = NVIDIA's resnet50v1.5
+CALIBRATION_MODEL = ResNetSpec((224, 224, 3), 1000)  # torchvision ResNet-50 v1.5 = NVIDIA's resnet50v1.5
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def markdown(rows: list[dict], references: tuple[Reference, ...]) -> str:
 
 def cpu_step_check(counter: Counter, batch: int, steps: int) -> str:
     """Time forward passes and SGD steps of the paper CaffeNet on this CPU against its counted FLOPs."""
-    key = ("caffenet", 1000)
+    key = caffenet_paper(1000)
     model, flops = counter.model(key), counter.flops(key)
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
           + (", and TensorFlow's profiler" if args.check else "") + "):")
     for key, d in counter.described.items():
         profiled = f", profiler {d['profiler'] / 1e9:.3f}" if d["profiler"] is not None else ""
-        print(f"  {key}: {d['kernel_layers']} conv/dense layers, {d['params']:,} parameters, "
+        print(f"  {key.describe()}: {d['kernel_layers']} conv/dense layers, {d['params']:,} parameters, "
               f"{d['forward'] / 1e9:.3f}{profiled}")
     if args.check:
         print(cpu_step_check(counter, args.batch, args.steps))

@@ -1,15 +1,17 @@
 """The passes through a network that every paper-scale experiment makes, read from the protocols.
 
 For each paper, :func:`paper_work` lists one :class:`Work` per experiment of
-its paper-scale grid (``paper.grid(experiment, "paper")``, what
-``repro run <paper> --scale paper --dry-run`` prints) and one per shared
-source model: how many examples go through which network, and how
-(training step, forward pass, Hessian-vector product). Every count comes
-from the protocol constants (epochs, batch, ``max_iter``, evaluation
-periods, analysis sizes) and the dataset sizes of :data:`SIZES`; the rules
-that make a run reuse another one are the papers' own
-(``_identical_run``). ``benchmarks/paper_scale_time.py`` turns the passes
-into FLOPs and GPU hours.
+its paper-scale grid (the runs of ``get_paper(key).runs("paper")`` in that
+experiment, what ``repro run <paper> --scale paper --dry-run`` prints) and
+one per shared source model: how many examples go through which network,
+and how (training step, forward pass, Hessian-vector product). Each
+training run carries its network (``run.model``, a model spec built with
+``build(seed)``), its schedule (``run.schedule``, resolved here against the
+dataset sizes of :data:`SIZES` or the protocol's own) and its transfer
+(``run.transfer``: the frozen modules); the counts of the analyses come from
+the protocol constants (analysis sizes, grids, probe windows). A run
+declared ``same_as`` another reuses that run's result and trains nothing.
+``benchmarks/paper_scale_time.py`` turns the passes into FLOPs and GPU hours.
 
 Counted: every training step (forward + backward), the periodic
 evaluations inside training (test or validation set, and Neyshabur's
@@ -22,16 +24,18 @@ numpy on the CPU and is listed with its FLOPs but no GPU time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
-
-import repro  # noqa: F401
-import keras
+from typing import TYPE_CHECKING, Any, Callable
 
 from repro.compare import load_published
 from repro.data.chexpert import NEYSHABUR2020 as CHEXPERT_SPLIT
-from repro.registry import get_paper
+from repro.registry import Paper, get_paper
+from repro.runs import Run, TrainRun, ref_keys
+from repro.schedule import Chosen, Schedule
 
-ModelKey = tuple  # (builder name, classes[, input side]): see build_model
+if TYPE_CHECKING:
+    import keras
+
+ModelKey = Any  # a model spec (repro.models.specs): hashable, ``build(seed)`` gives the network; see build_model
 
 
 @dataclass(frozen=True)
@@ -113,37 +117,73 @@ def evaluations(max_iter: int, every: int) -> int:
     return max_iter // every + (max_iter % every != 0)
 
 
-def training(model: ModelKey, schedule, eval_examples: int, trainable=None) -> list[Pass]:
-    """The passes of one :func:`repro.train.train` run: its steps and its periodic evaluations."""
+def training(model: ModelKey, schedule: Schedule, eval_examples: int, trainable=None) -> list[Pass]:
+    """The passes of one :func:`repro.train.train` run (``schedule`` resolved): its steps and its periodic
+    evaluations."""
     evals = evaluations(schedule.max_iter, schedule.eval_every)
     return [Pass(model, "train", schedule.max_iter * schedule.batch_size, trainable),
             Pass(model, "forward", evals * (eval_examples + schedule.train_eval_examples))]
 
 
-def only_layers(*names: str) -> Callable[[keras.Model], set]:
-    """A ``Pass.trainable`` that names fixed layers, whatever the model."""
-    return lambda model: set(names)
+def resolved(schedule: Schedule, n_train: int) -> Schedule:
+    """``schedule`` in iterations for ``n_train`` training examples; a learning rate a search chooses
+    (:class:`~repro.schedule.Chosen`) is set to any number first, since the rate changes no pass."""
+    if isinstance(schedule.base_lr, Chosen):
+        schedule = schedule.with_lr(0.0)
+    return schedule.resolve(n_train)
+
+
+def network(spec) -> ModelKey:
+    """The network a pass goes through: the run's model spec, without the pre-trained weights its build would
+    load (Liu's ImageNet backbone file: weights change no FLOP, and counting needs no file)."""
+    if getattr(spec, "backbone_weights_env", ""):
+        return replace(spec, backbone_weights_env="")
+    return spec
+
+
+def module_layers(spec, model: keras.Model, first: int = 0) -> set:
+    """The layers of the weight modules ``first``, ``first + 1``, ... of ``spec.modules(model)``."""
+    layers: set = set()
+    for module in list(spec.modules(model))[first:]:
+        layers.update((module,) if isinstance(module, str) else module)
+    return layers
+
+
+def frozen_match(name: str, frozen: tuple[str, ...]) -> bool:
+    """Whether the executor freezes layer ``name`` for a run's ``frozen`` names (a name, or ``<prefix>_``)."""
+    return any(name == p or name.startswith(p.replace(".", "_") + "_") for p in frozen)
+
+
+def paper_runs(key: str) -> tuple[Paper, dict[str, Run], list[tuple[str, list[Run]]]]:
+    """The paper, every paper-scale run of its protocol by key, and each experiment's runs in the protocol's order."""
+    paper = get_paper(key)
+    runs = list(paper.runs("paper"))
+    grids = [(name, [r for r in runs if r.experiment == name]) for name in paper.experiment_names("paper")]
+    return paper, {r.key: r for r in runs}, grids
 
 
 # ----------------------------------------------------------------------------- Yosinski et al. 2014
 
 def yosinski_work() -> list[Work]:
-    from repro.models.caffenet import WEIGHT_LAYERS
-    from repro.yosinski2014.protocol import PAPER_SCALE as scale, task_split
+    from repro.yosinski2014.data import task_split
 
-    paper = get_paper("yosinski2014")
-    val_per_class = size("imagenet2012/validation") // scale.n_classes
+    paper, _, grids = paper_runs("yosinski2014")
     works = []
-    for experiment in paper.experiment_names("paper"):
-        specs = paper.grid(experiment, "paper")
-        work = Work(paper.key, experiment, len(specs), len(specs),
+    for experiment, runs in grids:
+        work = Work(paper.key, experiment, len(runs), len(runs),
                     note="CaffeNet 227x227; frozen transfers back-propagate only above the copied layers")
-        for spec in specs:
-            schedule = scale.reduced_schedule if spec.condition == "reduced" else scale.schedule
-            frozen = spec.n if spec.params["mode"] in ("frozen", "random_frozen") else 0
-            classes = len(task_split(scale, spec.params["task"])[0])
-            work.add(*training(("caffenet", scale.n_classes), schedule, val_per_class * classes,
-                               only_layers(*WEIGHT_LAYERS[frozen:]) if frozen else None))
+        for run in runs:
+            task = run.data
+            classes = len(task_split(task.dataset, task.n_classes, task.task)[0])
+            # the task's training images (imagenet_task_data); the solver counts iterations, so only its epoch
+            # length depends on them
+            n_train = (task.examples_per_class * classes if task.examples_per_class
+                       else round(size(IMAGENET_TRAIN) * classes / task.n_classes))
+            val_per_class = size("imagenet2012/validation") // task.n_classes
+            frozen = run.transfer.n if run.transfer and run.transfer.mode in ("frozen", "random_frozen") else 0
+            spec = run.model
+            work.add(*training(network(spec), resolved(run.schedule, n_train), val_per_class * classes,
+                               (lambda model, spec=spec, n=frozen: module_layers(spec, model, n)) if frozen else None))
         works.append(work)
     return works
 
@@ -151,23 +191,22 @@ def yosinski_work() -> list[Work]:
 # ----------------------------------------------------------------------------- Neyshabur et al. 2020
 
 def neyshabur_work() -> list[Work]:
-    from repro.neyshabur2020 import experiment as ex
     from repro.neyshabur2020.data import SUBSAMPLE_SIZE
-    from repro.neyshabur2020.protocol import MODULES, NOMINAL_LRS, PAPER_SCALE as scale
+    from repro.neyshabur2020.protocol import MODULES, PAPER_SCALE as scale, network as fixup, source_key
 
-    paper = get_paper("neyshabur2020")
+    paper, index, grids = paper_runs("neyshabur2020")
     sizes = {"real": (SUBSAMPLE_SIZE, SUBSAMPLE_SIZE), "quickdraw": (SUBSAMPLE_SIZE, SUBSAMPLE_SIZE),
              "clipart": (size("domainnet/clipart/train"), size("domainnet/clipart/test")),
              "chexpert": (CHEXPERT_SPLIT.train_size, CHEXPERT_SPLIT.test_size)}
-    source = ex.source_model(scale)
-    p_key = ("fixup_resnet50", ex.source_classes(scale))
+    source = index[source_key(scale)]
     shared = Work(paper.key, f"source P ({source.key})", 0, 1,
-                  note=f"shared by every P-T run; {scale.source.epochs} ImageNet epochs, validation every epoch")
-    shared.add(*training(p_key, source.schedule, size("imagenet2012/validation")))
+                  note=f"shared by every P-T run; {source.schedule.length} ImageNet epochs, validation every epoch")
+    shared.add(*training(network(source.model), resolved(source.schedule, size(IMAGENET_TRAIN)),
+                         size("imagenet2012/validation")))
     works = [shared]
 
-    def schedule(target: str, arm: str):
-        return ex.target_schedule(scale, scale.target(target), arm, sizes[target][0], NOMINAL_LRS[0])
+    def schedule(run: TrainRun) -> Schedule:
+        return resolved(run.schedule, sizes[run.axis("target")][0])
 
     analysis = scale.analysis_examples
     evaluations_per_pair = {
@@ -176,23 +215,25 @@ def neyshabur_work() -> list[Work]:
         "basin": 2 + 2 * len(scale.basin_steps) + scale.basin_samples + 2 * len(scale.basin_deltas) * scale.basin_samples,
         "criticality": 1 + len(MODULES),
     }
-    for experiment in paper.experiment_names("paper"):
-        specs = paper.grid(experiment, "paper")
-        work = Work(paper.key, experiment, len(specs), 0, note="Fixup ResNet-50 224x224")
-        for spec in specs:
-            kind, model = spec.params["kind"], ("fixup_resnet50", scale.target(spec.target).classes)
-            if kind == "train":
-                if ex._identical_run(spec, scale, NOMINAL_LRS[0]) is not None:
+    for experiment, runs in grids:
+        work = Work(paper.key, experiment, len(runs), 0, note="Fixup ResNet-50 224x224")
+        for run in runs:
+            target = run.axis("target")
+            if isinstance(run, TrainRun):
+                if run.same_as is not None:
                     continue  # the run reuses an identical run's result
                 work.trained += 1
-                work.add(*training(model, schedule(spec.target, spec.params["arm"]), sizes[spec.target][1]))
-            elif kind == "criticality_paths":
+                work.add(*training(network(run.model), schedule(run), sizes[target][1]))
+                continue
+            kind = run.function.rsplit(":", 1)[-1]  # the analysis; "choose" (an lr choice) makes no pass
+            model = network(fixup(scale, scale.target(target).classes))
+            if kind == "criticality_paths":
                 grid = len(scale.criticality_sigmas) * scale.criticality_samples
-                if spec.params["path"] == "direct":
+                if run.axis("path") == "direct":
                     points = 1 + len(scale.criticality_alphas) * grid
-                else:  # one point per epoch checkpoint (epoch 0 included) of the arm's learning-curve run
-                    run = schedule(spec.target, spec.params["arm"])
-                    points = (run.max_iter // run.eval_every + 1) * (1 + grid)
+                else:  # one point per epoch checkpoint (epoch 0 included) of the analysed learning-curve run
+                    trained = schedule(index[ref_keys(run.param("run"))[0]])
+                    points = (trained.max_iter // trained.eval_every + 1) * (1 + grid)
                 work.add(Pass(model, "forward", points * scale.criticality_examples))
             elif kind in evaluations_per_pair:
                 work.add(Pass(model, "forward", evaluations_per_pair[kind] * analysis))
@@ -205,60 +246,63 @@ def neyshabur_work() -> list[Work]:
 # ----------------------------------------------------------------------------- Liu et al. 2019
 
 def liu_work() -> list[Work]:
-    from repro.liu2019 import experiment as ex
+    from repro.liu2019.probes import kernel_path
     from repro.liu2019.protocol import PAPER_SCALE as scale
 
-    paper = get_paper("liu2019")
+    paper, index, grids = paper_runs("liu2019")
     datasets = {"caltech_birds2011": (size("caltech_birds2011/train"), size("caltech_birds2011/test")),
                 "food101": (size("food101/train"), size("food101/validation")),
                 "svhn_cropped": (None, size("svhn_cropped/test")),
                 "mnist": (size("mnist/train"), size("mnist/test")),
                 "fashion_mnist": (size("fashion_mnist/train"), size("fashion_mnist/test"))}
 
-    def n_train(setting) -> int:
-        train = setting.target.train
+    def n_train(train, classes: int) -> int:
+        """Training examples of a protocol ``Dataset``: its per-class slice, or the whole split."""
         per_class = train.stop - train.start if train.stop else None
-        return per_class * setting.target.classes if per_class else datasets[train.name][0]
+        return per_class * classes if per_class else datasets[train.name][0]
 
-    def model_of(setting, classes: int) -> ModelKey:
-        return ("liu_resnet50", classes) if setting.network == "resnet50" else ("lenet", classes)
+    def trained_layers(frozen: tuple[str, ...]) -> Callable[[keras.Model], set]:
+        """``Pass.trainable`` of a run with ``frozen`` layers: every layer with weights the executor leaves trainable."""
+        return lambda model: {l.name for l in model.layers if l.weights and not frozen_match(l.name, frozen)}
 
-    def probed(model: keras.Model) -> set:
-        path = ex.kernel_path("resnet50", scale.probe.layer)
-        return {layer.name for layer in model.layers if any(w.path == path for w in layer.weights)}
+    def probed(probe) -> Callable[[keras.Model], set]:
+        """``Pass.trainable`` of the probe's gradients: the layer holding the probed kernel."""
+        path = kernel_path(probe.network, probe.layer)
+        return lambda model: {layer.name for layer in model.layers if any(w.path == path for w in layer.weights)}
 
     works = []
-    for experiment in paper.experiment_names("paper"):
-        specs = paper.grid(experiment, "paper")
+    for experiment, runs in grids:
         setting = scale.setting(experiment)
-        work = Work(paper.key, experiment, len(specs), 0)
-        model = model_of(setting, setting.target.classes)
-        schedule = ex.sgd(setting.schedule, n_train(setting))
+        work = Work(paper.key, experiment, len(runs), 0)
         eval_examples = datasets[setting.target.test.name][1]
-        if experiment in ("deviation", "optimization", "input_similarity", "label_similarity", "checkpoints"):
-            frozen = (lambda m: {l.name for l in m.layers if l.weights} - set(ex.frozen_layers(m, scale.probe.frozen))
-                      ) if experiment == "optimization" else None
-            for spec in specs:
-                if ex._identical_run(spec, scale) is None:
-                    work.trained += 1
-                    work.add(*training(model, schedule, eval_examples, frozen))
+        trained = [r for r in runs if isinstance(r, TrainRun) and r.same_as is None]
+        for run in trained:
+            work.trained += 1
+            work.add(*training(network(run.model), resolved(run.schedule, n_train(setting.target.train,
+                                                                                   setting.target.classes)),
+                               eval_examples, trained_layers(run.frozen) if run.frozen else None))
+        if any(isinstance(r, TrainRun) for r in runs):
             work.note = f"{setting.network} on {setting.target.name}"
         if experiment == "optimization":
-            first, last = scale.probe.window
-            probes = sum(1 for step in range(first, min(last, schedule.max_iter - 1) + 1) if step % scale.probe.every == 0)
-            batch, k = schedule.batch_size, scale.probe.steps
-            share = scale.probe.share_examples
-            for _ in range(work.trained):  # per run: the probes, then L-C3's shares at the start
+            for run in trained:  # per run: the probes, then L-C3's shares at the start
+                schedule = resolved(run.schedule, n_train(setting.target.train, setting.target.classes))
+                probe, model, frozen = run.probe, network(run.model), trained_layers(run.frozen)
+                first, last = probe.window
+                probes = sum(1 for step in range(first, min(last, schedule.max_iter - 1) + 1)
+                             if step % probe.every == 0)
+                batch, k = schedule.batch_size, probe.steps
+                share = probe.share_examples
                 work.add(Pass(model, "gradient", probes * batch, frozen),  # the full gradient before the step
                          Pass(model, "forward", probes * k * batch),  # variation of loss: K losses
-                         Pass(model, "gradient", probes * (k + 1) * batch, probed),  # beta: K + 1 gradients
-                         Pass(model, "hvp", scale.curvature.lanczos_order * share, frozen),
-                         Pass(model, "gradient", share, probed))  # per-example gradients of the probed kernel
+                         Pass(model, "gradient", probes * (k + 1) * batch, probed(probe)),  # beta: K + 1 gradients
+                         Pass(model, "hvp", probe.lanczos_order * share, frozen),
+                         Pass(model, "gradient", share, probed(probe)))  # per-example gradients of the probed kernel
             work.note += f"; loss probes at {probes} steps (K = {k}) per run"
         if experiment == "flatness":
             side = len(scale.landscape.coordinates)
             curvature = scale.curvature
-            for _ in specs:
+            for run in runs:  # the Hessian and the surface at the solution of the deviation run it analyses
+                model = network(index[run.param("of")].model)
                 work.add(Pass(model, "hvp", (curvature.lanczos_order + curvature.trace_samples) * curvature.examples),
                          Pass(model, "forward", side * side * scale.landscape.batch))
             work.note = f"Hessian of the deviation runs and a {side}x{side} surface on {scale.landscape.batch} images"
@@ -269,35 +313,31 @@ def liu_work() -> list[Work]:
             work.cpu_flops = work.runs * 3 * t.steps * 4 * t.n * t.d * t.m
             work.note = "numpy on the CPU (no TensorFlow)"
         works.append(work)
-    return _with_liu_sources(works, scale, datasets)
+    return _with_liu_sources(works, scale, index, grids, datasets, n_train)
 
 
-def _with_liu_sources(works: list[Work], scale, datasets) -> list[Work]:
-    """Add the pre-training of each LeNet source to the experiment that uses it (none is shared)."""
-    from repro.liu2019 import experiment as ex
-    from repro.liu2019.protocol import RANDOM_SOURCE
-
-    used = {"input_similarity": [s for s in scale.input_sources if s != RANDOM_SOURCE],
-            "label_similarity": list(scale.label_sources), "checkpoints": [scale.checkpoint_source]}
-    for work in works:
-        for name in used.get(work.experiment, ()):
-            source = scale.source(name)
-            epochs = source.epochs or scale.source_schedule.epochs
-            schedule = ex.sgd(replace(scale.source_schedule, epochs=epochs), datasets[source.train.name][0])
-            work.add(*training(("lenet", source.classes), schedule, datasets[source.val.name][1]))
-        if work.experiment in used:
-            count = len(used[work.experiment])
-            work.note += f"; includes the pre-training of {count} source LeNet{'s' if count > 1 else ''}"
+def _with_liu_sources(works: list[Work], scale, index: dict, grids, datasets, n_train) -> list[Work]:
+    """Add the pre-training of each LeNet source to the experiment whose runs transfer from it (shared runs under
+    ``<out>/sources/``, but no two experiments of the paper scale use the same source)."""
+    for work, (_, runs) in zip(works, grids):
+        used = list(dict.fromkeys(r.transfer.source for r in runs
+                                  if isinstance(r, TrainRun) and r.transfer is not None and r.transfer.source))
+        for key in used:
+            run = index[key]
+            source = scale.source(run.data.source)
+            work.add(*training(network(run.model), resolved(run.schedule, n_train(source.train, source.classes)),
+                               datasets[source.val.name][1]))
+        if used:
+            work.note += f"; includes the pre-training of {len(used)} source LeNet{'s' if len(used) > 1 else ''}"
     return works
 
 
 # ----------------------------------------------------------------------------- Chen et al. 2022
 
 def chen_work() -> list[Work]:
-    from repro.chen2022 import experiment as ex
-    from repro.chen2022.protocol import PAPER_SCALE as scale
+    from repro.chen2022.protocol import PAPER_SCALE as scale, source_key
 
-    paper = get_paper("chen2022")
+    paper, index, grids = paper_runs("chen2022")
     n_train = {p.target: int(p.value) for p in load_published("chen2022")
                if p.quantity == "data_amount_N" and p.condition == "readme-2023-08"}
     test_split = {"cifar10": "cifar10/test", "cifar100": "cifar100/test", "caltech101": "caltech101/test",
@@ -305,23 +345,24 @@ def chen_work() -> list[Work]:
                   "flowers17": "oxford_flowers17/test", "landuse": "uc_merced/test", "pocus": "pocus/test",
                   "dtd": "dtd/test", "domainnet_real": "domainnet/real/test",
                   "domainnet_painting": "domainnet/painting/test", "domainnet_clipart": "domainnet/clipart/test"}
-    source_key = ("resnet50", scale.source_classes, scale.image_size)
+    source = index[source_key(scale)]
     shared = Work(paper.key, "source A (ResNet-50, ImageNet)", 0, 1,
-                  note=f"shared by every target; {scale.pretrain.epochs} ImageNet epochs, validation every epoch "
+                  note=f"shared by every target; {source.schedule.length} ImageNet epochs, validation every epoch "
                        "(best-validation checkpoint)")
-    shared.add(*training(source_key, ex.sgd(scale.pretrain, size(IMAGENET_TRAIN)), size("imagenet2012/validation")))
+    shared.add(*training(network(source.model), resolved(source.schedule, size(IMAGENET_TRAIN)),
+                         size("imagenet2012/validation")))
     works = [shared]
-    for experiment in paper.experiment_names("paper"):
-        specs = paper.grid(experiment, "paper")
-        work = Work(paper.key, experiment, len(specs), 0)
-        for spec in specs:
-            if experiment == "transferability":
-                target = scale.target(spec.target)
+    for experiment, runs in grids:
+        work = Work(paper.key, experiment, len(runs), 0)
+        for run in runs:
+            if experiment == "transferability":  # the fine-tuning run whose T the analysis computes
+                finetuned = index[run.param("finetuned")]
+                target = finetuned.data.target
                 work.trained += 1
-                work.add(*training(("resnet50", target.classes, target.size(scale)),
-                                   ex.sgd(scale.finetune, n_train[target.name]), size(test_split[target.name])))
+                work.add(*training(network(finetuned.model), resolved(finetuned.schedule, n_train[target]),
+                                   size(test_split[target])))
             elif experiment == "domain_measures":  # features of the target's and the source's examples
-                work.add(Pass(source_key, "forward", 2 * scale.feature_examples))
+                work.add(Pass(network(source.model), "forward", 2 * scale.feature_examples))
         work.note = {"transferability": "fine-tuning, validation every epoch; CIFAR at 32x32, the others at 224",
                      "domain_measures": f"pre-trained features of {scale.feature_examples} target and source images",
                      "regression": "a least-squares fit: no network pass"}[experiment]
@@ -330,30 +371,8 @@ def chen_work() -> list[Work]:
 
 
 def build_model(key: ModelKey) -> keras.Model:
-    """The paper-scale network of ``key``, freshly initialised, built by the papers' own builders."""
-    name, classes, *rest = key
-    if name == "caffenet":
-        from repro.yosinski2014.experiment import build_model as build
-        from repro.yosinski2014.protocol import PAPER_SCALE
-
-        return build(replace(PAPER_SCALE, n_classes=classes), seed=0)
-    if name == "fixup_resnet50":
-        from repro.neyshabur2020.experiment import build_model as build
-        from repro.neyshabur2020.protocol import PAPER_SCALE
-
-        return build(PAPER_SCALE, classes, seed=0)
-    if name in ("liu_resnet50", "lenet"):
-        from repro.liu2019.experiment import build_network
-        from repro.liu2019.protocol import PAPER_SCALE
-
-        setting = PAPER_SCALE.generalization if name == "liu_resnet50" else PAPER_SCALE.feasibility
-        return build_network(setting, classes, seed=0)
-    if name == "resnet50":
-        from repro.chen2022.experiment import build_model as build
-        from repro.chen2022.protocol import PAPER_SCALE
-
-        return build(PAPER_SCALE, classes, seed=0, size=rest[0])
-    raise KeyError(key)
+    """The paper-scale network of ``key`` (a model spec), freshly initialised by its paper's own builder."""
+    return key.build(seed=0)
 
 
 def paper_work() -> list[Work]:
