@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
-import repro  # noqa: F401
-import tensorflow as tf
-
+# repro first: importing it pins Keras to the TensorFlow backend
 from repro.models.resnet import resnet
 from repro.schedule import Schedule
 from repro.train import trainer
+
+import tensorflow as tf
 
 CELLS = ((8, "cifar", 128), (8, "cifar", 32), (4, "cifar", 32), (8, "imagenet", 128), (8, "imagenet", 32))
 
@@ -28,7 +28,7 @@ def step_cost(width: int, stem: str, batch: int) -> tuple[float, float]:
     """(seconds of the first, traced step; mean seconds of the next 10 steps)."""
     model = resnet((32, 32, 1), 10, width=width, stem=stem)
     schedule = Schedule(base_lr=0.1, length=10, step_size=100, batch_size=batch, eval_every=10,
-                           weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
+                        weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
     _, step = trainer(model, schedule)
     x = np.random.default_rng(0).random((batch, 32, 32, 1), np.float32)
     y = np.arange(batch) % 10

@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-import repro  # noqa: F401
-import keras
-
+# repro first: importing it pins Keras to the TensorFlow backend
 from repro.execution import use_execution
 from repro.schedule import Schedule
 from repro.train import distribute_batch, reset_optimizer, trainer
+
+import keras
 
 SETTINGS = (
     ("float32", dict()),
@@ -45,10 +45,9 @@ SETTINGS = (
 def build(name: str) -> keras.Model:
     """One of the suite's mini networks at 32x32x1 (LeNet at its 28x28x1), random init."""
     if name == "caffenet":
-        from repro.models.caffenet import build_caffenet
-from repro.models.specs import caffenet_mini as mini_spec
+        from repro.models.specs import caffenet_mini
 
-        return build_caffenet(mini_spec(10), seed=0)
+        return caffenet_mini(10).build(seed=0)
     if name == "resnet":
         from repro.models.resnet import resnet
 

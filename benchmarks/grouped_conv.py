@@ -17,15 +17,15 @@ import time
 
 import numpy as np
 
-import repro  # noqa: F401
-import keras
-import tensorflow as tf
-
+# repro first: importing it pins Keras to the TensorFlow backend
 from repro.models import caffenet
 from repro.models.caffenet import build_caffenet
-from repro.models.specs import caffenet_mini as mini_spec
+from repro.models.specs import caffenet_mini
 from repro.schedule import Schedule
 from repro.train import make_train_step
+
+import keras
+import tensorflow as tf
 
 
 def keras_grouped_conv(filters, kernel_size, *, groups, strides, padding, kernel_initializer, bias_initializer,
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--widths", default="16,32,48,48,32,128,128", help="mini CaffeNet widths (the mini preset)")
     args = parser.parse_args()
-    spec = mini_spec(10, widths=tuple(int(w) for w in args.widths.split(",")))
+    spec = caffenet_mini(10, widths=tuple(int(w) for w in args.widths.split(",")))
     split = throughput(build_caffenet(spec, seed=0), args.batch, args.steps, args.repeats)
     original = caffenet.GroupedConv2D
     caffenet.GroupedConv2D = keras_grouped_conv

@@ -15,14 +15,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-import repro  # noqa: F401  (pins the TensorFlow backend before keras loads)
+# repro first: importing it pins Keras to the TensorFlow backend
+from repro.data.arrays import load_arrays
+from repro.models.resnet import resnet
+from repro.models.specs import caffenet_mini
+
 import keras
 import tensorflow as tf
-
-from repro.data.arrays import load_arrays
-from repro.models.caffenet import build_caffenet
-from repro.models.specs import caffenet_mini as mini_spec
-from repro.models.resnet import resnet
 
 MODELS = ("caffenet", "resnet", "lenet")
 
@@ -31,11 +30,11 @@ MODELS = ("caffenet", "resnet", "lenet")
 
 
 def build_model(name: str, seed: int = 0) -> keras.Model:
-    """``caffenet``: build_caffenet(mini_spec(10), seed); ``resnet``: the width-16 cifar-stem ResNet-50 layout at 32x32x1;
+    """``caffenet``: caffenet_mini(10).build(seed); ``resnet``: the width-16 cifar-stem ResNet-50 layout at 32x32x1;
     ``lenet``: LeNet-5 at 32x32x1 (the network of the curvature author's HVP timing).
     """
     if name == "caffenet":
-        return build_caffenet(mini_spec(10), seed=seed)
+        return caffenet_mini(10).build(seed=seed)
     if name == "resnet":
         return resnet(input_shape=(32, 32, 1), num_classes=10, width=16, stem="cifar", seed=seed)
     if name == "lenet":  # functional: repro.similarity.feature_taps needs model.input

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-import repro  # noqa: F401
-import tensorflow as tf
-
+# repro first: importing it pins Keras to the TensorFlow backend
 from repro.data import splits
 from repro.data.arrays import load_arrays
 from repro.landscape.smoothness import beta_smoothness, gradient_norm, variation_of_loss
@@ -31,11 +29,14 @@ from repro.models.lenet import lenet
 from repro.schedule import Schedule
 from repro.train import TrainData, train, trainer
 
+import tensorflow as tf
 
-def schedule(max_iter: int, eval_every: int) -> SGDSchedule:
-    """lenet.py's SGD: lr 0.01 constant, momentum 0.9, weight decay 5e-4 on every parameter, batch 64."""
-    return Schedule(base_lr=0.01, length=max_iter, step_size=max_iter + 1, batch_size=64, eval_every=eval_every,
-                       weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
+
+def schedule(iterations: int, eval_every: int) -> Schedule:
+    """lenet.py's SGD: lr 0.01 constant, momentum 0.9, weight decay 5e-4 on every parameter, batch 64;
+    ``iterations`` steps, evaluated every ``eval_every``."""
+    return Schedule(base_lr=0.01, batch_size=64, length=iterations, policy="constant", eval_every=eval_every,
+                    weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
 
 
 def timed(fn, repeats: int) -> float:

@@ -24,17 +24,17 @@ import time
 
 import numpy as np
 
-import repro  # noqa: F401
-import keras
-import tensorflow as tf
-
+# repro first: importing it pins Keras to the TensorFlow backend
 from repro.landscape.state import evaluate
 from repro.models.fixup_resnet import fixup_resnet
 from repro.schedule import Schedule
 from repro.train import mix_batch, trainer
 
+import keras
+import tensorflow as tf
+
 SCHEDULE = Schedule(base_lr=0.0125, length=1, step_size=1, batch_size=32, eval_every=1, weight_decay=1e-4,
-                       bias_lr_mult=1.0, decay_biases=True, scalar_lr_mult=0.1, mixup_alpha=0.7)
+                    bias_lr_mult=1.0, decay_biases=True, scalar_lr_mult=0.1, mixup_alpha=0.7)
 
 
 def step_time(width: int, batch: int, steps: int, jit: bool) -> float:
@@ -84,34 +84,43 @@ LR_CELLS = (  # (lr divisor, mixup, arm, nominal lr)
 )
 
 
-def lr_pilots(out: str) -> None:
-    """One run per (target, divisor, mixup, arm, lr): does each arm learn within the mini schedule?"""
+def lr_pilots(out: str, scale_name: str = "mini") -> None:
+    """One run per (target, divisor, mixup, arm, lr): does each arm learn within the mini schedule?
+
+    Each cell trains the protocol's network (:func:`repro.neyshabur2020.protocol.network`) with the arm's
+    schedule of the scale at nominal ``lr``, the optimizer's rate ``lr / divisor`` and the cell's mixup; P-T
+    starts from P (the protocol's source run, trained into ``out`` by the runner unless it is there) with
+    every module but the classifier copied, as the grid's P-T runs do.
+    """
     import dataclasses
     import tempfile
     from pathlib import Path
 
-    from repro.neyshabur2020 import mini_data, protocol
-    from repro.neyshabur2020.experiment import build_model, load_source, target_schedule, transfer_modules
+    from repro.neyshabur2020 import protocol
     from repro.registry import get_paper
-    from repro.runner import RunContext
+    from repro.runner import ensure, workspace_for
     from repro.train import train
     from repro.transfer import transfer
 
-    context = RunContext(get_paper("neyshabur2020"), "mini", Path(out))
-    source = load_source(protocol.MINI, context)
+    scale = protocol.SCALES[scale_name]
+    workspace = workspace_for(get_paper(protocol.PAPER), scale.name, Path(out))
+    p_run = protocol.source_run(scale)
+    ensure([p_run.key], workspace)
+    source = workspace.loaded(p_run.model, workspace.weights(p_run.key))
     print("| target | lr divisor | run | final | best | mean train | time |\n|---|---|---|---|---|---|---|")
     for name in ("mnist", "digits"):
-        target = protocol.MINI.target(name)
-        data, _ = mini_data.target_data(protocol.MINI, target, None)
+        target = scale.target(name)
+        data, _ = protocol.TargetData(scale.name, target.name).load(None)
+        spec = protocol.network(scale, target.classes)
         for divisor, mixup, arm, lr in LR_CELLS:
-            scale = dataclasses.replace(protocol.MINI, lr_divisor=divisor, mixup_alpha=mixup)
-            model = build_model(scale, target.classes, seed=1)
+            model = spec.build(seed=1)
             if arm == "P-T":
-                modules = transfer_modules(model)
+                modules = list(spec.modules(model))
                 transfer(model, modules, len(modules) - 1, "finetune", source)
+            schedule = dataclasses.replace(scale.schedule_for(target, arm), base_lr=lr, lr_scale=1 / divisor,
+                                           mixup_alpha=mixup)
             started = time.perf_counter()
-            result = train(model, data, target_schedule(scale, target, arm, data.n_train, lr),
-                           Path(tempfile.mkdtemp()), data_seed=1)
+            result = train(model, data, schedule.resolve(data.n_train), Path(tempfile.mkdtemp()), data_seed=1)
             label = f"{divisor:g}" + ("" if mixup else ", no mixup")
             print(f"| {name} | {label} | {arm} {lr:g} | {result.acc_final:.3f} | {result.acc_max:.3f} "
                   f"| {result.train_acc_mean:.3f} | {time.perf_counter() - started:.0f} s |", flush=True)

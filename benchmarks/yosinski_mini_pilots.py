@@ -23,19 +23,24 @@ import shutil
 import time
 from pathlib import Path
 
-from repro.models.caffenet import build_caffenet
-from repro.models.specs import caffenet_paper as paper_spec
+from repro.models.specs import caffenet_paper
 from repro.train import TrainData, train
-from repro.yosinski2014.experiment import mini_task_data
-from repro.yosinski2014.protocol import MINI_SCALE
+from repro.yosinski2014.protocol import MINI_SCALE, TaskData
+
+
+def task_data(task: str) -> TaskData:
+    """The data spec of ``task`` ('0B', 'natmanA', 'whole') at the mini scale, as the grid's base nets use it."""
+    s = MINI_SCALE
+    return TaskData(s.dataset, task, s.n_classes, s.train_per_class, s.val_per_class, s.crop_pad, s.mirror,
+                    batch_size=s.schedule.batch_size)
 
 
 def variants():
-    """(name, model spec, schedule, augmented) of every pilot."""
+    """(name, model spec, schedule, augmented) of every pilot; the schedules count iterations."""
     mini = MINI_SCALE.schedule
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
-    paper_init = dataclasses.replace(spec, inits=paper_spec().inits)
-    longer = dataclasses.replace(mini, max_iter=2 * mini.max_iter, step_size=2 * mini.step_size,
+    paper_init = dataclasses.replace(spec, inits=caffenet_paper().inits)
+    longer = dataclasses.replace(mini, length=2 * mini.length, step_size=2 * mini.step_size,
                                  eval_every=2 * mini.eval_every)
     return [
         ("mini", spec, mini, False),
@@ -53,7 +58,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
-    data, config = mini_task_data(MINI_SCALE, args.task, None)
+    data, config = task_data(args.task).load(None)
     augmented = TrainData(data.x_train, data.y_train, data.x_val, data.y_val, crop_pad=2, mirror=True)
     classes = config["split"]["classes"] if args.task == "whole" else config["split"][f"classes_{args.task[-1].lower()}"]
     print(f"task {args.task}: classes {classes}, "
@@ -61,10 +66,11 @@ def main() -> None:
     print("| variant | iterations | final val acc | mean of 10 best | final train loss | seconds |")
     print("|---|---|---|---|---|---|")
     for index, (name, spec, schedule, augment) in enumerate(variants()):
-        model = build_caffenet(spec, seed=1)
+        schedule = schedule.resolve(data.n_train)
+        model = spec.build(seed=1)
         start = time.time()
         result = train(model, augmented if augment else data, schedule, args.out / str(index), data_seed=1)
-        print(f"| {name} | {schedule.max_iter} | {result.acc_final:.4f} | {result.acc_top10_mean:.4f} | "
+        print(f"| {name} | {schedule.max_iter} | {result.acc_final:.4f} | {result.acc_top_k_mean:.4f} | "
               f"{result.train_loss_final:.3f} | {time.time() - start:.1f} |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
