@@ -23,13 +23,13 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import repro
 from repro.errors import ReproError
+from repro.files import atomic_write_text
 from repro.store import experiment_csvs
 
 PUBLISHED_COLUMNS = (
@@ -144,8 +144,8 @@ class Comparison:
     def write(self) -> str:
         """Write comparison.csv and comparison.md into ``results_dir``; return the text to print."""
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.results_dir / "comparison.csv", self.csv_text())
-        _atomic_write(self.results_dir / "comparison.md", self.markdown())
+        atomic_write_text(self.results_dir / "comparison.csv", self.csv_text())
+        atomic_write_text(self.results_dir / "comparison.md", self.markdown())
         return self.text
 
     def csv_text(self) -> str:
@@ -473,17 +473,6 @@ def _csv_string(columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> st
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _raw(value: float | None) -> str:

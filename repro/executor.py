@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from repro.files import write_json
+from repro.files import save_weights, write_json
 from repro.runs import ALL_BUT_LAST, AnalysisRun, Run, TrainRun, analysis_function
 from repro.schedule import Chosen
 from repro.store import CHECKPOINT, CONFIG_FILE, FINAL_WEIGHTS
@@ -55,6 +54,10 @@ def execute(run: Run, workspace: Workspace) -> dict:
         return train_run(run, workspace)
     if isinstance(run, AnalysisRun):
         started = time.time()
+        run_dir = workspace.run_dir(run.key)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / CONFIG_FILE, dict(run=run.to_config(), paper=workspace.paper.key, scale=workspace.scale,
+                                              inputs={need.key: workspace.trained_key(need.key) for need in run.inputs}))
         result = analysis_function(run.function)(run, workspace)
         return {**result, "seconds": round(time.time() - started, 2)}
     raise TypeError(f"cannot execute {type(run).__name__}")
@@ -138,15 +141,3 @@ def _first_half_loss(run_dir: Path, max_iter: int) -> "float | str":
     with (run_dir / "metrics.csv").open(newline="") as handle:
         losses = [float(r["train_loss"]) for r in csv.DictReader(handle) if int(r["step"]) <= max_iter // 2]
     return float(np.mean(losses)) if losses else ""
-
-
-def save_weights(model, path: Path) -> None:
-    """``model.save_weights(path)`` through a temporary file renamed over ``path``, so a crash (a full disk)
-    never leaves a truncated weights file that a later run would load."""
-    temporary = path.with_name(f".{path.name.removesuffix('.weights.h5')}.partial.weights.h5")
-    try:
-        model.save_weights(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

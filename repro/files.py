@@ -19,12 +19,13 @@ from typing import Callable, Iterator
 
 
 def atomic_write(path: Path, write: Callable[[object], None], binary: bool = False) -> None:
-    """Create or replace ``path`` with what ``write(handle)`` writes, atomically.
+    """Create or replace ``path`` (and its directory) with what ``write(handle)`` writes, atomically.
 
     The temporary file is removed if ``write`` (or the rename) fails, and
     the previous ``path`` is then left as it was.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as out:
@@ -41,6 +42,20 @@ def atomic_write(path: Path, write: Callable[[object], None], binary: bool = Fal
 def atomic_write_text(path: Path, text: str) -> None:
     """Create or replace ``path`` with ``text`` (UTF-8), atomically."""
     atomic_write(path, lambda out: out.write(text))
+
+
+def save_weights(model, path: Path) -> None:
+    """``model.save_weights(path)`` through a temporary file renamed over ``path`` (Keras names the format by the
+    file's suffix, so the temporary keeps ``.weights.h5``): a crash or a full disk never leaves a truncated weights
+    file that a later run would load."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name.removesuffix('.weights.h5')}.{os.getpid()}.partial.weights.h5")
+    try:
+        model.save_weights(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -7,6 +7,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from repro.compare import read_experiment
+from repro.files import atomic_write
 
 
 def experiment_rows(scale_dir: Path, experiment: str) -> list[dict]:
@@ -15,8 +16,9 @@ def experiment_rows(scale_dir: Path, experiment: str) -> list[dict]:
     return merged.rows if merged else []
 
 
-def save_figure(figure: Figure, path: Path) -> Path:
-    """Render ``figure`` to the PNG ``path`` (110 dpi, tight box) and return the path."""
+def save_figure(figure: Figure, path: Path, tight: bool = True) -> Path:
+    """Render ``figure`` to the PNG ``path`` atomically (110 dpi, tight box unless ``tight`` is False); the path."""
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
+    options = dict(dpi=110, bbox_inches="tight") if tight else dict(dpi=110)
+    atomic_write(Path(path), lambda handle: figure.savefig(handle, format="png", **options), binary=True)
     return path

@@ -37,7 +37,8 @@ from typing import Any, Sequence
 
 import markdown
 
-from repro.compare import COMPARISON_COLUMNS, VERDICTS, _atomic_write, _fmt, _read_table, load_claims, repo_root
+from repro.compare import COMPARISON_COLUMNS, VERDICTS, _fmt, _read_table, load_claims, repo_root
+from repro.files import atomic_write_text
 from repro.errors import BadArgument, ReproError
 from repro.registry import paper_keys
 
@@ -437,6 +438,6 @@ def _readme(paper: str) -> Path:
 
 def _write_page(stem: Path, title: str, text: str) -> list[Path]:
     md, page = stem.with_suffix(".md"), stem.with_suffix(".html")
-    _atomic_write(md, text)
-    _atomic_write(page, to_html(text, title))
+    atomic_write_text(md, text)
+    atomic_write_text(page, to_html(text, title))
     return [md, page]

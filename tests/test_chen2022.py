@@ -35,7 +35,7 @@ def test_every_experiment_has_a_row_for_every_run_of_its_grid(smoke):
     scale_dir = smoke / "chen2022" / "smoke"
     for experiment in protocol.EXPERIMENTS:
         keys = [r["run_key"] for r in rows(scale_dir, experiment)]
-        assert sorted(keys) == sorted(s.run_key for s in PAPER.grid(experiment, "smoke")), experiment
+        assert sorted(keys) == sorted(r.key for r in PAPER.grid(experiment, "smoke")), experiment
 
 
 def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
@@ -52,14 +52,17 @@ def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
 
 def test_theta_r_is_the_saved_init_and_theta_a_the_best_validation_epoch(smoke):
     scale_dir = smoke / "chen2022" / "smoke"
-    config = json.loads((scale_dir / "runs" / "ft-mnist-n100-s0" / "config.json").read_text())
-    assert config["theta_r"].endswith("checkpoints/epoch-000.weights.h5")
-    source_dir = smoke / "sources" / "smoke" / config["theta_r"].split("/")[-3]
+    result = json.loads((scale_dir / "runs" / "ft-mnist-n100-s0" / "result.json").read_text())
+    assert result["theta_r"].endswith("checkpoints/epoch-000.weights.h5")
+    source_dir = smoke / "sources" / "smoke" / result["theta_r"].split("/")[-3]
     metrics = list(csv.DictReader(open(source_dir / "metrics.csv")))
     best = max(metrics, key=lambda r: (float(r["val_acc"]), -float(r["epoch"])))
-    assert config["theta_a"]["epoch"] == round(float(best["epoch"]))
-    assert config["theta_a"]["path"].endswith(f"epoch-{config['theta_a']['epoch']:03d}.weights.h5")
-    assert config["transfer"]["reinitialized"] == ["fc"]
+    assert result["theta_a_epoch"] == round(float(best["epoch"]))
+    assert result["theta_a"].endswith(f"epoch-{result['theta_a_epoch']:03d}.weights.h5")
+    finetune = json.loads((scale_dir / "runs" / "finetune-mnist-n100-s0" / "config.json").read_text())
+    assert finetune["transfer"]["reinitialized"] == ["fc"] and finetune["transfer"]["source"]["weights"] == result[
+        "theta_a"]
+    assert result["theta_fb"].endswith(f"epoch-{result['best_epoch']:03d}.weights.h5")
 
 
 def test_classifier_t_is_one_and_rows_carry_every_group(smoke):
@@ -116,8 +119,8 @@ def test_paper_scale_pretraining_fine_tuning_and_measures_under_mock_data(mocked
     from tests.test_chen2022_data import write_metadata
 
     scale = protocol.PAPER_SCALE
-    tiny = replace(scale, pretrain=replace(scale.pretrain, epochs=1, batch_size=16),
-                   finetune=replace(scale.finetune, epochs=1, batch_size=16), targets=(scale.target("cifar10"),),
+    tiny = replace(scale, pretrain=replace(scale.pretrain, length=1, batch_size=16),
+                   finetune=replace(scale.finetune, length=1, batch_size=16), targets=(scale.target("cifar10"),),
                    feature_examples=24)  # 24 > 10 classes: some class has two examples
     monkeypatch.setitem(protocol.SCALES, "paper", tiny)
     write_metadata(mocked_imagenet, "cifar10", 48)

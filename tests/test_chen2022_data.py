@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from repro.chen2022 import data
+from repro.data.images import element_seed
 from repro.chen2022.protocol import NORMALIZE_MEAN, NORMALIZE_STD, PAPER_SCALE, PAPER_TARGETS
 from repro.errors import BadArgument, DatasetMissing
 from repro.train import StreamData
@@ -204,7 +205,7 @@ def test_train_transform_crops_resizes_and_flips():
     cols = np.tile(np.arange(32, dtype=np.uint8) * 8, (32, 1))
     image = np.stack([cols, np.zeros_like(cols), np.full_like(cols, 200)], axis=-1)
     encoded = tf.io.encode_png(image)
-    seeds = tf.data.Dataset.range(60).map(lambda i: data._element_seed(9, i))
+    seeds = tf.data.Dataset.range(60).map(lambda i: element_seed(9, i))
     out = np.stack(list(seeds.map(lambda s: data.train_image(encoded, s, 32)).as_numpy_iterator()))
     assert out.shape == (60, 32, 32, 3) and in_range(out)
     pixels = (out * NORMALIZE_STD + NORMALIZE_MEAN) * 255.0

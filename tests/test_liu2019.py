@@ -41,7 +41,7 @@ def test_every_experiment_has_a_row_for_every_run_of_its_grid(smoke):
     scale_dir = smoke / "liu2019" / "smoke"
     for experiment in protocol.EXPERIMENTS:
         keys = [r["run_key"] for r in rows(scale_dir, experiment)]
-        assert sorted(keys) == sorted(s.run_key for s in PAPER.grid(experiment, "smoke")), experiment
+        assert sorted(keys) == sorted(r.key for r in PAPER.grid(experiment, "smoke")), experiment
 
 
 def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
@@ -92,10 +92,10 @@ def test_shared_configurations_reuse_one_run(smoke):
 
 def test_pretrained_runs_copy_the_body_and_the_head_where_the_code_does(smoke):
     runs = smoke / "liu2019" / "smoke" / "runs"
-    new_head = json.loads((runs / "dev-fashion-s1" / "config.json").read_text())["start"]
+    new_head = json.loads((runs / "dev-fashion-s1" / "config.json").read_text())["transfer"]
     assert new_head["copied"] == ["conv1", "conv2", "fc1"] and new_head["reinitialized"][0] == "cls_fc1"
-    identical = json.loads((runs / "lab-mnist-identical-s1" / "config.json").read_text())["start"]
-    coarse = json.loads((runs / "lab-mnist-coarsened-s1" / "config.json").read_text())["start"]
+    identical = json.loads((runs / "lab-mnist-identical-s1" / "config.json").read_text())["transfer"]
+    coarse = json.loads((runs / "lab-mnist-coarsened-s1" / "config.json").read_text())["transfer"]
     assert identical["copied"] == ["conv1", "conv2", "fc1", "cls_fc1", "cls_fc2", "cls_fc3"]
     assert coarse["copied"] == ["conv1", "conv2", "fc1", "cls_fc1", "cls_fc2"] and coarse["reinitialized"] == ["cls_fc3"]
 
@@ -103,7 +103,8 @@ def test_pretrained_runs_copy_the_body_and_the_head_where_the_code_does(smoke):
 def test_optimization_runs_freeze_conv1_and_probe_conv2(smoke):
     run_dir = smoke / "liu2019" / "smoke" / "runs" / "opt-random-s1"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"]["frozen"] == ["conv1"] and config["probe"]["layer"] == "conv2"
+    assert config["run"]["frozen"] == ["conv1"] and config["run"]["probe"]["layer"] == "conv2"
+    assert config["transfer"]["mode"] == "none"  # the random arm
     probes = list(csv.DictReader(open(run_dir / "steps.csv")))
     every = protocol.SMOKE.probe.every
     assert [int(r["step"]) - 1 for r in probes] == list(range(0, int(probes[-1]["step"]), every))
@@ -176,7 +177,7 @@ def _measured(**experiments):
 
 def test_checkpoint_rule_needs_an_inverted_u():
     def rows_for(curve):
-        return [dict(n=str(k), seed=str(s), test_acc_final=str(a + 0.001 * s))
+        return [dict(source_epoch=str(k), seed=str(s), test_acc_final=str(a + 0.001 * s))
                 for k, a in zip(protocol.MINI.checkpoints, curve) for s in protocol.MINI.seeds]
 
     rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]

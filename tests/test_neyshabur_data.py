@@ -22,6 +22,7 @@ from repro.data import chexpert
 from repro.data.transforms import BlockShuffle, PixelShuffle
 from repro.errors import BadArgument, DatasetMissing
 from repro import metrics
+from repro.data import images
 from repro.neyshabur2020 import data
 from repro.train import StreamData
 
@@ -163,21 +164,21 @@ def test_stream_data(mocked_domainnet):
 
 def test_random_resized_crop_box_matches_torchvision_rules():
     for s in range(20):
-        top, left, h, w = (int(v) for v in data.random_resized_crop_box(300, 500, tf.constant([s, 9], tf.int64)))
+        top, left, h, w = (int(v) for v in images.random_resized_crop_box(300, 500, tf.constant([s, 9], tf.int64)))
         assert 0 <= top <= 300 - h and 0 <= left <= 500 - w
         assert 0.08 * 300 * 500 * 0.9 <= h * w <= 300 * 500
         assert 3 / 4 * 0.85 <= w / h <= 4 / 3 * 1.15  # ratio range up to rounding
     # no attempt fits a 10 x 1000 strip: central crop clamped to ratio 4/3
-    box = [int(v) for v in data.random_resized_crop_box(10, 1000, tf.constant([0, 0], tf.int64))]
+    box = [int(v) for v in images.random_resized_crop_box(10, 1000, tf.constant([0, 0], tf.int64))]
     assert box == [0, (1000 - 13) // 2, 10, 13]
 
 
 def test_eval_resize_and_center_crop_sizes():
     image = tf.zeros([300, 451, 3], tf.uint8)
-    assert data.resize_short_side(image).shape == (256, int(256 * 451 / 300), 3)
-    assert data.resize_short_side(tf.zeros([451, 300, 3], tf.uint8)).shape == (int(256 * 451 / 300), 256, 3)
+    assert images.resize_short_side(image).shape == (256, int(256 * 451 / 300), 3)
+    assert images.resize_short_side(tf.zeros([451, 300, 3], tf.uint8)).shape == (int(256 * 451 / 300), 256, 3)
     ramp = tf.reshape(tf.range(226 * 227, dtype=tf.float32), [226, 227, 1])
-    crop = data.center_crop(ramp).numpy()
+    crop = images.center_crop(ramp).numpy()
     assert crop.shape == (224, 224, 1)
     assert crop[0, 0, 0] == 1 * 227 + 2  # round(1.0) = 1, round(1.5) = 2 (half to even)
 
@@ -300,7 +301,7 @@ def test_split_rule_sizes_and_rows(chexpert_dir):
     assert first["path"].numpy().decode().endswith(f"patient{perm[0]:05d}/study1/view1_frontal.png")
     assert builder.info.metadata["train_csv_rows"] == len(TRAIN_ROWS)
     # the 50k/50k rule at full size, on the row count of CheXpert-v1.0-small's train.csv
-    full = chexpert.split_rows(223_414, chexpert.NEYSHABUR2020)
+    full = chexpert.split_rows(223_414, chexpert.ROWS_1234_50K)
     assert len(full["train"]) == len(full["test"]) == 50_000 and not set(full["train"]) & set(full["test"])
     with pytest.raises(BadArgument, match="needs 9"):
         chexpert.split_rows(8, config)
@@ -393,7 +394,7 @@ def test_missing_chexpert_names_manual_dir(tmp_path):
         data.chexpert_records("train", tmp_path)
     message = str(caught.value)
     assert "\n" not in message
-    assert "tfds dataset 'chexpert_csv/neyshabur2020' is not prepared in" in message
+    assert "tfds dataset 'chexpert_csv/rows_1234_50k' is not prepared in" in message
     assert f"put CheXpert-v1.0-small in {manual}" in message and "prepare=True" in message
     with pytest.raises(DatasetMissing, match="cannot prepare .*missing CheXpert-v1.0-small/train.csv"):
         chexpert.chexpert_builder(tmp_path, prepare=True)

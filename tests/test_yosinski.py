@@ -21,7 +21,7 @@ def _rows(path: Path) -> list[dict]:
 
 def test_mini_grid_is_the_papers_grid():
     specs = {e: protocol.grid(e, "mini") for e in ("random_splits", "natman", "random_features")}
-    conditions = Counter((s.condition, s.n) for s in specs["random_splits"])
+    conditions = Counter((s.axis("condition"), s.axis("n")) for s in specs["random_splits"])
     n_splits = len(protocol.MINI_SCALE.random_splits)
     assert n_splits >= 2
     assert conditions[("base", 0)] == 2 * n_splits
@@ -29,22 +29,25 @@ def test_mini_grid_is_the_papers_grid():
         assert conditions[("BnB", n)] == n_splits
         assert conditions[("AnB", n)] == 2 * n_splits  # both directions, pooled
         assert conditions[("BnB+", n)] == conditions[("AnB+", n)] == n_splits
-    keys = {s.run_key for s in specs["random_splits"]}
+    keys = {s.key for s in specs["random_splits"]}
     assert {"half0A", "half1B", "transfer0A0A_1_4", "transfer0B0A_1_7", "transfer-ft1A1B_1_3"} <= keys
     assert len(keys) == len(specs["random_splits"])
-    natman = Counter(s.condition for s in specs["natman"])
+    natman = Counter(s.axis("condition") for s in specs["natman"])
     assert natman == {"base": 2, "AnB": 14}
-    assert [s.run_key for s in specs["random_features"]] == ["netbase"] + [f"nolearn_1_{n}" for n in range(1, 8)]
+    assert [s.key for s in specs["random_features"]] == ["netbase"] + [f"nolearn_1_{n}" for n in range(1, 8)]
+    assert all(s.needs() == () for s in specs["random_features"])  # random frozen layers copy nothing
 
 
 def test_paper_grid_follows_the_code():
     specs = protocol.grid("random_splits", "paper")
-    assert sum(s.condition == "base" for s in specs) == 8
-    assert sum(s.condition == "AnB" for s in specs) == 8 * 7
-    assert {s.split for s in specs if s.condition == "AnB+"} == {"0", "1"}
+    assert sum(s.axis("condition") == "base" for s in specs) == 8
+    assert sum(s.axis("condition") == "AnB" for s in specs) == 8 * 7
+    assert {s.axis("split") for s in specs if s.axis("condition") == "AnB+"} == {"0", "1"}
     reduced = protocol.grid("reduced_data", "paper")
-    assert [s.params["examples_per_class"] for s in reduced] == [1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300]
-    assert protocol.PAPER_SCALE.schedule.max_iter == 450_000 and protocol.PAPER_SCALE.schedule.step_size == 100_000
+    assert [s.axis("examples_per_class") for s in reduced] == [1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300]
+    assert [s.data.examples_per_class for s in reduced] == [s.axis("examples_per_class") for s in reduced]
+    schedule = protocol.PAPER_SCALE.schedule
+    assert (schedule.length, schedule.unit, schedule.step_size, schedule.top_k) == (450_000, "iteration", 100_000, 10)
 
 
 def test_transfer_runs_record_the_split_and_the_transfer(tmp_path):
@@ -57,7 +60,7 @@ def test_transfer_runs_record_the_split_and_the_transfer(tmp_path):
     assert config["transfer"]["frozen"] == ["conv1", "conv2", "conv3"]
     assert config["data"]["split"]["classes_a"] == [0, 2, 6, 8, 9] or len(config["data"]["split"]["classes_a"]) == 5
     assert config["data"]["split"]["half"] == "B"
-    assert set(config["seeds"]) == {"run", "init", "data"}
+    assert set(config["seeds"]) == {"init", "data"} and config["run"]["axes"]["seed"] > 0
     rows = _rows(tmp_path / "yosinski2014/smoke/random_splits.csv")
     assert [r["run_key"] for r in rows] == ["half0A", "transfer0A0B_1_3"]  # only the selected runs get rows
     assert (tmp_path / "yosinski2014/smoke/runs/half0A/final.weights.h5").exists()
@@ -124,11 +127,8 @@ def test_missing_dataset_names_the_fix(tmp_path, capsys, monkeypatch):
 
 def test_paper_scale_pipeline_trains_under_mock_data(mocked_imagenet, tmp_path, monkeypatch):
     """The exact paper preset (ImageNet through tfds, CaffeNet 227x227x3, Caffe solver) for two iterations."""
-    from repro.yosinski2014 import experiment
-
-    tiny = dataclasses.replace(protocol.PAPER_SCALE.schedule, max_iter=2, batch_size=2, eval_every=2)
+    tiny = dataclasses.replace(protocol.PAPER_SCALE.schedule, length=2, batch_size=2, eval_every=2)
     monkeypatch.setitem(protocol.SCALES, "paper", dataclasses.replace(protocol.PAPER_SCALE, schedule=tiny))
-    monkeypatch.setattr(experiment, "SCALES", protocol.SCALES)
     assert main(["run", "yosinski2014", "random_splits", "--scale", "paper", "--out", str(tmp_path / "out"),
                  "--data-dir", mocked_imagenet, "--only", "^half0A$"]) == 0
     rows = _rows(tmp_path / "out/yosinski2014/paper/random_splits.csv")
@@ -136,7 +136,7 @@ def test_paper_scale_pipeline_trains_under_mock_data(mocked_imagenet, tmp_path, 
     import json
 
     config = json.loads((tmp_path / "out/yosinski2014/paper/runs/half0A/config.json").read_text())
-    assert config["model"]["input_shape"] == [227, 227, 3] and config["data"]["train_pipeline"]["crop"] == 227
+    assert config["run"]["model"]["input_shape"] == [227, 227, 3] and config["data"]["train_pipeline"]["crop"] == 227
 
 
 def test_a_source_without_weights_is_trained_again(tmp_path, capsys):

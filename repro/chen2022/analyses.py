@@ -62,11 +62,13 @@ def transferability(run: AnalysisRun, workspace: Workspace) -> dict:
     source_key, finetuned_key = run.param("source"), run.param("finetuned")
     source, finetuned = workspace.run(source_key), workspace.run(finetuned_key)
     trained = workspace.result(finetuned_key)
-    model = workspace.loaded(finetuned.model, workspace.weights(finetuned_key, "best"), slot="theta_FB")
+    paths = dict(theta_r=workspace.weights(source_key, "init"), theta_a=workspace.weights(source_key, "best"),
+                 theta_fb=workspace.weights(finetuned_key, "best"))
+    model = workspace.loaded(finetuned.model, paths["theta_fb"], slot="theta_FB")
     groups = chen_groups(model)
     theta_fb = _kernels(model, groups)
-    theta_r = _kernels(workspace.loaded(source.model, workspace.weights(source_key, "init")), groups.keys() - {"fc/kernel"})
-    theta_a = _kernels(workspace.loaded(source.model, workspace.weights(source_key, "best")), groups.keys() - {"fc/kernel"})
+    theta_r = _kernels(workspace.loaded(source.model, paths["theta_r"]), groups.keys() - {"fc/kernel"})
+    theta_a = _kernels(workspace.loaded(source.model, paths["theta_a"]), groups.keys() - {"fc/kernel"})
     shape = theta_fb["fc/kernel"].shape  # the script puts fresh random classifiers into theta_r and theta_A
     theta_r["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "r"))
     theta_a["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "A"))
@@ -75,7 +77,8 @@ def transferability(run: AnalysisRun, workspace: Workspace) -> dict:
         n_train=trained["n_train"], T_overall=measure.overall_transferability(layer_t),
         **{group_column(g): layer_t[g] for g in GROUPS if g in layer_t},
         test_acc_best=trained["acc_max"], test_acc_final=trained["acc_final"], best_epoch=trained["best_epoch"],
-        theta_a_epoch=best_epoch(workspace.run_dir(source_key)), steps=trained["steps"])
+        theta_a_epoch=best_epoch(workspace.run_dir(source_key)), steps=trained["steps"],
+        **{name: str(path) for name, path in paths.items()})
 
 
 def features(model: keras.Model, x: np.ndarray, batch: int = 500) -> np.ndarray:

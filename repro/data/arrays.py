@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from repro.data.digits import MAX_VALUE as DIGITS_MAX_VALUE
 from repro.data.digits import SklearnDigits
 from repro.data.fashion_mnist import FashionMnistIdx
 from repro.data.mnist5k import Mnist5k
+from repro.files import atomic_write
 from repro.errors import BadArgument
 
 
@@ -133,16 +133,9 @@ def split_arrays(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndar
             return stored["images"], stored["labels"]
     images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
     if whole:
-        partial = None
         try:
-            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as handle:
-                partial = Path(handle.name)
-                np.savez(handle, images=images, labels=labels)
-            partial.chmod(0o644)
-            os.replace(partial, path)
+            atomic_write(path, lambda handle: np.savez(handle, images=images, labels=labels), binary=True)
         except OSError as error:  # a read-only or full data_dir only loses the speed-up
-            if partial is not None:
-                partial.unlink(missing_ok=True)
             logging.getLogger(__name__).warning("cannot keep %s: %s", path, error)
     return images, labels
 

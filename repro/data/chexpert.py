@@ -29,11 +29,11 @@ grayscale JPEGs), ``path`` (the CSV ``Path``), ``row`` (0-based data row in its 
 ``view`` (frontal/lateral), ``observations`` (float32[14] in
 :data:`OBSERVATIONS` order: 1.0 positive, 0.0 negative, -1.0 uncertain, NaN
 blank, exactly the CSV cells). Label policies are left to the reader (see
-:mod:`repro.neyshabur2020.data`). Records keep the split order (TFDS
+the paper's data module). Records keep the split order (TFDS
 shuffling disabled). ``info.metadata`` holds the CSV row count, the config,
 per-split positive counts of every observation and
-``train_rows_positive_cardiomegaly_or_consolidation`` (the rows Neyshabur's
-training list duplicates).
+``train_rows_positive_cardiomegaly_or_consolidation`` (the rows Neyshabur et
+al.'s training list duplicates).
 
 Manual files: ``CheXpert-v1.0-small`` (with ``train.csv``, ``valid.csv``,
 ``train/``, ``valid/``) in ``<data_dir>/downloads/manual`` or ``manual_dir``;
@@ -63,9 +63,9 @@ OBSERVATIONS = (
 )
 FIRST_OBSERVATION_COLUMN = 5  # Path, Sex, Age, Frontal/Lateral, AP/PA, then the 14 observations
 CELL_VALUES = {"1.0": 1.0, "0.0": 0.0, "-1.0": -1.0, "": math.nan}
-# Neyshabur et al.'s training list repeats the rows positive (1.0) for either of these once; the
-# builder records how many there are in its metadata so readers know the epoch length without a pass.
-DUPLICATED_BY_NEYSHABUR = ("Cardiomegaly", "Consolidation")
+# The builder records how many training rows are positive (1.0) for either of these in its metadata, so a
+# reader that repeats those rows (Neyshabur et al. 2020's training list does) knows its epoch length.
+COUNTED_POSITIVES = ("Cardiomegaly", "Consolidation")
 
 
 @dataclasses.dataclass
@@ -77,10 +77,10 @@ class ChexpertConfig(tfds.core.BuilderConfig):
     test_size: int = 50_000
 
 
-NEYSHABUR2020 = ChexpertConfig(
-    name="neyshabur2020",
+ROWS_1234_50K = ChexpertConfig(
+    name="rows_1234_50k",
     description="train = rows 0-50k, test = rows 50k-100k of train.csv shuffled by RandomState(1234); "
-    "validation = valid.csv (Neyshabur et al. 2020, official split_trainset.py).",
+    "validation = valid.csv (the split of Neyshabur et al. 2020's official split_trainset.py).",
 )
 
 
@@ -124,7 +124,7 @@ class ChexpertCsv(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "train/test = seeded permutation of train.csv rows, validation = valid.csv."}
-    BUILDER_CONFIGS = [NEYSHABUR2020]
+    BUILDER_CONFIGS = [ROWS_1234_50K]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Register at https://stanfordmlgroup.github.io/competitions/chexpert/ and put the {ROOT} "
         "directory (train.csv, valid.csv, train/, valid/) in the manual_dir."
@@ -166,7 +166,7 @@ class ChexpertCsv(tfds.core.GeneratorBasedBuilder):
                     for k, name in enumerate(OBSERVATIONS)}
             for split, rows in indices.items()
         }
-        either = [OBSERVATIONS.index(name) for name in DUPLICATED_BY_NEYSHABUR]
+        either = [OBSERVATIONS.index(name) for name in COUNTED_POSITIVES]
         duplicated = sum(any(train_rows[i]["observations"][k] == 1.0 for k in either) for i in indices["train"])
         self.info.metadata.update(
             {"train_csv_rows": len(train_rows), "seed": config.seed, "train_size": config.train_size,
@@ -200,7 +200,7 @@ def chexpert_builder(
     *,
     manual_dir: str | os.PathLike | None = None,
     prepare: bool = False,
-    config: str | ChexpertConfig = "neyshabur2020",
+    config: str | ChexpertConfig = "rows_1234_50k",
 ) -> ChexpertCsv:
     """The ``chexpert_csv`` builder, checked to be prepared in ``data_dir`` (as ``catalog.catalog_builder``).
 

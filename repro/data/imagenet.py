@@ -47,6 +47,7 @@ import tensorflow_datasets as tfds
 from repro.data.catalog import tfds_catalog
 from repro.data.splits import IMAGENET_CLASSES, ClassSubset, label_remap
 from repro.errors import BadArgument, DatasetMissing
+from repro.files import atomic_write
 
 NAME = "imagenet2012"
 RESIZE = 256
@@ -170,11 +171,7 @@ def save_mean_image(mean: np.ndarray, path: str | os.PathLike) -> Path:
     the same (deterministic) mean at once each rename a whole file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, np.asarray(mean, dtype=np.float32))
-    os.replace(partial, path)
+    atomic_write(path, lambda handle: np.save(handle, np.asarray(mean, dtype=np.float32)), binary=True)
     return path
 
 

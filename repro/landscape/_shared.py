@@ -18,16 +18,16 @@ first pattern found in the path, and variables no pattern matches are left out.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import re
-import tempfile
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import keras
 import numpy as np
 
+from repro.files import atomic_write
 from repro.landscape.state import get_values, preserved_weights, select_variables
 
 Weights = Union[Sequence[np.ndarray], Mapping[str, np.ndarray], keras.Model, str, os.PathLike]
@@ -129,27 +129,14 @@ def group_by_module(variables: Sequence, modules: ModuleMap) -> dict[str, list]:
     return groups
 
 
-@contextlib.contextmanager
-def atomic_file(path: "str | os.PathLike", binary: bool = False) -> Iterator[IO]:
-    """Open a temporary file next to ``path`` for writing; rename it onto ``path`` only if the block succeeds."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(handle, "wb" if binary else "w", newline=None if binary else "") as stream:
-            yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def write_csv(path: "str | os.PathLike", rows: Sequence[Mapping[str, object]]) -> None:
-    """Write ``rows`` (same keys, in order) as a CSV file atomically (:func:`atomic_file`)."""
+    """Write ``rows`` (same keys, in order) as a CSV file atomically (:func:`repro.files.atomic_write`)."""
     if not rows:
         raise ValueError("no rows to write")
-    with atomic_file(path) as stream:
+
+    def write(stream) -> None:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+    atomic_write(Path(path), write)

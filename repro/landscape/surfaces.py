@@ -21,12 +21,14 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Sequence
 
 import keras
 import numpy as np
 
-from repro.landscape._shared import Dataset, atomic_file
+from repro.files import atomic_write
+from repro.landscape._shared import Dataset
 from repro.landscape.directions import Direction
 from repro.landscape.state import LossFn, evaluate, get_values, preserved_weights, set_values, sparse_ce
 
@@ -234,8 +236,7 @@ def _save(
         for d in directions
     ]
     arrays["meta"] = np.array(json.dumps({**meta, "directions": made}))
-    with atomic_file(path, binary=True) as stream:
-        np.savez(stream, **arrays)
+    atomic_write(Path(path), lambda stream: np.savez(stream, **arrays), binary=True)
 
 
 def _read(path: "str | os.PathLike") -> "tuple[Surface, dict]":

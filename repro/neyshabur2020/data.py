@@ -376,7 +376,7 @@ CHEXPERT = "chexpert_csv"
 CHEXPERT_LABELS = ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
 LABEL_COLUMNS = tuple(chexpert_tfds.OBSERVATIONS.index(name) for name in CHEXPERT_LABELS)  # (2, 5, 6, 8, 10)
 UNCERTAIN_ONES = ("Edema", "Atelectasis")
-DUPLICATED_POSITIVES = chexpert_tfds.DUPLICATED_BY_NEYSHABUR  # Cardiomegaly, Consolidation
+DUPLICATED_POSITIVES = chexpert_tfds.COUNTED_POSITIVES  # Cardiomegaly, Consolidation
 CHEXPERT_BATCH = 256
 PRE_RESIZE = 224
 LONG_SIDE = 224
@@ -412,7 +412,7 @@ def chexpert_records(
     duplicate_positives: bool = False,
     shuffle_files: bool = False,
     seed: int = 0,
-    config: str | chexpert_tfds.ChexpertConfig = "neyshabur2020",
+    config: str | chexpert_tfds.ChexpertConfig = "rows_1234_50k",
     manual_dir: str | os.PathLike | None = None,
     prepare: bool = False,
 ) -> tf.data.Dataset:
@@ -437,7 +437,7 @@ def chexpert_records(
 
 
 def chexpert_size(split: str, data_dir: str | os.PathLike | None, *, training: bool | None = None,
-                  config: str | chexpert_tfds.ChexpertConfig = "neyshabur2020",
+                  config: str | chexpert_tfds.ChexpertConfig = "rows_1234_50k",
                   manual_dir: str | os.PathLike | None = None) -> int:
     """Examples per epoch of ``split``: with the duplicated positives when ``training`` (default: train split)."""
     builder = chexpert_tfds.chexpert_builder(data_dir, manual_dir=manual_dir, config=config)
@@ -599,7 +599,7 @@ def chexpert_dataset(
     batch_size: int = CHEXPERT_BATCH,
     seed: int = 0,
     shuffle_buffer: int = SHUFFLE_BUFFER,
-    config: str | chexpert_tfds.ChexpertConfig = "neyshabur2020",
+    config: str | chexpert_tfds.ChexpertConfig = "rows_1234_50k",
     manual_dir: str | os.PathLike | None = None,
     prepare: bool = False,
 ) -> tf.data.Dataset:
@@ -635,7 +635,7 @@ def chexpert_stream(
     eval_split: str = "test",
     eval_batch_size: int | None = None,
     shuffle_buffer: int = SHUFFLE_BUFFER,
-    config: str | chexpert_tfds.ChexpertConfig = "neyshabur2020",
+    config: str | chexpert_tfds.ChexpertConfig = "rows_1234_50k",
     manual_dir: str | os.PathLike | None = None,
 ) -> StreamData:
     """Training stream (``make_train(s)`` seeded by ``derive_seed(seed, s)``) and the ``eval_split`` pass.
@@ -657,7 +657,7 @@ def chexpert_stream(
 def chexpert_pipeline_config(training: bool, batch_size: int = CHEXPERT_BATCH) -> dict:
     """JSON-ready record of the CheXpert pipeline settings for config.json."""
     return {
-        "dataset": f"{CHEXPERT}/neyshabur2020",
+        "dataset": f"{CHEXPERT}/rows_1234_50k",
         "split": "train = rows 0-50k, test = rows 50k-100k of train.csv after RandomState(1234).permutation; "
                  "validation = valid.csv",
         "labels": list(CHEXPERT_LABELS),

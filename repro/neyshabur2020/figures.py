@@ -35,18 +35,17 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from repro.compare import PublishedValue, QuantityKey, read_experiment
+from repro.plotting import save_figure
 from repro.neyshabur2020.protocol import (
     CKA_PAIRS, CRITICALITY_CONDITIONS, CRITICALITY_PATHS, DISTANCE_PAIRS, INTERPOLATION_PAIRS, MODULES,
     PIXEL_SHUFFLE, SCALES, STAGES, Target, nominal_lr_text)
@@ -906,8 +905,4 @@ def _write(path: Path, figure: Figure | None) -> Path | None:
     if figure is None:
         path.unlink(missing_ok=True)
         return None
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    FigureCanvasAgg(figure)
-    figure.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
-    return path
+    return save_figure(figure, path, tight=False)

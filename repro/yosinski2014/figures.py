@@ -17,17 +17,16 @@ is not written (and a stale PNG of it is removed).
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from repro.compare import PublishedValue
+from repro.plotting import save_figure
 
 if TYPE_CHECKING:
     from repro.yosinski2014.compare import Networks
@@ -244,7 +243,4 @@ def _mean_or_none(values: np.ndarray) -> float | None:
 
 
 def _save(figure: Figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    FigureCanvasAgg(figure)
-    figure.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    save_figure(figure, path, tight=False)
