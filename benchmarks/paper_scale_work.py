@@ -27,10 +27,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from repro.compare import load_published
-from repro.data.chexpert import NEYSHABUR2020 as CHEXPERT_SPLIT
+from repro.data.chexpert import ROWS_1234_50K as CHEXPERT_SPLIT
 from repro.registry import Paper, get_paper
 from repro.runs import Run, TrainRun, ref_keys
 from repro.schedule import Chosen, Schedule
+from repro.workspace import is_frozen
 
 if TYPE_CHECKING:
     import keras
@@ -149,11 +150,6 @@ def module_layers(spec, model: keras.Model, first: int = 0) -> set:
     return layers
 
 
-def frozen_match(name: str, frozen: tuple[str, ...]) -> bool:
-    """Whether the executor freezes layer ``name`` for a run's ``frozen`` names (a name, or ``<prefix>_``)."""
-    return any(name == p or name.startswith(p.replace(".", "_") + "_") for p in frozen)
-
-
 def paper_runs(key: str) -> tuple[Paper, dict[str, Run], list[tuple[str, list[Run]]]]:
     """The paper, every paper-scale run of its protocol by key, and each experiment's runs in the protocol's order."""
     paper = get_paper(key)
@@ -263,7 +259,7 @@ def liu_work() -> list[Work]:
 
     def trained_layers(frozen: tuple[str, ...]) -> Callable[[keras.Model], set]:
         """``Pass.trainable`` of a run with ``frozen`` layers: every layer with weights the executor leaves trainable."""
-        return lambda model: {l.name for l in model.layers if l.weights and not frozen_match(l.name, frozen)}
+        return lambda model: {l.name for l in model.layers if l.weights and not is_frozen(l.name, frozen)}
 
     def probed(probe) -> Callable[[keras.Model], set]:
         """``Pass.trainable`` of the probe's gradients: the layer holding the probed kernel."""

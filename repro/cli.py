@@ -15,13 +15,16 @@ import argparse
 import sys
 from pathlib import Path
 
+import repro
+
 from repro.errors import BadArgument, ReproError
-from repro.execution import add_execution_arguments, execution_from_args
+from repro.options import add_execution_arguments
 from repro.registry import get_paper, paper_keys, resolve_searches
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"repro {repro.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("list", help="list papers, experiments and scales")
@@ -83,6 +86,7 @@ def _run(args: argparse.Namespace) -> None:
 
         print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json))
         return
+    from repro.execution import execution_from_args
     from repro.runner import run_grid
 
     with execution_from_args(args) as execution:
@@ -91,6 +95,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
+    from repro.execution import execution_from_args
     from repro.tuner import select_searches, tune
 
     paper = get_paper(args.paper)

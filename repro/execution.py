@@ -45,8 +45,8 @@ import tensorflow as tf
 
 from repro.errors import BadArgument, ReproError
 
-STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
-PRECISIONS = ("off", "float16", "bfloat16")
+from repro.options import PRECISIONS, STRATEGIES
+
 WORKERS_DIR = ".workers"
 
 
@@ -189,16 +189,6 @@ def use_execution(strategy: str = "default", mixed_precision: str = "off", jit_c
                 mirror.parent.rmdir()  # the last worker out removes .workers
             except OSError:
                 pass
-
-
-def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``--strategy``, ``--mixed-precision`` and ``--jit-compile`` options of a command."""
-    parser.add_argument("--strategy", default="default", choices=STRATEGIES,
-                        help="tf.distribute strategy: default (one device), mirrored (all local GPUs), "
-                             "multi_worker_mirrored (the cluster in TF_CONFIG; run the same command on every worker)")
-    parser.add_argument("--mixed-precision", default="off", choices=PRECISIONS,
-                        help="Keras mixed precision policy (float16 adds dynamic loss scaling; default: off)")
-    parser.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
 
 
 def execution_from_args(args: argparse.Namespace):

@@ -138,7 +138,7 @@ class Workspace:
         for variable, value in zip(model.variables, spec.build(seed=seed).variables):
             variable.assign(value)
         for layer in model.layers:
-            layer.trainable = not _frozen(layer.name, frozen)
+            layer.trainable = not is_frozen(layer.name, frozen)
         return model
 
     def loaded(self, spec, path: Path, slot: str = ""):
@@ -168,8 +168,9 @@ def _load(spec, path: Path):
     return model
 
 
-def _frozen(name: str, frozen: tuple[str, ...]) -> bool:
-    """Whether layer ``name`` is frozen: named, or starting with ``<prefix>_`` (``layer2`` -> ``layer2_block0_conv1``)."""
+def is_frozen(name: str, frozen: tuple[str, ...]) -> bool:
+    """Whether a run's ``frozen`` names freeze layer ``name``: named, or starting with ``<prefix>_`` (``layer2`` ->
+    ``layer2_block0_conv1``)."""
     return any(name == p or name.startswith(p.replace(".", "_") + "_") for p in frozen)
 
 
