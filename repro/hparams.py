@@ -20,12 +20,13 @@ METRICS = (("eval/accuracy", "evaluation top-1"), ("eval/loss", "evaluation loss
 
 
 def grid_axes(paper, runs: Sequence) -> dict[str, bool]:
-    """The grid's axes (``experiment`` and every axis an experiment of ``paper`` names), each with whether
-    all its values over ``runs`` are numbers (otherwise it is declared, and written, as text)."""
+    """The grid's axes (``experiment`` and every axis an experiment of ``paper`` names that some run of ``runs``
+    has), each with whether all its values are numbers (otherwise it is declared, and written, as text)."""
     names = ["experiment"]
     for experiment in paper.experiments:
         names += [a for a in experiment.axes if a not in names]
-    return {name: all(_is_number(_values(r)[name]) for r in runs if name in _values(r)) for name in names}
+    present = [name for name in names if any(name in _values(r) for r in runs)]
+    return {name: all(_is_number(_values(r)[name]) for r in runs if name in _values(r)) for name in present}
 
 
 def _values(run) -> dict:

@@ -185,3 +185,17 @@ def test_an_unresolved_or_unchosen_schedule_cannot_give_a_rate():
         Schedule(base_lr=Chosen("s"), batch_size=8, length=2, step_size=1).resolve(40)
     with pytest.raises(ValueError, match="step_size"):
         Schedule(base_lr=0.1, batch_size=8, length=2, policy="cosine")
+
+
+def test_hparams_declare_only_the_axes_some_run_of_the_grid_has(tmp_path):
+    from repro.hparams import grid_axes, write_grid_config
+    from repro.registry import Experiment, Paper
+
+    experiments = (Experiment("e", "", ("mini",), ("condition", "n"), ()),
+                   Experiment("reduced", "", ("paper",), ("condition", "examples_per_class"), ()))
+    paper = Paper("p", "p", experiments, ("mini", "paper"), runs=lambda scale: [], compare=None)
+    runs = [_train("a"), _train("b")]  # axes condition="c", n=0: no run of this scale has examples_per_class
+    axes_found = grid_axes(paper, runs)
+    assert axes_found == {"experiment": False, "condition": False, "n": True}
+    write_grid_config(tmp_path, axes_found, runs)  # an empty domain would raise here
+    assert list(tmp_path.glob("events.out.tfevents.*"))
