@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the selected runs' resolved settings and dependencies, and exit")
     run.add_argument("--json", action="store_true", help="with --dry-run: the full description of each run as JSON")
+    run.add_argument("--jobs", type=int, default=None, metavar="N",
+                     help="worker processes for independent runs (default: one per core, at most 8); "
+                          "1 = this process only")
     add_execution_arguments(run)
 
     tune = commands.add_parser("tune", help="run the hyper-parameter searches of a paper's protocol (keras-tuner)")
@@ -86,12 +89,17 @@ def _run(args: argparse.Namespace) -> None:
 
         print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json))
         return
+    from repro.scheduler import check_jobs, default_jobs
+
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    check_jobs(jobs, args.strategy)
     from repro.execution import execution_from_args
     from repro.runner import run_grid
 
     with execution_from_args(args) as execution:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
-                 data_dir=args.data_dir)
+                 data_dir=args.data_dir, jobs=jobs,
+                 execution=(args.strategy, args.mixed_precision, args.jit_compile))
 
 
 def _tune(args: argparse.Namespace) -> None:

@@ -86,8 +86,14 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
-             shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say) -> dict:
-    """Run the selected cells of ``experiments``; return the run summary."""
+             shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
+             jobs: int = 1, execution: tuple = ("default", "off", False)) -> dict:
+    """Run the selected cells of ``experiments``; return the run summary.
+
+    With ``jobs`` > 1 the plan's independent runs go to that many worker processes
+    (:mod:`repro.scheduler`), each started with the command's ``execution`` settings
+    (strategy, mixed precision, XLA); rows are recorded here as runs finish.
+    """
     workspace = workspace_for(paper, scale, out, data_dir, printer)
     scale_dir = workspace.scale_dir
     scale_dir.mkdir(parents=True, exist_ok=True)
@@ -105,20 +111,33 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         if run.key in done[run.experiment]:
             progress.finished(run.key, 0.0, "", skipped=True)
     todo = [r for r in selected if r.key not in done[r.experiment]]
-    for step in resolve(todo, workspace.index, workspace.finished):
+    steps = resolve(todo, workspace.index, workspace.finished)
+
+    def starting(step: Step) -> None:
         if not step.selected and not workspace.finished(Need(step.run.key, step.files)):
             printer(f"      running dependency {step.run.key} first")
-        result, _ = finish(step, workspace)
+
+    def finished(step: Step, result: dict, executed: bool) -> None:
         if step.selected:
             record(paper, scale, scale_dir, step.run, result, shard)
             progress.finished(step.run.key, float(result.get("seconds", 0.0) or 0.0), _summary(result))
+
+    pending = [s for s in steps if not workspace.finished(Need(s.run.key, s.files))]
+    if jobs > 1 and len(pending) > 1:
+        from repro.scheduler import run_parallel
+
+        run_parallel(steps, jobs, workspace, execution, finished, starting)
+    else:
+        for step in steps:
+            starting(step)
+            finished(step, *finish(step, workspace))
     seconds = round(time.time() - started, 1)
     summary = dict(
         command=" ".join(["repro"] + sys.argv[1:]) if Path(sys.argv[0]).name == "repro" else f"repro run {paper.key}",
         scale=scale, experiments=experiments, runs=len(selected), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment_snapshot(), execution=_execution(),
+        seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs,
     )
     if shard.count == 1 and not only:
         write_json(scale_dir / "run_summary.json", summary)
