@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import repro
 
 from repro.errors import BadArgument, ReproError
 from repro.options import add_execution_arguments
-from repro.registry import get_paper, paper_keys, resolve_searches
+from repro.quiet import quiet_libraries
+from repro.registry import get_paper, paper_keys, resolve_searches, select_searches
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="repro", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"repro {repro.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the libraries' own messages (TensorFlow, tfds), which are hidden by default")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("list", help="list papers, experiments and scales")
@@ -59,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--scale", default="mini")
     compare.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
 
+    prepare = commands.add_parser("prepare", help="prepare tfds datasets a paper scale reads (once, into --data-dir)")
+    prepare.add_argument("datasets", nargs="+", help="tfds catalog names (imagenet2012, domainnet/clipart, ...) or "
+                                                     "chexpert_csv")
+    prepare.add_argument("--data-dir", required=True, help="TFDS data directory (manual files in <dir>/downloads/manual)")
+
     report = commands.add_parser("report", help="Markdown and HTML pages per paper from the results on disk")
     report.add_argument("papers", nargs="*", help="papers to report (default: all)")
     report.add_argument("--scale", default="mini")
@@ -77,11 +86,13 @@ def _list() -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from repro.plan import Shard
+    from repro.plan import Shard, check_only
 
     paper = get_paper(args.paper)
     experiments = paper.resolve_experiments(args.experiments, args.scale)
     shard = Shard.parse(args.shard)
+    check_only([r for r in paper.runs(args.scale) if r.experiment in experiments], args.only,
+               f"{', '.join(experiments)} at scale {args.scale}")
     if args.json and not args.dry_run:
         raise BadArgument("--json goes with --dry-run")
     if args.dry_run:
@@ -93,21 +104,48 @@ def _run(args: argparse.Namespace) -> None:
 
     jobs = default_jobs() if args.jobs is None else args.jobs
     check_jobs(jobs, args.strategy)
+    check_output(args.out)
+    quiet_libraries(args.verbose)
     from repro.execution import execution_from_args
     from repro.runner import run_grid
 
     with execution_from_args(args) as execution:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
                  data_dir=args.data_dir, jobs=jobs,
-                 execution=(args.strategy, args.mixed_precision, args.jit_compile))
+                 execution=(args.strategy, args.mixed_precision, args.jit_compile), verbose=args.verbose)
+
+
+def check_output(out: Path) -> None:
+    """``--out`` must be a directory this user can create and write."""
+    if out.exists() and not out.is_dir():
+        raise BadArgument(f"--out {out} is a file; give a directory for the results")
+    missing = []
+    probe = out
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    try:  # create it for real (the only test some file systems answer truthfully), then leave nothing behind
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise BadArgument(f"cannot write results under --out {out}: {exc.strerror or exc}; give another directory")
+    finally:
+        for path in missing:
+            try:
+                path.rmdir()
+            except OSError:
+                break
 
 
 def _tune(args: argparse.Namespace) -> None:
-    from repro.execution import execution_from_args
-    from repro.tuner import select_searches, tune
-
     paper = get_paper(args.paper)
     searches = select_searches(resolve_searches(paper, args.experiments, args.scale), args.only)
+    check_output(args.out)
+    quiet_libraries(args.verbose)
+    from repro.execution import execution_from_args
+    from repro.tuner import tune
+
     with execution_from_args(args) as execution:
         tune(paper, searches, args.scale, execution.output_root(args.out), data_dir=args.data_dir)
 
@@ -120,6 +158,17 @@ def _compare(args: argparse.Namespace) -> None:
         raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}` first")
     comparison = paper.compare(scale_dir, args.scale)
     print(getattr(comparison, "text", comparison))
+
+
+def _prepare(args: argparse.Namespace) -> None:
+    quiet_libraries(args.verbose)
+    from repro.data.catalog import catalog_builder
+    from repro.data.chexpert import chexpert_builder
+
+    for name in args.datasets:
+        builder = (chexpert_builder(args.data_dir, prepare=True) if name == "chexpert_csv"
+                   else catalog_builder(name, args.data_dir, prepare=True))
+        print(f"prepared: {name} in {builder.data_dir}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -140,11 +189,16 @@ def main(argv: list[str] | None = None) -> int:
             _tune(args)
         elif args.command == "compare":
             _compare(args)
+        elif args.command == "prepare":
+            _prepare(args)
         else:
             _report(args)
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are in the CSVs and the current run keeps its last checkpoint; "
               "rerun the same command to resume", file=sys.stderr)

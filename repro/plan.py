@@ -57,6 +57,14 @@ def select(runs: Iterable[Run], only: str | None, shard: Shard = Shard()) -> lis
     return [r for r in runs if (pattern is None or pattern.search(r.key)) and shard.owns(r.key)]
 
 
+def check_only(runs: Sequence[Run], only: str | None, where: str) -> None:
+    """:class:`BadArgument` when ``--only`` selects none of ``runs`` (``where`` names the experiments and scale)."""
+    if only and not select(runs, only):
+        examples = ", ".join(r.key for r in list(runs)[:3])
+        raise BadArgument(f"--only {only!r} matches no run of {where}; run keys look like {examples} "
+                          "(repro run --dry-run lists them)")
+
+
 @dataclass(frozen=True)
 class Step:
     """One run of a plan: ``selected`` (it gets a CSV row) or a dependency; ``files`` its dependents read."""

@@ -197,6 +197,17 @@ def resolve_searches(paper: Paper, names: list[str] | None, scale: str) -> list[
     return [s for s in searches if not names or s.experiment in names]
 
 
+def select_searches(searches: Sequence[Search], only: str | None) -> list[Search]:
+    """The searches whose name matches ``only`` (a regular expression, ``re.search``); all without it."""
+    from repro.plan import only_pattern
+
+    pattern = only_pattern(only)
+    chosen = [s for s in searches if pattern is None or pattern.search(s.name)]
+    if not chosen:
+        raise BadArgument(f"--only {only!r} matches no search; accepted: {', '.join(s.name for s in searches)}")
+    return chosen
+
+
 def searched_experiments(scale: str) -> list[str]:
     """``"<paper> <experiment>"`` for every experiment of every paper that declares a search at ``scale``."""
     found = []

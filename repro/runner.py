@@ -16,6 +16,7 @@ whole grid at the scale, so parallel shards write the same declaration.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Callable
 
 from repro.compare import environment_snapshot
+from repro.errors import ReproError
 from repro.files import locked, write_json
-from repro.plan import Shard, Step, check_graph, resolve, select
+from repro.plan import Shard, Step, check_graph, check_only, resolve, select
 from repro.registry import Paper
 from repro.runs import Need, Run
-from repro.store import LOCK, experiment_csvs, read_result, read_rows, record_row, write_result
+from repro.store import (CHECKPOINT, LOCK, RESULT_FILE, experiment_csvs, read_result, read_rows, record_row,
+                         write_result)
 from repro.workspace import Workspace, say
 
 
@@ -54,7 +57,12 @@ def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
         from repro.executor import execute
         from repro.hparams import write_run_hparams
 
-        result = execute(step.run, workspace)
+        try:
+            result = execute(step.run, workspace)
+        except OSError as exc:  # a full disk, a read-only directory: one line, the finished runs kept
+            raise ReproError(f"cannot write {exc.filename or run_dir} while running {step.run.key}: "
+                             f"{exc.strerror or exc}; the finished runs are kept, the command resumes this one "
+                             "once the cause is fixed") from exc
         if step.run.experiment is not None:
             write_run_hparams(run_dir / "tb", step.run, hparam_axes(workspace))
         write_result(run_dir, result)
@@ -87,7 +95,7 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
-             jobs: int = 1, execution: tuple = ("default", "off", False)) -> dict:
+             jobs: int = 1, execution: tuple = ("default", "off", False), verbose: bool = False) -> dict:
     """Run the selected cells of ``experiments``; return the run summary.
 
     With ``jobs`` > 1 the plan's independent runs go to that many worker processes
@@ -96,9 +104,11 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     """
     workspace = workspace_for(paper, scale, out, data_dir, printer)
     scale_dir = workspace.scale_dir
-    scale_dir.mkdir(parents=True, exist_ok=True)
     grid = [r for r in workspace.index.values() if r.experiment in experiments]
     selected = select(grid, only, shard)
+    check_only(grid, only, f"{', '.join(experiments)} at scale {scale}")
+    created = _missing_parents(scale_dir)
+    scale_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     printer(f"{paper.key} / {scale}: {len(selected)} runs in {', '.join(experiments)}"
             + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "") + f" -> {scale_dir}")
@@ -106,11 +116,11 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
 
     write_grid_config(workspace.layout.runs_dir, hparam_axes(workspace), grid_runs(workspace))
     done = {e: {row["run_key"] for row in read_rows(experiment_csvs(scale_dir, e))} for e in experiments}
-    progress = Progress(len(selected), printer)
-    for run in selected:
-        if run.key in done[run.experiment]:
-            progress.finished(run.key, 0.0, "", skipped=True)
     todo = [r for r in selected if r.key not in done[r.experiment]]
+    if len(todo) < len(selected):
+        printer(f"{len(selected) - len(todo)} of the {len(selected)} runs have finished already"
+                + (": nothing to do" if not todo else f"; running the other {len(todo)}"))
+    progress = Progress(len(todo), printer)
     steps = resolve(todo, workspace.index, workspace.finished)
 
     def starting(step: Step) -> None:
@@ -123,14 +133,18 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
             progress.finished(step.run.key, float(result.get("seconds", 0.0) or 0.0), _summary(result))
 
     pending = [s for s in steps if not workspace.finished(Need(s.run.key, s.files))]
-    if jobs > 1 and len(pending) > 1:
-        from repro.scheduler import run_parallel
+    try:
+        if jobs > 1 and len(pending) > 1:
+            from repro.scheduler import run_parallel
 
-        run_parallel(steps, jobs, workspace, execution, finished, starting)
-    else:
-        for step in steps:
-            starting(step)
-            finished(step, *finish(step, workspace))
+            run_parallel(steps, jobs, workspace, execution, finished, starting, verbose)
+        else:
+            for step in steps:
+                starting(step)
+                finished(step, *finish(step, workspace))
+    except (ReproError, OSError):
+        _clean_failed(workspace, steps, created)
+        raise
     seconds = round(time.time() - started, 1)
     summary = dict(
         command=" ".join(["repro"] + sys.argv[1:]) if Path(sys.argv[0]).name == "repro" else f"repro run {paper.key}",
@@ -141,8 +155,39 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     )
     if shard.count == 1 and not only:
         write_json(scale_dir / "run_summary.json", summary)
-    printer(f"done: {len(selected)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
+    if todo:
+        printer(f"done: {len(todo)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
+    printer(next_steps(paper.key, scale, Path(out)))
     return summary
+
+
+def next_steps(paper: str, scale: str, out: Path) -> str:
+    """What to run after ``repro run``: the comparison, and TensorBoard on the runs."""
+    where = "" if str(out) == "results" else f" --out {out}"
+    return (f"next: repro compare {paper} --scale {scale}{where}   |   "
+            f"tensorboard --logdir {out / paper / scale / 'runs'}")
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _clean_failed(workspace: Workspace, steps, created: list[Path]) -> None:
+    """After a failed command, remove what it created and nobody can use: the directories of runs that left
+    no result and no checkpoint, and the directories the command created if nothing finished in them."""
+    for step in steps:
+        run_dir = workspace.run_dir(step.run.key)
+        if run_dir.is_dir() and not any((run_dir / name).exists() for name in (RESULT_FILE, CHECKPOINT)):
+            shutil.rmtree(run_dir, ignore_errors=True)
+    for path in created:  # deepest first
+        leftovers = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(("events.out", "."))]
+        if path.is_dir() and not leftovers:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def record(paper: Paper, scale: str, scale_dir: Path, run: Run, result: dict, shard: Shard) -> bool:
@@ -165,14 +210,12 @@ class Progress:
         self.total, self.done, self.trained, self.printer = total, 0, 0, printer
         self.started = time.time()
 
-    def finished(self, run_key: str, seconds: float, summary: str, skipped: bool = False) -> None:
-        """Report one finished (or skipped) run; the ETA averages over the runs actually trained."""
+    def finished(self, run_key: str, seconds: float, summary: str) -> None:
+        """Report one finished run; the ETA is the mean time per finished run times the runs left."""
         self.done += 1
-        self.trained += not skipped
         elapsed = time.time() - self.started
-        eta = elapsed / self.trained * (self.total - self.done) if self.trained else 0.0
-        state = "skip (done)" if skipped else f"{seconds:6.1f}s"
-        self.printer(f"[{self.done:>3}/{self.total}] {run_key:<28} {state}  {summary}  "
+        eta = elapsed / self.done * (self.total - self.done)
+        self.printer(f"[{self.done:>3}/{self.total}] {run_key:<28} {seconds:6.1f}s  {summary}  "
                      f"elapsed {_clock(elapsed)}  ETA {_clock(eta)}")
 
 

@@ -54,11 +54,14 @@ def check_jobs(jobs: int, strategy: str) -> None:
 
 
 def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, threads: int, execution: tuple,
-                  modules: dict) -> None:
+                  modules: dict, verbose: bool) -> None:
     """Worker initializer: size the thread pools before TensorFlow starts, then build the workspace."""
     for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    from repro.quiet import quiet_libraries
+
+    quiet_libraries(verbose)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -80,7 +83,8 @@ def _run_step(step: Step) -> tuple[dict, bool]:
 
 
 def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
-                 on_done: Callable[[Step, dict, bool], None], on_start: Callable[[Step], None]) -> None:
+                 on_done: Callable[[Step, dict, bool], None], on_start: Callable[[Step], None],
+                 verbose: bool = False) -> None:
     """Execute ``steps`` (a plan, dependencies first) in ``jobs`` worker processes, calling ``on_start`` when a step
     is handed to a worker and ``on_done(step, result, executed)`` in this process as each finishes."""
     from repro import registry
@@ -94,7 +98,7 @@ def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
         initargs=(workspace.paper.key, workspace.scale, str(layout.out), workspace.data_dir, threads_per_job(jobs),
-                  execution, dict(registry.PAPER_MODULES)))
+                  execution, dict(registry.PAPER_MODULES), verbose))
     try:
         while len(done) < len(steps):
             busy = {s.run.key for s in running.values()}

@@ -30,9 +30,7 @@ from typing import Callable, Sequence
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from repro.errors import BadArgument
 from repro.registry import Paper, Search
-from repro.plan import only_pattern
 from repro.runner import ensure, workspace_for
 from repro.store import read_result
 from repro.workspace import say
@@ -40,15 +38,6 @@ from repro.tuning import TUNED_FILE, choose_best, record_tuned, search_score
 
 TUNE_DIR = "tune"
 SESSION_FIELDS = ("search", "experiment", "arm", "condition", "target")
-
-
-def select_searches(searches: Sequence[Search], only: str | None) -> list[Search]:
-    """The searches whose name matches ``only`` (a regular expression, ``re.search``); all without it."""
-    pattern = only_pattern(only)
-    chosen = [s for s in searches if pattern is None or pattern.search(s.name)]
-    if not chosen:
-        raise BadArgument(f"--only {only!r} matches no search; accepted: {', '.join(s.name for s in searches)}")
-    return chosen
 
 
 def objective_tag(search: Search) -> str:

@@ -76,9 +76,11 @@ def test_smoke_run_of_the_whole_grid_then_compare(tmp_path, capsys):
         assert all(0.0 <= float(r["acc_top10_mean"]) <= 1.0 for r in rows)
     assert (scale_dir / "run_summary.json").exists()
     captured = capsys.readouterr().out
-    assert "ETA" in captured and "done:" in captured
+    assert "ETA" in captured and "done:" in captured and f"next: repro compare yosinski2014 --scale smoke --out {out}" in captured
     assert main(["run", "yosinski2014", "--scale", "smoke", "--out", out]) == 0  # everything skipped
-    assert "skip (done)" in capsys.readouterr().out
+    rerun = capsys.readouterr().out.splitlines()
+    total = sum(len(protocol.grid(e, "smoke")) for e in protocol.SMOKE_SCALE.experiments)
+    assert rerun[1] == f"{total} of the {total} runs have finished already: nothing to do" and len(rerun) == 3
     assert main(["compare", "yosinski2014", "--scale", "smoke", "--out", out]) == 0
     assert (scale_dir / "comparison.md").exists() and (scale_dir / "comparison.csv").exists()
 

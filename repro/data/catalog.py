@@ -62,11 +62,10 @@ def catalog_builder(
         return builder
     needs_manual = bool(builder.MANUAL_DOWNLOAD_INSTRUCTIONS)
     if not prepare:
-        how = (
-            f"{manual_files_hint(name, manual)} and call tfds_catalog(..., prepare=True) once"
-            if needs_manual
-            else "call tfds_catalog(..., prepare=True) once on a machine with network access"
-        )
+        command = f"`repro prepare {name} --data-dir {root}`"
+        how = (f"{manual_files_hint(name, manual)}, run {command} once and give repro run --data-dir {root}"
+               if needs_manual
+               else f"run {command} once on a machine with network access and give repro run --data-dir {root}")
         raise DatasetMissing(f"tfds dataset {name!r} is not prepared in {builder.data_dir}: {how}")
     if needs_manual:
         expected = MANUAL_FILES.get(name, ())

@@ -217,8 +217,8 @@ def chexpert_builder(
     name = f"{builder.name}/{builder.builder_config.name}"
     hint = f"{manual_files_hint('chexpert', manual)} (with train.csv, valid.csv, train/ and valid/)"
     if not prepare:
-        raise DatasetMissing(f"tfds dataset {name!r} is not prepared in {builder.data_dir}: {hint} "
-                             "and call chexpert_builder(..., prepare=True) once")
+        raise DatasetMissing(f"tfds dataset {name!r} is not prepared in {builder.data_dir}: {hint}, run "
+                             f"`repro prepare chexpert_csv --data-dir {root}` once and give repro run --data-dir {root}")
     absent = [f"{ROOT}/{f}" for f in CSV_FILES if not (manual / ROOT / f).is_file()]
     if absent:
         raise DatasetMissing(f"cannot prepare tfds dataset {name!r} in {root}: {hint}; missing {', '.join(absent)}")
