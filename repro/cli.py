@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--scale", default="mini")
     compare.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
 
+    events = commands.add_parser("events", help="rebuild the TensorBoard events of a results tree from its files")
+    events.add_argument("paper")
+    events.add_argument("--scale", default="mini")
+    events.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+
     prepare = commands.add_parser("prepare", help="prepare tfds datasets a paper scale reads (once, into --data-dir)")
     prepare.add_argument("datasets", nargs="+", help="tfds catalog names (imagenet2012, domainnet/clipart, ...) or "
                                                      "chexpert_csv")
@@ -157,7 +162,26 @@ def _compare(args: argparse.Namespace) -> None:
     if not scale_dir.is_dir():
         raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}` first")
     comparison = paper.compare(scale_dir, args.scale)
+    quiet_libraries(args.verbose)
+    from repro.events import write_figures
+
+    write_figures(scale_dir / "runs", comparison.figures)
     print(getattr(comparison, "text", comparison))
+
+
+def _events(args: argparse.Namespace) -> None:
+    paper = get_paper(args.paper)
+    paper.resolve_experiments(None, args.scale)
+    scale_dir = args.out / paper.key / args.scale
+    if not scale_dir.is_dir():
+        raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}` first")
+    quiet_libraries(args.verbose)
+    from repro.events import rebuild
+
+    figures = sorted(scale_dir.glob("*.png"))
+    count = rebuild(paper, args.scale, args.out, figures)
+    print(f"{count} runs and {len(figures)} figures of {paper.key} / {args.scale} written for TensorBoard: "
+          f"tensorboard --logdir {scale_dir / 'runs'}")
 
 
 def _prepare(args: argparse.Namespace) -> None:
@@ -191,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             _compare(args)
         elif args.command == "prepare":
             _prepare(args)
+        elif args.command == "events":
+            _events(args)
         else:
             _report(args)
     except ReproError as exc:

@@ -1,9 +1,10 @@
 """TensorBoard HParams over a run grid.
 
-The grid root (``<out>/<paper>/<scale>/runs``) gets one ``hparams_config``
-declaring the grid's axes (``experiment`` and every axis an experiment of
-the paper names) and metrics; every run writes its own values with
-``hp.hparams`` into its ``tb`` directory (trial id = run key), so the HParams
+The grid's run ``figures`` (``<out>/<paper>/<scale>/runs/figures``, see
+:mod:`repro.events`) gets one ``hparams_config`` declaring the grid's axes
+(``experiment`` and every axis an experiment of the paper names) and
+metrics; every run writes its own values with ``hp.hparams`` into its run
+directory (trial id = run key), so the HParams
 tab shows the grid as a table, parallel coordinates and scatter plots next
 to the scalar curves. An axis whose values are not all numbers is declared
 as text; a run without an axis (only the reduced-data runs have a data size) leaves it out.

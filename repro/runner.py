@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from repro.compare import environment_snapshot
+from repro.events import FIGURES_RUN
 from repro.errors import ReproError
 from repro.files import locked, write_json
 from repro.plan import Shard, Step, check_graph, check_only, resolve, select
@@ -64,7 +65,7 @@ def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
                              f"{exc.strerror or exc}; the finished runs are kept, the command resumes this one "
                              "once the cause is fixed") from exc
         if step.run.experiment is not None:
-            write_run_hparams(run_dir / "tb", step.run, hparam_axes(workspace))
+            write_run_hparams(run_dir, step.run, hparam_axes(workspace))
         write_result(run_dir, result)
         return result, True
 
@@ -114,7 +115,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
             + (f" (shard {shard.index}/{shard.count})" if shard.count > 1 else "") + f" -> {scale_dir}")
     from repro.hparams import write_grid_config
 
-    write_grid_config(workspace.layout.runs_dir, hparam_axes(workspace), grid_runs(workspace))
+    write_grid_config(workspace.layout.runs_dir / FIGURES_RUN, hparam_axes(workspace), grid_runs(workspace))
     done = {e: {row["run_key"] for row in read_rows(experiment_csvs(scale_dir, e))} for e in experiments}
     todo = [r for r in selected if r.key not in done[r.experiment]]
     if len(todo) < len(selected):

@@ -4,7 +4,7 @@ Layout under ``<out>``::
 
     <out>/<paper>/<scale>/<experiment>.csv           one row per finished run of the experiment
     <out>/<paper>/<scale>/<experiment>.shard-I-of-N.csv   the same for --shard I/N
-    <out>/<paper>/<scale>/runs/<run key>/            config.json, metrics.csv, result.json, tb/ ...
+    <out>/<paper>/<scale>/runs/<run key>/            config.json, metrics.csv, result.json, TensorBoard events ...
     <out>/sources/<scale>/<run key>/                 shared runs (pre-trained sources) any paper may name
 
 A run directory holds ``result.json`` once the run finished; its final

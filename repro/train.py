@@ -56,6 +56,7 @@ import keras
 import tensorflow as tf
 
 from repro.errors import BadArgument, CorruptCheckpoint, NonFiniteLoss
+from repro.events import write_scalars
 from repro.execution import current as current_execution
 from repro.files import atomic_write
 from repro.landscape.state import cached_function, evaluate, full_precision, sigmoid_bce, sparse_ce
@@ -390,7 +391,7 @@ def train(
     """Train ``model`` in place with ``schedule``; resume from ``run_dir`` if interrupted.
 
     Writes ``metrics.csv`` (one row per evaluation), TensorBoard scalars under
-    ``run_dir/tb``, ``checkpoint.npz`` after every evaluation and, with
+    ``run_dir`` (:mod:`repro.events`), ``checkpoint.npz`` after every evaluation and, with
     ``save_epoch_weights``, ``checkpoints/epoch-XXX.weights.h5`` at every epoch
     boundary (epoch 0 = the initial weights) and, with a ``hook``,
     ``steps.csv`` (its rows; step = the number of updates done). Raises
@@ -415,7 +416,7 @@ def train(
         if step == 0:
             model.save_weights(epoch_dir / "epoch-000.weights.h5")
 
-    writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+    writer = tf.summary.create_file_writer(str(run_dir))
     started = time.time() - elapsed
     losses: list[float] = []
     while step < schedule.max_iter:
@@ -448,19 +449,8 @@ def train(
             _write_metrics(metrics_path, history)
             if hook:
                 _write_metrics(steps_path, step_rows, ("step",) + tuple(hook.fields))
-                with writer.as_default():
-                    for measured in step_rows[logged_rows:]:
-                        for name in hook.fields:
-                            tf.summary.scalar(f"step/{name}", float(measured[name]), step=int(measured["step"]))
-                logged_rows = len(step_rows)
-            with writer.as_default(step=step):
-                tf.summary.scalar("train/loss", row["train_loss"])
-                tf.summary.scalar("eval/accuracy", row["val_acc"])
-                tf.summary.scalar("eval/loss", row["val_loss"])
-                tf.summary.scalar("train/learning_rate", row["lr"])
-                if train_acc != "":
-                    tf.summary.scalar("train/accuracy_eval_mode", train_acc)
-            writer.flush()
+            write_scalars(writer, [row], step_rows[logged_rows:], hook.fields if hook else ())
+            logged_rows = len(step_rows)
             checkpoint.save(model, optimizer, step, time.time() - started)
             if progress:
                 progress(f"it {step}/{schedule.max_iter} loss {row['train_loss']:.3f} val_acc {row['val_acc']:.4f}")
