@@ -179,6 +179,44 @@ def test_empty_or_partial_results(tmp_path):
     assert {p.name for p in paths} == {"figure2.png", "figure4.png"}
 
 
+def _figure5_axes(tmp_path, monkeypatch, targets) -> list:
+    """The panels of Figure 5 drawn from criticality rows of ``targets`` (every condition of the mini grid)."""
+    scale_dir = tmp_path / "_".join(t.name for t in targets)
+    scale_dir.mkdir()
+    names = {t.name for t in targets}
+    for spec in protocol.grid("criticality", "mini"):
+        if spec.axis("target") in names:
+            _spec_row(scale_dir, spec, lr=_lr(spec), acc_final=0.8,
+                      **{f"acc_{m.replace('.', '_')}": 0.7 for m in protocol.MODULES})
+    drawn = []
+    write = figures._write
+    monkeypatch.setattr(figures, "_write", lambda path, figure: drawn.append(figure) or write(path, figure))
+    assert figures.figure5_criticality(scale_dir, load_published("neyshabur2020"), targets) is not None
+    return drawn[0].axes
+
+
+def test_figure5_draws_the_published_chexpert_panel_once_beside_the_stand_in(tmp_path, monkeypatch):
+    axes = _figure5_axes(tmp_path, monkeypatch, protocol.MINI.targets)
+    titles = [ax.get_title() for ax in axes]
+    published = [t for t in titles if t.startswith(figures.CHEXPERT_TITLE)]
+    assert len(published) == 1 and "Figure 5" in published[0]
+    for target in protocol.MINI.targets:  # one measured panel per target, naming what it stands for
+        assert sum(t.startswith(f"measured: {target.name} (stands for {target.stands_for}") for t in titles) == 1
+    stand_in = protocol.MINI.chexpert_stand_in
+    row = next(i for i, t in enumerate(titles) if t.startswith(f"measured: {stand_in} "))
+    assert titles[row + 1] == published[0]  # beside the CheXpert stand-in (2 columns: measured, published)
+    assert "CheXpert stand-in" in titles[row]
+    assert axes[row + 1].get_facecolor() != axes[row].get_facecolor()  # the published panel is shaded
+
+
+def test_figure5_without_the_stand_in_gives_the_published_panel_its_own_row(tmp_path, monkeypatch):
+    axes = _figure5_axes(tmp_path, monkeypatch, TARGETS)  # no rows of the stand-in 'digits'
+    titles = [ax.get_title() for ax in axes]
+    assert len(axes) == 2 * (len(TARGETS) + 1)
+    assert [t for t in titles if t.startswith(figures.CHEXPERT_TITLE)] == [titles[-1]]
+    assert sum(t.startswith("measured: ") for t in titles) == len(TARGETS)
+
+
 def test_figures_module_does_not_import_tensorflow():
     code = "import sys, repro.neyshabur2020.figures; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

@@ -22,8 +22,10 @@ Conventions:
   accuracies are in % (DomainNet) or AUC (CheXpert).
 - A target is compared with the published numbers of the domain it stands
   for (:attr:`repro.neyshabur2020.protocol.Target.stands_for`). The
-  CheXpert-only results (Table 1, Figure 4 right, Figure 5) are drawn beside
-  every target, titled "published: CheXpert (AUC)" ("(CKA)" for Table 1).
+  CheXpert-only results are titled "published: CheXpert (AUC)" ("(CKA)" for
+  Table 1): Figure 4 right is drawn beside every target, Table 1 once as its
+  own panel, and Figure 5 once, beside the scale's CheXpert stand-in
+  (:attr:`repro.neyshabur2020.protocol.Scale.chexpert_stand_in`).
 - Published and measured numbers never share an axis: they sit in separate
   panels of one figure. Epoch axes are drawn as fractions of training so the
   10-epoch mini runs line up with the paper's 100 (or 90) epochs.
@@ -89,6 +91,7 @@ DISTANCE_COLOUR = {"2 P-T": "#1f3b8c", "2 RI-T": "#a61c1c", "P-T & P": "#6fa8dc"
 # Figure 5's three published curves (CheXpert), and the colour of each; the measured conditions are
 # the protocol's (``CRITICALITY_CONDITIONS``: P-T at its chosen lr, RI-T at 0.02 and 0.1).
 PUBLISHED_CRITICALITY = ("P-T lr0.02", "RI-T lr0.02", "RI-T lr0.1")
+PUBLISHED_FACE = "#fdf3dc"  # Figure 5: the background of the panel of published (not measured) values
 CRITICALITY_COLOUR = {"P-T": "#1f3b8c", "RI-T lr0.02": "#f08a8a", "RI-T lr0.1": "#a61c1c"}
 
 Published = dict[QuantityKey, float]
@@ -473,48 +476,100 @@ def figure5_criticality(scale_dir: Path, published: Sequence[PublishedValue],
                         targets: Sequence[Target]) -> Path | None:
     """Figure 5: the cost of rewinding one module to its checkpoint 0, the others final (module criticality).
 
-    Per target, left: the measured drop of test accuracy (acc_final -
-    acc_<module>, percentage points) per module for each condition of
-    ``protocol.CRITICALITY_CONDITIONS`` (P-T at its chosen lr, where the
-    paper has P-T lr 0.02; RI-T lr 0.02 and 0.1), mean over rows of one
-    condition. Right: the published Figure 5 (CheXpert), the drop of test
-    AUC (rewind_auc 'none' - module) for P-T lr 0.02, RI-T lr 0.02, RI-T lr 0.1.
+    Left column, one panel per target with criticality rows (titled with the
+    target and the domain it stands for): the measured drop of test accuracy
+    (acc_final - acc_<module>, percentage points) per module for each
+    condition of ``protocol.CRITICALITY_CONDITIONS`` (P-T at its chosen lr,
+    where the paper has P-T lr 0.02; RI-T lr 0.02 and 0.1), mean over rows of
+    one condition. Right column: the published Figure 5, which is on CheXpert
+    only, drawn once, beside the scale's CheXpert stand-in
+    (``Scale.chexpert_stand_in``): the drop of test AUC (rewind_auc 'none' -
+    module) for P-T lr 0.02, RI-T lr 0.02, RI-T lr 0.1, on a shaded
+    background. The other targets' right cells say that the paper has no
+    Figure 5 for their domain. Without rows of the stand-in the published
+    panel gets its own row.
     """
     scale_dir = Path(scale_dir)
     data = _target_rows(scale_dir, "criticality", targets)
     pub = _published_map(published)
     figure = None
     if data:
-        figure = Figure(figsize=(18, 3.8 * len(data) + 0.8))
-        grid = figure.subplots(len(data), 2, squeeze=False)
-        for i, (target, rows) in enumerate(data):
-            measured = {}
-            for condition in _criticality_conditions(rows):
-                runs = [r for r in rows if r.get("condition") == condition]
-                drops = {}
-                for module in MODULES:
-                    column = f"acc_{module.replace('.', '_')}"
-                    values = [(f - v) * 100 for f, v in ((_num(r.get("acc_final")), _num(r.get(column))) for r in runs)
-                              if f is not None and v is not None]
-                    if values:
-                        drops[module] = float(np.mean(values))
-                measured[_criticality_label(condition, runs)] = drops
-            _module_bars(grid[i, 0], measured)
-            grid[i, 0].set_title(f"measured: {target.name} (stands for {target.stands_for})", fontsize=10)
-            grid[i, 0].set_ylabel("test accuracy drop\n(acc_final - acc_rewound, points)")
-            published_drops = {}
-            for condition in PUBLISHED_CRITICALITY:
-                none = pub.get(("rewind_auc", condition, "none", CHEXPERT))
-                published_drops[condition] = {} if none is None else {
-                    m: none - pub[("rewind_auc", condition, m, CHEXPERT)] for m in MODULES
-                    if ("rewind_auc", condition, m, CHEXPERT) in pub}
-            _module_bars(grid[i, 1], published_drops)
-            grid[i, 1].set_title(f"{CHEXPERT_TITLE}, Fig. 5", fontsize=10)
-            grid[i, 1].set_ylabel("test AUC drop\n(none - rewound)")
+        stand_in = _chexpert_stand_in(targets)
+        rows_of: list[tuple[Target | None, Rows]] = list(data)
+        where = f"beside {stand_in}"
+        if not any(t.name == stand_in for t, _ in data):
+            rows_of.append((None, []))  # the published panel's own row
+            where = "in the last row"
+        figure = Figure(figsize=(18, 3.9 * len(rows_of) + 1.0))
+        grid = figure.subplots(len(rows_of), 2, squeeze=False)
+        for i, (target, rows) in enumerate(rows_of):
+            left, right = grid[i, 0], grid[i, 1]
+            if target is None:
+                left.axis("off")
+                missing = (f"no measured criticality rows for {stand_in}\n(the CheXpert stand-in)" if stand_in
+                           else "no CheXpert stand-in among these targets")
+                left.text(0.5, 0.5, missing, ha="center", va="center", transform=left.transAxes, fontsize=10,
+                          color="grey")
+                _criticality_published(right, pub)
+                continue
+            _module_bars(left, _criticality_measured(rows))
+            is_stand_in = target.name == stand_in
+            stands = target.stands_for + ("" if target.stands_for == CHEXPERT or not is_stand_in
+                                          else "; the CheXpert stand-in: compare with the panel on the right")
+            left.set_title(f"measured: {target.name} (stands for {stands})", fontsize=10)
+            left.set_ylabel("test accuracy drop\n(acc_final - acc_rewound, points)")
+            if is_stand_in:
+                _criticality_published(right, pub)
+            else:
+                right.axis("off")
+                right.text(0.5, 0.5, f"no published panel for {target.name}:\nthe paper's Figure 5 is on CheXpert "
+                           f"only (none for {target.stands_for});\nits CheXpert panel is drawn once, {where}",
+                           ha="center", va="center", transform=right.transAxes, fontsize=10, color="grey")
         figure.suptitle("Figure 5 analogue: module criticality, one module rewound to checkpoint 0 "
-                        "(P-T: P's weights and the fresh classifier)")
+                        "(P-T: P's weights and the fresh classifier)\nleft: measured on each target "
+                        "(accuracy drop, points); right, shaded: published, the paper's Figure 5, on CheXpert only "
+                        "(AUC drop)", fontsize=11)
         figure.tight_layout()
     return _write(scale_dir / FIGURE5, figure)
+
+
+def _chexpert_stand_in(targets: Sequence[Target]) -> str:
+    """The name of the CheXpert stand-in of the scale the targets belong to ('' if none is known)."""
+    names = {t.name for t in targets}
+    for scale in SCALES.values():
+        if names & {t.name for t in scale.targets}:
+            return scale.chexpert_stand_in
+    return ""
+
+
+def _criticality_measured(rows: Rows) -> dict[str, dict[str, float]]:
+    """Condition label -> module -> mean drop of test accuracy in points (acc_final - acc_<module>)."""
+    measured = {}
+    for condition in _criticality_conditions(rows):
+        runs = [r for r in rows if r.get("condition") == condition]
+        drops = {}
+        for module in MODULES:
+            column = f"acc_{module.replace('.', '_')}"
+            values = [(f - v) * 100 for f, v in ((_num(r.get("acc_final")), _num(r.get(column))) for r in runs)
+                      if f is not None and v is not None]
+            if values:
+                drops[module] = float(np.mean(values))
+        measured[_criticality_label(condition, runs)] = drops
+    return measured
+
+
+def _criticality_published(ax: Axes, pub: Published) -> None:
+    """The published Figure 5 (CheXpert): drop of test AUC per module, on the published background."""
+    drops = {}
+    for condition in PUBLISHED_CRITICALITY:
+        none = pub.get(("rewind_auc", condition, "none", CHEXPERT))
+        drops[condition] = {} if none is None else {
+            m: none - pub[("rewind_auc", condition, m, CHEXPERT)] for m in MODULES
+            if ("rewind_auc", condition, m, CHEXPERT) in pub}
+    ax.set_facecolor(PUBLISHED_FACE)
+    _module_bars(ax, drops)
+    ax.set_title(f"{CHEXPERT_TITLE}: the paper's Figure 5 (read from the bars)", fontsize=10)
+    ax.set_ylabel("test AUC drop\n(none - rewound)")
 
 
 def _module_bars(ax: Axes, drops: dict[str, dict[str, float]]) -> None:
