@@ -114,6 +114,36 @@ def test_optimization_runs_freeze_conv1_and_probe_conv2(smoke):
 
 # --- metric, transforms and hooks ----------------------------------------------------------------
 
+def test_deviation_figure_says_why_it_has_no_published_panel_and_no_text_overlaps(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from repro.liu2019 import figures
+    from repro.store import append_row
+
+    scale_dir = tmp_path / "mini"
+    for spec in PAPER.grid("deviation", "mini"):
+        append_row(scale_dir / "deviation.csv", dict(paper="liu2019", experiment="deviation", scale="mini",
+                                                     run_key=spec.key, **dict(spec.axes)),
+                   PAPER.experiment("deviation").fields)
+        steps = [dict(step=k, deviation_conv=0.01 * k, deviation_fc=100.0 * k) for k in range(50)]
+        (scale_dir / "runs" / spec.key).mkdir(parents=True)
+        with (scale_dir / "runs" / spec.key / "steps.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(steps[0]))
+            writer.writeheader()
+            writer.writerows(steps)
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.append(figure) or path)
+    assert figures.deviation_curves(scale_dir, protocol.MINI) == scale_dir / "deviation.png"
+    figure, = drawn
+    texts = " ".join(t.get_text() for t in figure.findobj(lambda a: hasattr(a, "get_text")))
+    assert "no published values" in texts and "measured only" in texts.lower()
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    left, right = figure.axes
+    assert left.get_ylabel() and right.get_ylabel()
+    assert not right.yaxis.label.get_window_extent(renderer).overlaps(left.get_tightbbox(renderer))
+    assert not left.get_tightbbox(renderer).overlaps(right.get_tightbbox(renderer))
+
+
 def test_deviation_on_a_hand_built_example():
     initial = [np.zeros((2, 2)), np.ones(3)]
     current = [np.array([[3.0, 0.0], [0.0, 4.0]]), np.ones(3) + np.array([0.0, 0.0, 2.0])]

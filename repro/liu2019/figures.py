@@ -1,4 +1,4 @@
-"""The figures of the Liu et al. 2019 reproduction (measured only: no published figure values exist).
+"""The figures of the Liu et al. 2019 reproduction (measured only: no published figure values are available).
 
 One function per figure, each ``(scale_dir, scale) -> Path | None``: it reads
 the experiment's CSV and the per-run files under ``<scale_dir>/runs/``,
@@ -68,17 +68,29 @@ def _arm_panels(figure: Figure, scale_dir: Path, rows: list[dict], panels: Seque
         axis.legend(fontsize=8)
 
 
+# Why the deviation figure has no published panel (papers/liu2019/README.md, "What is known about the paper").
+NO_PUBLISHED_DEVIATION = ("no published values: the paper's weight-deviation figure is not available (only the "
+                          "abstract and the first lines of the introduction are),\nso neither its values nor its "
+                          "figure number are known; papers/liu2019/published.csv holds only the official code's "
+                          "constants. Measured only.")
+
+
 def deviation_curves(scale_dir: Path, scale: Scale) -> Path | None:
+    """Both arms' deviation per step, conv and dense kernels, with the note that no published panel exists."""
     path = scale_dir / "deviation.png"
     rows = experiment_rows(scale_dir, "deviation")
     if not rows:
         _stale(path)
         return None
-    figure = Figure(figsize=(10, 3.8))
+    figure = Figure(figsize=(10.5, 4.4), layout="constrained")  # room for each panel's y-label: no overlap
+    figure.get_layout_engine().set(w_pad=0.1, wspace=0.08)
     _arm_panels(figure, scale_dir, rows, (("deviation_conv", "conv kernels (the code's metric)"),
                                           ("deviation_fc", "dense kernels (fc and head)")),
                 ylabel=r"$\sum_l \|W_l(t) - W_l(0)\|_F$")
-    figure.suptitle(f"Weight deviation during fine-tuning on {scale.generalization.target.name} (Exp L-A)")
+    figure.suptitle(f"Weight deviation during fine-tuning on {scale.generalization.target.name} (Exp L-A), "
+                    "pretrained vs random init: measured only")
+    figure.supxlabel(NO_PUBLISHED_DEVIATION, fontsize=8.5, color="#444444",
+                     bbox=dict(boxstyle="round,pad=0.4", facecolor="#fdf3dc", edgecolor="#b8a063"))
     return save_figure(figure, path)
 
 
