@@ -23,6 +23,8 @@ import math
 import os
 import platform
 import subprocess
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -30,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import repro
 from repro.errors import ReproError
 from repro.files import atomic_write_text
+from repro.verdicts import MARKS, OUTCOMES, Part, combine
 from repro.store import experiment_csvs
 
 PUBLISHED_COLUMNS = (
@@ -38,10 +41,10 @@ PUBLISHED_COLUMNS = (
 )
 CLAIM_COLUMNS = ("id", "claim", "location", "experiments", "rule")
 PROVENANCES = ("paper", "logs", "secondary", "derived", "figure")
-VERDICTS = ("holds", "fails", "not run")
+VERDICTS = OUTCOMES
 COMPARISON_COLUMNS = (
     "section", "key", "condition", "n", "target", "unit", "published", "provenance",
-    "measured", "delta", "status", "location", "verdict", "evidence",
+    "measured", "delta", "status", "location", "verdict", "evidence", "part", "says", "detectable",
 )
 
 QuantityKey = tuple[str, str, str, str]
@@ -87,12 +90,13 @@ class Claim:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The judgement of one claim on the measured runs."""
+    """The judgement of one claim on the measured runs: its outcome and its parts (:mod:`repro.verdicts`)."""
 
     claim_id: str
     claim: str
     verdict: str
     evidence: str
+    parts: tuple[Part, ...] = ()
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -149,92 +153,121 @@ class Comparison:
         return self.text
 
     def csv_text(self) -> str:
-        """Both tables in one CSV; the ``section`` column says 'quantity' or 'claim'."""
+        """Every published value beside its measured one, then each claim and each of its parts; the
+        ``section`` column says 'quantity', 'claim' or 'part'."""
         rows: list[dict[str, str]] = []
         for q in self.quantities:
             p = q.published
-            rows.append({
+            rows.append({c: "" for c in COMPARISON_COLUMNS} | {
                 "section": "quantity", "key": p.quantity, "condition": p.condition, "n": p.n,
                 "target": p.target, "unit": p.unit, "published": p.text, "provenance": p.provenance,
-                "measured": _raw(q.measured), "delta": _raw(q.delta), "status": q.status,
-                "location": p.location, "verdict": "", "evidence": "",
+                "measured": _raw(q.measured), "delta": _raw(q.delta), "status": q.status, "location": p.location,
             })
         for v in self.verdicts:
             rows.append({c: "" for c in COMPARISON_COLUMNS} | {
-                "section": "claim", "key": v.claim_id, "verdict": v.verdict,
-                "evidence": v.evidence, "status": v.verdict,
+                "section": "claim", "key": v.claim_id, "verdict": v.verdict, "evidence": v.evidence,
+                "status": v.verdict,
             })
+            for part in v.parts:
+                rows.append({c: "" for c in COMPARISON_COLUMNS} | {
+                    "section": "part", "key": v.claim_id, "part": part.label, "says": part.says,
+                    "verdict": part.outcome, "status": part.outcome, "evidence": part.evidence,
+                    "detectable": part.detectable,
+                })
         return _csv_string(COMPARISON_COLUMNS, rows)
 
-    def markdown(self) -> str:
-        """comparison.md: header (command, run, environment), quantities, claims, figures."""
+    def measured_rows(self) -> list[tuple[PublishedValue, "QuantityRow", list[PublishedValue]]]:
+        """The measured quantities, one row per key: the first published value, the row, and every published
+        value of that key (the paper, its logs and secondary sources often give the same number)."""
+        grouped: dict[QuantityKey, list[QuantityRow]] = {}
+        for q in self.quantities:
+            if q.status != "no analogue":
+                grouped.setdefault(q.published.key, []).append(q)
+        return [(rows[0].published, rows[0], [r.published for r in rows]) for rows in grouped.values()]
+
+    def unmatched_count(self) -> int:
+        """Published values this scale has no measured analogue for."""
+        return sum(1 for q in self.quantities if q.status == "no analogue")
+
+    def counts_text(self) -> str:
         counts = self.verdict_counts()
+        return ", ".join(f"{counts[v]} {_plural(v, counts[v])}" for v in VERDICTS if counts[v] or v in ("holds", "fails"))
+
+    def markdown(self) -> str:
+        """comparison.md: the claims with their parts first, then the figures, the quantities, the run."""
         lines = [
             f"# {self.paper}: published vs measured (scale `{self.scale}`)",
             "",
             f"Regenerate with `{self.command()}`.",
             "",
-            "Claims: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS) + ".",
+            f"**Claims: {self.counts_text()}** (of {len(self.verdicts)}). A claim holds when every part holds, fails "
+            "when a part fails beyond noise, and is inconclusive when a part cannot be told from noise at this "
+            "scale; each part says what the paper says, the rule, the numbers (estimate ± 2 standard errors) and, "
+            "when inconclusive, the smallest effect this scale could detect.",
             "",
-            "## Run",
+            "## Claims",
             "",
-            *_run_lines(self.run_summary),
         ]
-        if self.notes:
-            lines += ["", *[f"- {note}" for note in self.notes]]
-        lines += [
-            "",
-            "## Quantities",
-            "",
-            "`delta` = measured - published; `not run`: the experiment that measures the number has "
-            "no results here. Keys, units and provenance tags (source) are documented in "
-            f"papers/{self.paper}/README.md.",
-            "",
-            "| quantity | condition | n | target | published | source | measured | delta | location |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for q in self.quantities:
-            p = q.published
-            if q.status != "no analogue":
-                lines.append(
-                    f"| {p.quantity} | {p.condition} | {p.n} | {p.target} | {p.text} | {p.provenance} "
-                    f"| {_measured_cell(q)} | {_fmt(q.delta, p.unit, signed=True)} | {p.location} |"
-                )
-        unmatched = [q.published for q in self.quantities if q.status == "no analogue"]
-        if unmatched:
-            lines += ["", "Published numbers without a measured analogue in this run:", "",
-                      "| quantity | condition | n | target | published | source | location | note |",
-                      "|---|---|---|---|---|---|---|---|"]
-            lines += [f"| {p.quantity} | {p.condition} | {p.n} | {p.target} | {p.text} | {p.provenance} "
-                      f"| {p.location} | {_md_cell(p.note)} |" for p in unmatched]
-        lines += ["", "## Claims", "", "| id | claim | verdict | evidence |", "|---|---|---|---|"]
         for v in self.verdicts:
-            lines.append(f"| {v.claim_id} | {_md_cell(v.claim)} | **{v.verdict}** | {_md_cell(v.evidence)} |")
-        lines += ["", "## Figures", ""]
+            lines += [f"### {v.claim_id}: **{v.verdict}**", "", _md_cell(v.claim), ""]
+            if v.parts:
+                lines += ["| part | the paper says (rule) | outcome | numbers | detectable |", "|---|---|---|---|---|"]
+                lines += [f"| ({p.label}) | {_md_cell(p.says)} | {MARKS[p.outcome]} {p.outcome} | {_md_cell(p.evidence)} "
+                          f"| {_md_cell(p.detectable)} |" for p in v.parts]
+            else:
+                lines.append(_md_cell(v.evidence))
+            lines.append("")
+        lines += ["## Figures", ""]
         if self.figures:
             lines += [f"![{f.stem}]({f.name})" for f in self.figures]
         else:
             lines.append("No figure: none of the experiments a figure needs has results.")
+        measured = self.measured_rows()
+        lines += [
+            "",
+            "## Quantities",
+            "",
+            f"{len(measured)} published quantities are compared here (measured, or 'not run' when their experiment "
+            f"has no results); {self.unmatched_count()} published values have no measured analogue at this scale "
+            "(every row is in comparison.csv). `delta` = measured - "
+            f"published. Keys, units and sources are documented in papers/{self.paper}/README.md.",
+            "",
+            "| quantity | condition | n | target | published | source | measured | delta | location |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for first, row, published in measured:
+            values = " / ".join(dict.fromkeys(p.text for p in published))
+            sources = ", ".join(dict.fromkeys(p.provenance for p in published))
+            locations = "; ".join(dict.fromkeys(p.location for p in published))
+            lines.append(f"| {first.quantity} | {first.condition} | {first.n} | {first.target} | {values} | {sources} "
+                         f"| {_measured_cell(row)} | {_fmt(row.delta, first.unit, signed=True)} | {locations} |")
+        lines += ["", "## Run", "", *_run_lines(self.run_summary)]
+        if self.notes:
+            lines += ["", *[f"- {note}" for note in self.notes]]
         return "\n".join(lines) + "\n"
 
     @property
     def text(self) -> str:
-        """Plain-text report for the terminal: measured quantities, then verdicts."""
-        shown = [q for q in self.quantities if q.status != "no analogue"]
-        table = [("quantity", "condition", "n", "target", "published", "measured", "delta")]
-        for q in shown:
-            p = q.published
-            table.append((p.quantity, p.condition, p.n, p.target, p.text, _measured_cell(q),
-                          _fmt(q.delta, p.unit, signed=True)))
-        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-        out = [f"{self.paper} ({self.scale}): {self.command()}", ""]
-        out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
-        out.append("")
+        """What ``repro compare`` prints: the claims (outcome, claim, parts) first, then the measured quantities."""
+        out = [f"{self.paper} ({self.scale}): {self.counts_text()} of {len(self.verdicts)} claims"
+               f"   [{self.command()}]", ""]
         for v in self.verdicts:
-            out.append(f"{v.claim_id}  {v.verdict.upper():8s} {v.evidence}")
-        counts = self.verdict_counts()
-        out += ["", "claims: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS),
-                f"written: {self.results_dir / 'comparison.md'}, {self.results_dir / 'comparison.csv'}"]
+            out.append(f"{v.claim_id:<6} {v.verdict.upper():<14} {_shorten(v.claim, 100)}")
+            for p in v.parts:
+                out.append(f"{'':21}({p.label}) {MARKS[p.outcome]} {_shorten(p.evidence, 110)}")
+            if not v.parts:
+                out.append(f"{'':21}{_shorten(v.evidence, 114)}")
+        measured = self.measured_rows()
+        out += ["", f"Quantities: {len(measured)} published quantities compared here ({self.unmatched_count()} "
+                    "published values have no analogue at this scale; all are in comparison.csv)"]
+        table = [("quantity", "condition", "n", "target", "published", "measured", "delta")]
+        for first, row, published in measured:
+            table.append((first.quantity, first.condition, first.n, first.target,
+                          " / ".join(dict.fromkeys(p.text for p in published)), _measured_cell(row),
+                          _fmt(row.delta, first.unit, signed=True)))
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+        out += ["", f"written: {self.results_dir / 'comparison.md'}, {self.results_dir / 'comparison.csv'}"]
         out += [f"figure: {f}" for f in self.figures]
         return "\n".join(out)
 
@@ -366,8 +399,8 @@ def quantity_table(
     return rows
 
 
-Rule = Callable[[Any], tuple[bool, str]]
-"""A claim rule: takes the paper's measured data, returns (holds, evidence)."""
+Rule = Callable[[Any], Sequence[Part]]
+"""A claim rule: takes the paper's measured data, returns the claim's judged parts (:mod:`repro.verdicts`)."""
 
 
 def judge_claims(
@@ -386,12 +419,25 @@ def judge_claims(
                                     "no results for " + ", ".join(missing)))
             continue
         try:
-            holds, evidence = rules[claim.id](data)
+            parts = _parts(rules[claim.id](data))
         except NotMeasured as err:
             verdicts.append(Verdict(claim.id, claim.claim, "not run", str(err)))
             continue
-        verdicts.append(Verdict(claim.id, claim.claim, "holds" if holds else "fails", evidence))
+        outcome = combine(parts)
+        verdicts.append(Verdict(claim.id, claim.claim, outcome, summary(parts), parts))
     return verdicts
+
+
+def _parts(result) -> tuple[Part, ...]:
+    """A rule's parts (TRANSITION: a rule not yet audited returns ``(holds, evidence)``, read as one part)."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], (bool, np.bool_)):
+        return (Part("all", "the rule of claims.csv", "holds" if result[0] else "fails", result[1]),)
+    return tuple(result)
+
+
+def summary(parts: Sequence[Part]) -> str:
+    """One line of evidence for a claim: each part's mark and numbers."""
+    return "; ".join(f"({p.label}) {MARKS[p.outcome]} {p.evidence}" for p in parts)
 
 
 def load_run_summary(results_dir: Path) -> dict[str, Any] | None:
@@ -491,6 +537,16 @@ def _fmt(value: float | None, unit: str, signed: bool = False) -> str:
 
 def _measured_cell(row: QuantityRow) -> str:
     return _fmt(row.measured, row.published.unit) if row.status == "measured" else row.status
+
+
+def _plural(outcome: str, count: int) -> str:
+    """'1 holds' / '2 hold', '1 fails' / '2 fail'; the other outcomes read the same."""
+    return {"holds": "hold", "fails": "fail"}.get(outcome, outcome) if count != 1 else outcome
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _md_cell(text: str) -> str:

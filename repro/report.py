@@ -37,8 +37,9 @@ from typing import Any, Sequence
 
 import markdown
 
-from repro.compare import COMPARISON_COLUMNS, VERDICTS, _fmt, _read_table, load_claims, repo_root
+from repro.compare import COMPARISON_COLUMNS, VERDICTS, _fmt, _plural, _read_table, load_claims, repo_root
 from repro.files import atomic_write_text
+from repro.verdicts import MARKS
 from repro.errors import BadArgument, ReproError
 from repro.registry import paper_keys
 
@@ -107,19 +108,34 @@ def build_report(paper: str, scale: str, out: Path = DEFAULT_OUT, report_dir: Pa
         raise BadArgument(f"no {paper} results at scale {scale!r} in {results}; scales with results: "
                           f"{', '.join(have) or 'none'} (run `repro run {paper} --scale {scale}`, "
                           "then `repro compare`)")
-    quantities, verdicts = read_comparison(results, paper, scale)
+    quantities, verdicts, parts = read_comparison(results, paper, scale)
     title = paper_title(paper)
     link = _Linker(report_dir)
     figures = sorted(results.glob("*.png"))
-    unmatched = [q for q in quantities if q["status"] == "no analogue"]
+    measured = _measured_rows(quantities)
+    unmatched = sum(q["status"] == "no analogue" for q in quantities)
     lines = [
         f"# {title} (scale `{scale}`)", "",
-        f"Report on the committed results in {link.md(results, results.as_posix() + '/')}, rendered from "
-        f"`comparison.csv`, `run_summary.json`, the figures and papers/{paper}/ (nothing is trained or "
-        f"recomputed here). Regenerate with `{report_command(paper, scale, Path(out), report_dir)}`.", "",
-        f"**Claims: {_count_text([v['verdict'] for v in verdicts])}** (of {len(verdicts)}). Measured quantities "
-        f"with a published counterpart: {sum(q['status'] == 'measured' for q in quantities)}. "
-        f"Figures: {len(figures)}.", "",
+        f"**Claims: {_count_text([v['verdict'] for v in verdicts])}** of {len(verdicts)}, on the results in "
+        f"{link.md(results, results.as_posix() + '/')}. {_scale_sentence(scale)} A claim holds when every part "
+        "holds, fails when a part fails beyond noise, and is inconclusive when a part cannot be told from noise "
+        "at this scale.", "",
+        *_table(("id", "claim", "verdict", "parts"),
+                [(v["key"], v["claim"], f"**{v['verdict']}**",
+                  " ".join(f"({p['part']}) {MARKS.get(p['verdict'], '')}" for p in parts.get(v["key"], [])))
+                 for v in verdicts]), "",
+        "## Figures", "",
+        *_figure_lines(paper, figures, link),
+        "## Claims in detail", "",
+    ]
+    for v in verdicts:
+        lines += [f"### {v['key']}: {v['verdict']}", "", f"{_inline(v['claim'])} ({_inline(v['location'])})", ""]
+        rows = parts.get(v["key"], [])
+        lines += _table(("part", "the paper says (rule)", "outcome", "numbers", "detectable"),
+                        [(f"({p['part']})", p["says"], f"{MARKS.get(p['verdict'], '')} {p['verdict']}", p["evidence"],
+                          p["detectable"]) for p in rows], empty=_inline(v["evidence"]))
+        lines.append("")
+    lines += [
         "## Protocol", "",
         protocol_summary(paper), "",
         f"*From the docstring of {link.md(_source(paper, 'protocol.py'), f'repro/{paper}/protocol.py')}; "
@@ -129,43 +145,69 @@ def build_report(paper: str, scale: str, out: Path = DEFAULT_OUT, report_dir: Pa
         "## Run", "",
         *_run_table(results), "",
         "## Published vs measured", "",
-        "`delta` = measured - published; `not run`: the experiment that measures the number has no results "
-        f"here. {len(unmatched)} published numbers have no measured analogue at this scale; they are listed "
-        "at the end.", "",
+        f"<details markdown=\"1\"><summary>{len(measured)} published quantities compared here "
+        f"({unmatched} published values without a measured analogue at this scale are listed in "
+        f"comparison.csv)</summary>", "",
+        "`delta` = measured - published.", "",
         *_table(("quantity", "condition", "n", "target", "published", "source", "measured", "delta", "location"),
-                [_quantity_cells(q) for q in quantities if q["status"] != "no analogue"],
-                empty="No published number has a measured analogue here."), "",
-        "## Claims", "",
-        *_table(("id", "claim", "location", "verdict", "evidence"),
-                [(v["key"], v["claim"], v["location"], f"**{v['verdict']}**", v["evidence"]) for v in verdicts]), "",
-        "## Figures", "",
-        *_figure_lines(paper, figures, link),
-        "## Published numbers without a measured analogue", "",
-        *_table(("quantity", "condition", "n", "target", "published", "source", "location"),
-                [[q[c] for c in ("key", "condition", "n", "target", "published", "provenance", "location")]
-                 for q in unmatched], empty="None."),
+                measured, empty="No published number has a measured analogue here."), "",
+        "</details>",
     ]
     return Report(paper, scale, title, "\n".join(lines) + "\n")
 
 
-def read_comparison(results: Path, paper: str, scale: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The quantity rows and the claim rows of ``comparison.csv``, claims joined with ``claims.csv``.
+def _scale_sentence(scale: str) -> str:
+    if scale == "paper":
+        return "This is the paper's own protocol and data."
+    return ("The mini scale runs each experiment of the paper's protocol on small embedded data sets on a CPU; its "
+            "numbers are not the paper's (the paper's README lists every deviation), so the claims are judged on "
+            "their direction and shape, with this scale's noise.") if scale == "mini" else (
+            "The smoke scale checks the machinery, not the science.")
 
-    Raises :class:`ReproError` when the file is missing or its claim ids are
-    not those of ``papers/<paper>/claims.csv`` (a stale comparison).
+
+def _measured_rows(quantities: Sequence[dict[str, str]]) -> list[list[str]]:
+    """One row per measured quantity key, the published values of every source of that key together."""
+    grouped: dict[tuple, list[dict[str, str]]] = {}
+    for q in quantities:
+        if q["status"] != "no analogue":
+            grouped.setdefault((q["key"], q["condition"], q["n"], q["target"]), []).append(q)
+    rows = []
+    for group in grouped.values():
+        cells = _quantity_cells(group[0])
+        cells[4] = " / ".join(dict.fromkeys(q["published"] for q in group))
+        cells[5] = ", ".join(dict.fromkeys(q["provenance"] for q in group))
+        cells[8] = "; ".join(dict.fromkeys(q["location"] for q in group))
+        rows.append(cells)
+    return rows
+
+
+def read_comparison(results: Path, paper: str, scale: str
+                    ) -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, list[dict[str, str]]]]:
+    """The quantity rows, the claim rows (joined with ``claims.csv``) and each claim's part rows of
+    ``comparison.csv``.
+
+    Raises :class:`ReproError` when the file is missing, was written by an older ``repro compare``, or its claim
+    ids are not those of ``papers/<paper>/claims.csv`` (a stale comparison).
     """
     path = results / "comparison.csv"
     rerun = f"run `repro compare {paper} --scale {scale} --out {results.parent.parent}`"
     if not path.is_file():
         raise ReproError(f"{path} does not exist: {rerun} first")
-    rows = [row for _, row in _read_table(path, COMPARISON_COLUMNS)]
+    try:
+        rows = [row for _, row in _read_table(path, COMPARISON_COLUMNS)]
+    except ReproError as exc:
+        raise ReproError(f"{exc}: {rerun} again") from None
     claims = {c.id: c for c in load_claims(paper)}
     verdicts = [row for row in rows if row["section"] == "claim"]
     if [v["key"] for v in verdicts] != list(claims):
         raise ReproError(f"{path}: its claims ({', '.join(v['key'] for v in verdicts)}) are not those of "
                          f"papers/{paper}/claims.csv ({', '.join(claims)}): {rerun} again")
     joined = [row | {"claim": claims[row["key"]].claim, "location": claims[row["key"]].location} for row in verdicts]
-    return [row for row in rows if row["section"] == "quantity"], joined
+    parts: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        if row["section"] == "part":
+            parts.setdefault(row["key"], []).append(row)
+    return [row for row in rows if row["section"] == "quantity"], joined, parts
 
 
 def protocol_summary(paper: str) -> str:
@@ -272,7 +314,7 @@ def index_markdown(report_dir: Path, out: Path = DEFAULT_OUT) -> str:
 
 def to_html(text: str, title: str) -> str:
     """A single self-contained HTML page (inline CSS) of the Markdown ``text``."""
-    body = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    body = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists", "md_in_html"], output_format="html")
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n"
@@ -390,8 +432,10 @@ def _inline(text: str) -> str:
 
 
 def _count_text(verdicts: Sequence[str]) -> str:
-    """'2 holds, 7 fails, 0 not run' for a list of verdicts."""
-    return ", ".join(f"{list(verdicts).count(v)} {v}" for v in VERDICTS)
+    """'2 hold, 7 fail, 1 inconclusive' for a list of verdicts (outcomes no claim has are left out, but hold and
+    fail)."""
+    counts = {v: list(verdicts).count(v) for v in VERDICTS}
+    return ", ".join(f"{counts[v]} {_plural(v, counts[v])}" for v in VERDICTS if counts[v] or v in ("holds", "fails"))
 
 
 def _rst_table(lines: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from repro.verdicts import Part, greater, within
 from repro.compare import (
     Claim, Comparison, NotMeasured, PublishedValue, QuantityRow, Verdict, environment_snapshot,
     judge_claims, load_claims, load_published, paper_dir, quantity_table, read_experiment, read_experiments,
@@ -105,20 +106,28 @@ def test_quantity_statuses(tmp_path):
     assert rows[0].delta is None
 
 
-def test_claims_are_judged_or_not_run(tmp_path):
+def test_claims_are_judged_by_parts_or_not_run(tmp_path):
     claims = load_claims("toy", _paper(tmp_path))
 
     def missing(data):
         raise NotMeasured("no AnB runs at n=3 in grid")
 
-    verdicts = judge_claims(claims, {"T-C1": lambda d: (d < 0, f"gap {d}"), "T-C2": missing}, -1.0, ["grid", "small"])
-    assert [(v.claim_id, v.verdict, v.evidence) for v in verdicts] == [
-        ("T-C1", "holds", "gap -1.0"), ("T-C2", "not run", "no AnB runs at n=3 in grid")]
-    verdicts = judge_claims(claims, {"T-C1": lambda d: (d < 0, ""), "T-C2": missing}, 1.0, ["grid"])
+    def gap(d):
+        return [greater("a", "AnB below base", -d, 0.1, what="base - AnB"), within("b", "n = 1 costs nothing", 0.0, 0.01,
+                                                                                   0.05)]
+
+    verdicts = judge_claims(claims, {"T-C1": gap, "T-C2": missing}, -1.0, ["grid", "small"])
+    assert [(v.claim_id, v.verdict) for v in verdicts] == [("T-C1", "holds"), ("T-C2", "not run")]
+    assert [p.outcome for p in verdicts[0].parts] == ["holds", "holds"]
+    assert verdicts[0].evidence.startswith("(a) ✓ base - AnB +1 ± 0.2")
+    assert verdicts[1].evidence == "no AnB runs at n=3 in grid"
+    verdicts = judge_claims(claims, {"T-C1": gap, "T-C2": missing}, 1.0, ["grid"])
     assert [v.verdict for v in verdicts] == ["fails", "not run"]
     assert verdicts[1].evidence == "no results for small"
+    verdicts = judge_claims(claims, {"T-C1": gap, "T-C2": missing}, 0.05, ["grid"])
+    assert verdicts[0].verdict == "inconclusive" and "cannot be told from noise" in verdicts[0].parts[0].detectable
     with pytest.raises(ValueError, match="do not match"):
-        judge_claims(claims, {"T-C1": lambda d: (True, "")}, 0, ["grid"])
+        judge_claims(claims, {"T-C1": gap}, 0, ["grid"])
     with pytest.raises(ValueError):
         Verdict("T-C1", "x", "maybe", "")
 
@@ -127,7 +136,9 @@ def _comparison(tmp_path: Path, summary=None) -> Comparison:
     published = load_published("toy", _paper(tmp_path))
     rows = [QuantityRow(published[0], 0.62, "measured"), QuantityRow(published[2], None, "not run"),
             QuantityRow(published[3], None, "no analogue")]
-    verdicts = [Verdict("T-C1", "AnB | base", "fails", "gap +0.01 ✗")]
+    parts = (Part("a", "AnB below base", "fails", "gap +0.01"), Part("b", "n = 1 free", "inconclusive", "+0.1 ± 0.3",
+                                                                     "effects below 0.3 cannot be told from noise"))
+    verdicts = [Verdict("T-C1", "AnB | base", "fails", "(a) ✗ gap +0.01; (b) ? +0.1 ± 0.3", parts)]
     figure = tmp_path / "out" / "figure2.png"
     return Comparison("toy", "mini", tmp_path / "out", rows, verdicts, [figure], summary, ["grid: 2 runs"])
 
@@ -140,22 +151,23 @@ def test_comparison_files_and_text(tmp_path):
     assert md.startswith("# toy: published vs measured (scale `mini`)")
     assert "Regenerate with `repro compare toy --scale mini`." in md
     assert "| command | `repro run toy` |" in md and "| tensorflow | 2.21.0 |" in md
-    assert md.index("## Run") < md.index("## Quantities") < md.index("## Claims") < md.index("## Figures")
+    assert md.index("## Claims") < md.index("## Figures") < md.index("## Quantities") < md.index("## Run")
     assert "| acc | base | 0 | B | 0.625 | paper | 0.6200 | -0.0050 | §4 |" in md
     assert "| acc | reduced | 10 | whole | 0.0011 | logs | not run |  | Supplementary |" in md
-    table, unmatched = md.split("without a measured analogue")
-    assert "dataset_images" not in table
-    assert "| dataset_images |  |  | whole | 1281167 | secondary | footnote 1 | quoted, with a comma |" in unmatched
-    assert "AnB \\| base" in md and "**fails**" in md
+    assert "dataset_images" not in md  # no measured analogue: counted, listed in comparison.csv only
+    assert "2 published quantities are compared here (measured, or 'not run' when their experiment has no results); 1 published values have no measured analogue" in md
+    assert "AnB \\| base" in md and "### T-C1: **fails**" in md
+    assert "| (b) | n = 1 free | ? inconclusive | +0.1 ± 0.3 | effects below 0.3 cannot be told from noise |" in md
     assert "![figure2](figure2.png)" in md
-    assert "Claims: 0 holds, 1 fails, 0 not run." in md
+    assert "**Claims: 0 hold, 1 fails** (of 1)" in md
     with open(tmp_path / "out" / "comparison.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["section"], r["key"], r["status"]) for r in rows] == [
-        ("quantity", "acc", "measured"), ("quantity", "acc", "not run"),
-        ("quantity", "dataset_images", "no analogue"), ("claim", "T-C1", "fails")]
+    assert [(r["section"], r["key"], r["part"], r["status"]) for r in rows] == [
+        ("quantity", "acc", "", "measured"), ("quantity", "acc", "", "not run"),
+        ("quantity", "dataset_images", "", "no analogue"), ("claim", "T-C1", "", "fails"),
+        ("part", "T-C1", "a", "fails"), ("part", "T-C1", "b", "inconclusive")]
     assert rows[0]["delta"] == "-0.005"
-    assert "T-C1  FAILS" in text and "repro compare toy --scale mini" in text
+    assert text.index("T-C1   FAILS") < text.index("Quantities:") and "repro compare toy --scale mini" in text
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
 
 

@@ -75,10 +75,15 @@ def test_every_claim_is_in_the_report_with_its_verdict(reports, paper):
     verdicts = {r["key"]: r["verdict"] for r in _comparison(paper) if r["section"] == "claim"}
     rows = {row[0]: row for row in _Page((reports / f"{paper}-{SCALE}.html").read_text()).rows()}
     markdown = (reports / f"{paper}-{SCALE}.md").read_text()
+    parts = [r for r in _comparison(paper) if r["section"] == "part"]
+    assert markdown.index("| id | claim | verdict | parts |") < markdown.index("## Figures") < markdown.index(
+        "## Published vs measured")  # the verdicts lead, the long quantity table comes last
     for claim in load_claims(paper):
         assert rows[claim.id][1] == " ".join(claim.claim.split())
-        assert rows[claim.id][3] == verdicts[claim.id]
-        assert f"| {claim.id} |" in markdown and f"**{verdicts[claim.id]}**" in markdown
+        assert rows[claim.id][2] == verdicts[claim.id]
+        assert f"| {claim.id} |" in markdown and f"### {claim.id}: {verdicts[claim.id]}" in markdown
+        for part in (p for p in parts if p["key"] == claim.id):
+            assert f"({part['part']})" in rows[claim.id][3]
 
 
 @pytest.mark.parametrize("paper", paper_keys())
@@ -86,16 +91,20 @@ def test_every_quantity_row_is_in_a_table(reports, paper):
     rows = _Page((reports / f"{paper}-{SCALE}.html").read_text()).rows()
     quantities = [r for r in _comparison(paper) if r["section"] == "quantity"]
     assert any(q["status"] == "measured" for q in quantities)
+    keys = [tuple(row[:4]) for row in rows if len(row) == 9]
+    assert len(keys) == len(set(keys))  # one row per quantity: the sources of one number share it
     for q in quantities:
-        cells = [q[c] for c in ("key", "condition", "n", "target", "published", "provenance")]
-        found = [row for row in rows if row[:6] == cells and row[-1] == q["location"]]
+        found = [row for row in rows if len(row) == 9 and row[:4] == [q[c] for c in ("key", "condition", "n", "target")]]
+        if q["status"] == "no analogue":
+            assert not found or found[0][6] != "no analogue"
+            continue
+        (row,) = found
+        assert q["published"] in row[4].split(" / ") and q["provenance"] in row[5].split(", ")
+        assert q["location"] in row[8]
         if q["status"] == "measured":
-            assert any(math.isclose(float(row[6]), float(q["measured"]), rel_tol=1e-5, abs_tol=0.005)
-                       for row in found if len(row) == 9), cells
-        elif q["status"] == "not run":
-            assert any(row[6] == "not run" for row in found), cells
+            assert math.isclose(float(row[6]), float(q["measured"]), rel_tol=1e-5, abs_tol=0.005), row
         else:
-            assert any(len(row) == 7 for row in found), cells
+            assert row[6] == "not run"
 
 
 @pytest.mark.parametrize("paper", paper_keys())
