@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the selected runs' resolved settings and dependencies, and exit")
     run.add_argument("--json", action="store_true", help="with --dry-run: the full description of each run as JSON")
+    run.add_argument("--seed-set", type=int, default=0, metavar="S",
+                     help="draw an independent set of every seed of the grid (0: the reference seeds); results go to "
+                          "<out>/<paper>/<scale>-seed-set-S")
     run.add_argument("--jobs", type=int, default=None, metavar="N",
                      help="worker processes for independent runs (default: one per core, at most 8); "
                           "1 = this process only")
@@ -62,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("paper")
     compare.add_argument("--scale", default="mini")
     compare.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    compare.add_argument("--seed-sets", default="0", metavar="S,S...",
+                         help="compare the results of these seed sets (repro run --seed-set) and report, per claim, "
+                              "the verdict under each and whether they agree (default: 0)")
 
     events = commands.add_parser("events", help="rebuild the TensorBoard events of a results tree from its files")
     events.add_argument("paper")
@@ -96,14 +102,16 @@ def _run(args: argparse.Namespace) -> None:
     paper = get_paper(args.paper)
     experiments = paper.resolve_experiments(args.experiments, args.scale)
     shard = Shard.parse(args.shard)
-    check_only([r for r in paper.runs(args.scale) if r.experiment in experiments], args.only,
+    if args.seed_set < 0:
+        raise BadArgument(f"bad --seed-set {args.seed_set}: expected a number >= 0 (0 = the reference seeds)")
+    check_only([r for r in paper.runs(args.scale, args.seed_set) if r.experiment in experiments], args.only,
                f"{', '.join(experiments)} at scale {args.scale}")
     if args.json and not args.dry_run:
         raise BadArgument("--json goes with --dry-run")
     if args.dry_run:
         from repro.dryrun import dry_run
 
-        print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json))
+        print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json, seed_set=args.seed_set))
         return
     from repro.scheduler import check_jobs, default_jobs
 
@@ -117,7 +125,8 @@ def _run(args: argparse.Namespace) -> None:
     with execution_from_args(args) as execution:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
                  data_dir=args.data_dir, jobs=jobs,
-                 execution=(args.strategy, args.mixed_precision, args.jit_compile), verbose=args.verbose)
+                 execution=(args.strategy, args.mixed_precision, args.jit_compile), verbose=args.verbose,
+                 seed_set=args.seed_set)
 
 
 def check_output(out: Path) -> None:
@@ -155,18 +164,38 @@ def _tune(args: argparse.Namespace) -> None:
         tune(paper, searches, args.scale, execution.output_root(args.out), data_dir=args.data_dir)
 
 
+def _seed_sets(text: str) -> list[int]:
+    try:
+        sets = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sets = []
+    if not sets or min(sets) < 0 or len(set(sets)) != len(sets):
+        raise BadArgument(f"bad --seed-sets {text!r}: expected distinct numbers >= 0 separated by commas, e.g. 0,1")
+    return sets
+
+
 def _compare(args: argparse.Namespace) -> None:
+    from repro.store import scale_dir_name
+
     paper = get_paper(args.paper)
     paper.resolve_experiments(None, args.scale)
-    scale_dir = args.out / paper.key / args.scale
-    if not scale_dir.is_dir():
-        raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}` first")
-    comparison = paper.compare(scale_dir, args.scale)
+    sets = _seed_sets(args.seed_sets)
+    scale_dirs = [args.out / paper.key / scale_dir_name(args.scale, s) for s in sets]
+    for s, scale_dir in zip(sets, scale_dirs):
+        if not scale_dir.is_dir():
+            raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}"
+                             + (f" --seed-set {s}" if s else "") + "` first")
+    comparisons = [paper.compare(scale_dir, args.scale) for scale_dir in scale_dirs]
     quiet_libraries(args.verbose)
     from repro.events import write_figures
 
-    write_figures(scale_dir / "runs", comparison.figures)
-    print(getattr(comparison, "text", comparison))
+    for scale_dir, comparison in zip(scale_dirs, comparisons):
+        write_figures(scale_dir / "runs", comparison.figures)
+    print(getattr(comparisons[0], "text", comparisons[0]))
+    if len(sets) > 1:
+        from repro.compare import seed_set_agreement
+
+        print("\n" + seed_set_agreement(paper.key, args.scale, sets, comparisons, scale_dirs[0]))
 
 
 def _events(args: argparse.Namespace) -> None:

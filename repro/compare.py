@@ -551,3 +551,32 @@ def _shorten(text: str, width: int) -> str:
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def seed_set_agreement(paper: str, scale: str, seed_sets: Sequence[int], comparisons: Sequence[Comparison],
+                       into: Path) -> str:
+    """Per claim, the verdict under each seed set and whether they agree; written to ``seed_sets.md`` and
+    ``seed_sets.csv`` in ``into`` (the first set's results). A verdict that differs between seed sets is a
+    property of the seeds, not of the paper's claim: it is reported as such."""
+    header = ["claim"] + [f"seed set {s}" for s in seed_sets] + ["agree"]
+    rows = []
+    for verdicts in zip(*(c.verdicts for c in comparisons)):
+        outcomes = [v.verdict for v in verdicts]
+        parts = [{p.label: p.outcome for p in v.parts} for v in verdicts]
+        flipped = sorted({label for label in parts[0] if len({p.get(label) for p in parts}) > 1})
+        agree = "yes" if len(set(outcomes)) == 1 and not flipped else (
+            "no" + (f" (parts {', '.join(flipped)} differ)" if flipped else ""))
+        rows.append([verdicts[0].claim_id] + outcomes + [agree])
+    same = sum(r[-1] == "yes" for r in rows)
+    command = f"repro compare {paper} --scale {scale} --seed-sets {','.join(map(str, seed_sets))}"
+    lines = [f"# {paper} ({scale}): verdicts under {len(seed_sets)} independent seed sets", "",
+             f"Regenerate with `{command}` after `repro run {paper} --scale {scale} --seed-set S` for each set.", "",
+             f"{same} of {len(rows)} claims get the same verdict, part by part, under every seed set.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    atomic_write_text(Path(into) / "seed_sets.md", "\n".join(lines) + "\n")
+    atomic_write_text(Path(into) / "seed_sets.csv", _csv_string(header, [dict(zip(header, r)) for r in rows]))
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    table = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
+    return "\n".join([f"Seed sets {','.join(map(str, seed_sets))}: {same} of {len(rows)} claims agree", *table,
+                      f"written: {Path(into) / 'seed_sets.md'}"])

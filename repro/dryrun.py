@@ -9,9 +9,9 @@ from repro.runs import AnalysisRun
 
 
 def dry_run(paper: Paper, experiments: list[str], scale: str, only: str | None, shard: Shard,
-            as_json: bool = False) -> str:
+            as_json: bool = False, seed_set: int = 0) -> str:
     """One line per selected run (key, experiment, axes, settings, needs), or the full descriptions as JSON."""
-    index = check_graph(list(paper.runs(scale)))
+    index = check_graph(list(paper.runs(scale, seed_set)))
     selected = select([r for r in index.values() if r.experiment in experiments], only, shard)
     if as_json:
         return json.dumps([dict(run.to_config(), needs=dependencies(run, index)) for run in selected], indent=2,

@@ -141,7 +141,7 @@ class Paper:
     title: str
     experiments: tuple[Experiment, ...]
     scales: tuple[str, ...]
-    runs: Callable[[str], Sequence[Any]]  # scale -> every run of the protocol (repro.runs), dependencies included
+    runs: Callable[[str, int], Sequence[Any]]  # (scale, seed set) -> every run of the protocol, dependencies included
     compare: Callable  # (scale_dir: Path, scale: str) -> comparison with .text
     searches: Callable[[str], tuple[Search, ...]] = no_searches  # scale -> the protocol's searches
     notes: dict = field(default_factory=dict)
@@ -153,9 +153,9 @@ class Paper:
         raise BadArgument(f"unknown experiment {name!r} for {self.key}; accepted: "
                           + ", ".join(e.name for e in self.experiments))
 
-    def grid(self, experiment: str, scale: str) -> list:
+    def grid(self, experiment: str, scale: str, seed_set: int = 0) -> list:
         """The runs of ``experiment`` at ``scale``, in the protocol's order."""
-        return [r for r in self.runs(scale) if r.experiment == experiment]
+        return [r for r in self.runs(scale, seed_set) if r.experiment == experiment]
 
     def experiment_names(self, scale: str) -> list[str]:
         return [e.name for e in self.experiments if scale in e.scales]

@@ -31,14 +31,14 @@ from repro.plan import Shard, Step, check_graph, check_only, resolve, select
 from repro.registry import Paper
 from repro.runs import Need, Run
 from repro.store import (CHECKPOINT, LOCK, RESULT_FILE, experiment_csvs, read_result, read_rows, record_row,
-                         write_result)
+                         scale_dir_name, write_result)
 from repro.workspace import Workspace, say
 
 
 def workspace_for(paper: Paper, scale: str, out: Path, data_dir: str | None = None,
-                  printer: Callable[[str], None] = say) -> Workspace:
-    """The workspace of ``paper`` at ``scale`` under ``out``, indexing every declared run."""
-    return Workspace(paper, scale, out, check_graph(list(paper.runs(scale))), data_dir, printer)
+                  printer: Callable[[str], None] = say, seed_set: int = 0) -> Workspace:
+    """The workspace of ``paper`` at ``scale`` (and seed set) under ``out``, indexing every declared run."""
+    return Workspace(paper, scale, out, check_graph(list(paper.runs(scale, seed_set))), data_dir, printer, seed_set)
 
 
 def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
@@ -96,14 +96,16 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
-             jobs: int = 1, execution: tuple = ("default", "off", False), verbose: bool = False) -> dict:
+             jobs: int = 1, execution: tuple = ("default", "off", False), verbose: bool = False,
+             seed_set: int = 0) -> dict:
     """Run the selected cells of ``experiments``; return the run summary.
 
     With ``jobs`` > 1 the plan's independent runs go to that many worker processes
     (:mod:`repro.scheduler`), each started with the command's ``execution`` settings
-    (strategy, mixed precision, XLA); rows are recorded here as runs finish.
+    (strategy, mixed precision, XLA); rows are recorded here as runs finish. ``seed_set`` > 0 draws an
+    independent set of every seed into ``<out>/<paper>/<scale>-seed-set-<S>``.
     """
-    workspace = workspace_for(paper, scale, out, data_dir, printer)
+    workspace = workspace_for(paper, scale, out, data_dir, printer, seed_set)
     scale_dir = workspace.scale_dir
     grid = [r for r in workspace.index.values() if r.experiment in experiments]
     selected = select(grid, only, shard)
@@ -152,21 +154,21 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         scale=scale, experiments=experiments, runs=len(selected), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs,
+        seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs, seed_set=seed_set,
     )
     if shard.count == 1 and not only:
         write_json(scale_dir / "run_summary.json", summary)
     if todo:
         printer(f"done: {len(todo)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")
-    printer(next_steps(paper.key, scale, Path(out)))
+    printer(next_steps(paper.key, scale, Path(out), seed_set))
     return summary
 
 
-def next_steps(paper: str, scale: str, out: Path) -> str:
+def next_steps(paper: str, scale: str, out: Path, seed_set: int = 0) -> str:
     """What to run after ``repro run``: the comparison, and TensorBoard on the runs."""
-    where = "" if str(out) == "results" else f" --out {out}"
+    where = ("" if str(out) == "results" else f" --out {out}") + (f" --seed-sets {seed_set}" if seed_set else "")
     return (f"next: repro compare {paper} --scale {scale}{where}   |   "
-            f"tensorboard --logdir {out / paper / scale / 'runs'}")
+            f"tensorboard --logdir {out / paper / scale_dir_name(scale, seed_set) / 'runs'}")
 
 
 def _missing_parents(path: Path) -> list[Path]:

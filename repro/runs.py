@@ -48,6 +48,20 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def seed_salt(seed_set: int) -> tuple[str, ...]:
+    """What a protocol appends to every seed derivation for seed set ``seed_set`` (``repro run --seed-set``):
+    nothing for set 0, whose seeds are the reference results', and ``"seed-set-<S>"`` otherwise, which
+    draws an independent set of every seed of the grid."""
+    if seed_set < 0:
+        raise ValueError(f"seed set {seed_set} must be >= 0")
+    return () if seed_set == 0 else (f"seed-set-{seed_set}",)
+
+
+def source_suffix(seed_set: int) -> str:
+    """The key suffix of a shared source trained under seed set ``seed_set`` (none for set 0)."""
+    return "" if seed_set == 0 else f"-ss{seed_set}"
+
+
 @dataclass(frozen=True)
 class Seeds:
     """The per-purpose seeds of a training run: weight initialisation and data order (batches, mixup, crops)."""

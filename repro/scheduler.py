@@ -54,7 +54,7 @@ def check_jobs(jobs: int, strategy: str) -> None:
 
 
 def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, threads: int, execution: tuple,
-                  modules: dict, verbose: bool) -> None:
+                  modules: dict, verbose: bool, seed_set: int) -> None:
     """Worker initializer: size the thread pools before TensorFlow starts, then build the workspace."""
     for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
         os.environ[name] = str(threads)
@@ -73,7 +73,8 @@ def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, th
     registry.PAPER_MODULES.update(modules)
     global _WORKSPACE
     use_execution(*execution).__enter__()  # for the life of the worker
-    _WORKSPACE = workspace_for(registry.get_paper(paper_key), scale, out, data_dir, printer=lambda line: None)
+    _WORKSPACE = workspace_for(registry.get_paper(paper_key), scale, out, data_dir, printer=lambda line: None,
+                               seed_set=seed_set)
 
 
 def _run_step(step: Step) -> tuple[dict, bool]:
@@ -98,7 +99,7 @@ def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
         initargs=(workspace.paper.key, workspace.scale, str(layout.out), workspace.data_dir, threads_per_job(jobs),
-                  execution, dict(registry.PAPER_MODULES), verbose))
+                  execution, dict(registry.PAPER_MODULES), verbose, workspace.seed_set))
     try:
         while len(done) < len(steps):
             busy = {s.run.key for s in running.values()}

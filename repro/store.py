@@ -3,6 +3,7 @@
 Layout under ``<out>``::
 
     <out>/<paper>/<scale>/<experiment>.csv           one row per finished run of the experiment
+    <out>/<paper>/<scale>-seed-set-S/...             the same for seed set S (repro run --seed-set S)
     <out>/<paper>/<scale>/<experiment>.shard-I-of-N.csv   the same for --shard I/N
     <out>/<paper>/<scale>/runs/<run key>/            config.json, metrics.csv, result.json, TensorBoard events ...
     <out>/sources/<scale>/<run key>/                 shared runs (pre-trained sources) any paper may name
@@ -42,12 +43,17 @@ def epoch_weights(run_dir: Path, epoch: int) -> Path:
     return Path(run_dir) / EPOCH_DIR / f"epoch-{int(epoch):03d}.weights.h5"
 
 
-class Layout:
-    """The directories of one paper at one scale under ``out``."""
+def scale_dir_name(scale: str, seed_set: int = 0) -> str:
+    """``<scale>`` for the reference seeds, ``<scale>-seed-set-<S>`` for an independent seed set."""
+    return scale if seed_set == 0 else f"{scale}-seed-set-{seed_set}"
 
-    def __init__(self, out: Path, paper: str, scale: str):
+
+class Layout:
+    """The directories of one paper at one scale (and seed set) under ``out``."""
+
+    def __init__(self, out: Path, paper: str, scale: str, seed_set: int = 0):
         self.out, self.paper, self.scale = Path(out), paper, scale
-        self.scale_dir = self.out / paper / scale
+        self.scale_dir = self.out / paper / scale_dir_name(scale, seed_set)
         self.runs_dir = self.scale_dir / RUNS_DIR
         self.sources_dir = self.out / SOURCES_DIR / scale
 

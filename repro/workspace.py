@@ -30,9 +30,10 @@ class Workspace:
     """Runs, files and caches of one command: ``paper`` at ``scale`` under ``out``."""
 
     def __init__(self, paper, scale: str, out: Path, index: dict[str, Run], data_dir: str | None = None,
-                 printer: Callable[[str], None] = say):
+                 printer: Callable[[str], None] = say, seed_set: int = 0):
         self.paper, self.scale, self.index, self.data_dir, self.printer = paper, scale, index, data_dir, printer
-        self.layout = Layout(out, paper.key, scale)
+        self.seed_set = seed_set
+        self.layout = Layout(out, paper.key, scale, seed_set)
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ runs and their files

@@ -25,7 +25,7 @@ N_TRAIN = 3 * 24  # Blobs: 3 classes x 24 training points
 def _paper(runs, columns=("acc_final", "steps")) -> Paper:
     experiment = Experiment("e", "test runs", ("smoke",), ("condition",), columns)
     return Paper(key="executor-test", title="executor test", experiments=(experiment,), scales=("smoke",),
-                 runs=lambda scale: runs, compare=None)
+                 runs=lambda scale, seed_set=0: runs, compare=None)
 
 
 @dataclasses.dataclass(frozen=True)

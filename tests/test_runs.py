@@ -193,7 +193,7 @@ def test_hparams_declare_only_the_axes_some_run_of_the_grid_has(tmp_path):
 
     experiments = (Experiment("e", "", ("mini",), ("condition", "n"), ()),
                    Experiment("reduced", "", ("paper",), ("condition", "examples_per_class"), ()))
-    paper = Paper("p", "p", experiments, ("mini", "paper"), runs=lambda scale: [], compare=None)
+    paper = Paper("p", "p", experiments, ("mini", "paper"), runs=lambda scale, seed_set=0: [], compare=None)
     runs = [_train("a"), _train("b")]  # axes condition="c", n=0: no run of this scale has examples_per_class
     axes_found = grid_axes(paper, runs)
     assert axes_found == {"experiment": False, "condition": False, "n": True}

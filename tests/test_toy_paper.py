@@ -53,3 +53,20 @@ def test_a_fifth_paper_runs_end_to_end_from_its_protocol_alone(toy, tmp_path, ca
     assert "T-C1" in capsys.readouterr().out
     claims = [r for r in _rows(scale_dir / "comparison.csv") if r["section"] == "claim"]
     assert [(c["key"], c["verdict"]) for c in claims] == [("T-C1", "holds")]
+
+
+def test_a_second_seed_set_draws_new_seeds_in_its_own_directory_and_compare_tables_agreement(toy, tmp_path, capsys):
+    for seed_set in ("0", "1"):
+        assert main(["run", toy, "--scale", "smoke", "--out", str(tmp_path), "--seed-set", seed_set]) == 0
+    first, second = tmp_path / toy / "smoke", tmp_path / toy / "smoke-seed-set-1"
+    seeds = [{r["run_key"]: r["seed"] for r in _rows(d / "bases.csv")} for d in (first, second)]
+    assert set(seeds[0]) == set(seeds[1]) == {"baseA", "baseB"}
+    assert all(seeds[0][k] != seeds[1][k] for k in seeds[0])
+    assert "--seed-sets 1" in capsys.readouterr().out
+
+    assert main(["compare", toy, "--scale", "smoke", "--out", str(tmp_path), "--seed-sets", "0,1"]) == 0
+    printed = capsys.readouterr().out
+    assert "Seed sets 0,1: 1 of 1 claims agree" in printed
+    table = _rows(first / "seed_sets.csv")
+    assert [(r["claim"], r["seed set 0"], r["seed set 1"], r["agree"]) for r in table] == [
+        ("T-C1", "holds", "holds", "yes")]

@@ -42,7 +42,7 @@ class FakeRuns:
                              Objective("val_loss", "min", "validation"))
         self.paper = Paper("fake", "Fake", (Experiment("sweep", "a sweep", ("smoke",), ("condition", "seed"),
                                                        ("val_loss",)),), ("smoke",),
-                           runs=lambda scale: runs, compare=lambda scale_dir, scale: None,
+                           runs=lambda scale, seed_set=0: runs, compare=lambda scale_dir, scale: None,
                            searches=lambda scale: (self.search,))
         FakeRuns.current = self
 

@@ -17,7 +17,7 @@ from repro.chen2022 import measure
 from repro.chen2022.protocol import GROUPS, PAPER, SCALES, TargetData, data_module, group_column, network
 from repro.errors import ReproError
 from repro.models.resnet import torch_module
-from repro.runs import AnalysisRun, derive_seed
+from repro.runs import AnalysisRun, derive_seed, seed_salt
 from repro.workspace import Workspace, best_epoch
 
 FEATURES = "avgpool"
@@ -70,8 +70,9 @@ def transferability(run: AnalysisRun, workspace: Workspace) -> dict:
     theta_r = _kernels(workspace.loaded(source.model, paths["theta_r"]), groups.keys() - {"fc/kernel"})
     theta_a = _kernels(workspace.loaded(source.model, paths["theta_a"]), groups.keys() - {"fc/kernel"})
     shape = theta_fb["fc/kernel"].shape  # the script puts fresh random classifiers into theta_r and theta_A
-    theta_r["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "r"))
-    theta_a["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "A"))
+    salt = seed_salt(run.param("seed_set"))
+    theta_r["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "r", *salt))
+    theta_a["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "A", *salt))
     layer_t = measure.layer_transferability(theta_r, theta_a, theta_fb, groups)
     return dict(
         n_train=trained["n_train"], T_overall=measure.overall_transferability(layer_t),

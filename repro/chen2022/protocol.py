@@ -40,7 +40,8 @@ from dataclasses import dataclass, replace
 from repro.errors import BadArgument
 from repro.models.specs import ResNetSpec
 from repro.registry import Paper, experiments_of, lazy_compare
-from repro.runs import EPOCHS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, ALL_BUT_LAST, axes, derive_seed
+from repro.runs import (ALL_BUT_LAST, EPOCHS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, axes, derive_seed,
+                        seed_salt, source_suffix)
 from repro.schedule import Schedule
 
 PAPER = "chen2022"
@@ -110,6 +111,7 @@ class Scale:
     mirror: bool = True  # RandomHorizontalFlip
     seeds: tuple[int, ...] = (0,)
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
+    seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -228,7 +230,7 @@ def data_module(scale: Scale):
 
 def source_key(scale: Scale) -> str:
     return (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
-            f"-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen")
+            f"-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen{source_suffix(scale.seed_set)}")
 
 
 def network(scale: Scale, classes: int, size: int | None = None) -> ResNetSpec:
@@ -242,7 +244,8 @@ def source_run(scale: Scale) -> TrainRun:
     key = source_key(scale)
     return TrainRun(key=key, experiment=None, shared=True, axes=axes(role="task A (ImageNet at paper scale)"),
                     model=network(scale, scale.source_classes), data=SourceData(scale.name), schedule=scale.pretrain,
-                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")),
+                    seeds=Seeds(init=derive_seed(key, 0, "init", *seed_salt(scale.seed_set)),
+                                data=derive_seed(key, 0, "data", *seed_salt(scale.seed_set))),
                     save_epochs=True)
 
 
@@ -256,8 +259,8 @@ def finetune_run(scale: Scale, target: Target, seed: int) -> TrainRun:
         key=finetune_key(target.name, seed), experiment=None, axes=axes(target=target.name, seed=seed),
         model=network(scale, target.classes, target.size(scale)), data=TargetData(scale.name, target.name),
         schedule=scale.finetune,
-        seeds=Seeds(init=derive_seed(PAPER, scale.name, target.name, "init", seed),
-                    data=derive_seed(PAPER, scale.name, target.name, "data", seed)),
+        seeds=Seeds(init=derive_seed(PAPER, scale.name, target.name, "init", seed, *seed_salt(scale.seed_set)),
+                    data=derive_seed(PAPER, scale.name, target.name, "data", seed, *seed_salt(scale.seed_set))),
         transfer=Transfer(source_key(scale), ALL_BUT_LAST, "finetune", checkpoint="best"), save_epochs=True)
 
 
@@ -265,17 +268,18 @@ def _cell(target: Target, seed: int) -> tuple:
     return axes(condition=target.transform or "plain", source="A", target=target.name, seed=seed)
 
 
-def grid(experiment: str, scale_name: str) -> list[Run]:
+def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
     """Every run of ``experiment`` at ``scale_name``: one per target (and seed), one regression."""
     if scale_name not in SCALES:
         raise BadArgument(f"unknown scale {scale_name!r}; accepted: {', '.join(SCALES)}")
-    scale = SCALES[scale_name]
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
     source = source_key(scale)
     if experiment == "transferability":
         return [AnalysisRun(key=f"ft-{t.name}-s{seed}", experiment=experiment, axes=_cell(t, seed),
                             function="repro.chen2022.analyses:transferability",
                             inputs=(Need(source, (EPOCHS,)), Need(finetune_key(t.name, seed), (EPOCHS,))),
-                            params=(("source", source), ("finetuned", finetune_key(t.name, seed))))
+                            params=(("source", source), ("finetuned", finetune_key(t.name, seed)),
+                                    ("seed_set", seed_set)))
                 for t in scale.targets for seed in scale.seeds]
     if experiment == "domain_measures":
         return [AnalysisRun(key=f"gd-{t.name}-s{seed}", experiment=experiment, axes=_cell(t, seed),
@@ -292,11 +296,11 @@ def grid(experiment: str, scale_name: str) -> list[Run]:
     raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
 
 
-def runs(scale_name: str) -> list[Run]:
-    """Every run of ``scale_name``: the source, the fine-tunings, then the three experiments' analyses."""
-    scale = SCALES[scale_name]
+def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
+    """Every run of ``scale_name`` (seeds of ``seed_set``): the source, the fine-tunings, then the analyses."""
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
     training = [source_run(scale)] + [finetune_run(scale, t, seed) for t in scale.targets for seed in scale.seeds]
-    return training + [r for e in scale.experiments for r in grid(e, scale_name)]
+    return training + [r for e in scale.experiments for r in grid(e, scale_name, seed_set)]
 
 
 _CELL = ("condition", "source", "target", "seed")

@@ -40,7 +40,8 @@ from dataclasses import dataclass, replace
 from repro.errors import BadArgument
 from repro.models.specs import LENET_BODY, LENET_LAYERS, LeNetSpec
 from repro.registry import Paper, experiments_of, lazy_compare
-from repro.runs import WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, axes, derive_seed
+from repro.runs import (WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, axes, derive_seed, seed_salt,
+                        source_suffix)
 from repro.schedule import Schedule
 
 PAPER = "liu2019"
@@ -187,6 +188,7 @@ class Scale:
     curvature: Curvature
     theory: Theory
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
+    seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
     def source(self, name: str) -> Source:
         if name not in self.sources:
@@ -371,7 +373,8 @@ class LiuResNet50Spec:
 
 def source_key(scale: Scale, source: Source) -> str:
     epochs = source.epochs or scale.source_schedule.length
-    return f"lenet-{source.name}-{source.train.name}-c{source.train.start}-{source.train.stop or 'all'}-e{epochs}"
+    return (f"lenet-{source.name}-{source.train.name}-c{source.train.start}-{source.train.stop or 'all'}-e{epochs}"
+            f"{source_suffix(scale.seed_set)}")
 
 
 @dataclass(frozen=True)
@@ -442,7 +445,8 @@ def source_run(scale: Scale, source: Source) -> TrainRun:
     schedule = replace(scale.source_schedule, length=source.epochs or scale.source_schedule.length)
     return TrainRun(key=key, experiment=None, shared=True, axes=axes(source=source.name),
                     model=LeNetSpec(source.classes), data=SourceData(scale.name, source.name), schedule=schedule,
-                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")),
+                    seeds=Seeds(init=derive_seed(key, 0, "init", *seed_salt(scale.seed_set)),
+                                data=derive_seed(key, 0, "data", *seed_salt(scale.seed_set))),
                     save_epochs=True)
 
 
@@ -502,8 +506,8 @@ def training_run(scale: Scale, experiment: str, key: str, cell: dict, *, arm: st
         key=key, experiment=experiment, axes=axes(**cell),
         model=network(setting, classes, pretrained=arm == "pretrained"), data=target_data(scale, setting),
         schedule=setting.schedule,
-        seeds=Seeds(init=derive_seed(PAPER, scale.name, setting.network, "init", seed),
-                    data=derive_seed(PAPER, scale.name, setting.target.name, "data", seed)),
+        seeds=Seeds(init=derive_seed(PAPER, scale.name, setting.network, "init", seed, *seed_salt(scale.seed_set)),
+                    data=derive_seed(PAPER, scale.name, setting.target.name, "data", seed, *seed_salt(scale.seed_set))),
         transfer=transfer, frozen=scale.probe.frozen if experiment == "optimization" else (),
         probe=_probe(scale, experiment, setting),
         same_as=_identical_run(scale, experiment, source, seed, source_epoch))
@@ -513,11 +517,11 @@ def _arm_source(scale: Scale, experiment: str, arm: str) -> str:
     return scale.setting(experiment).source if arm == "pretrained" else RANDOM_SOURCE
 
 
-def grid(experiment: str, scale_name: str) -> list[Run]:
-    """Every run of ``experiment`` at ``scale_name``."""
+def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
+    """Every run of ``experiment`` at ``scale_name``, with the seeds of ``seed_set``."""
     if scale_name not in SCALES:
         raise BadArgument(f"unknown scale {scale_name!r}; accepted: {', '.join(SCALES)}")
-    scale = SCALES[scale_name]
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
     if experiment not in EXPERIMENTS:
         raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(EXPERIMENTS)}")
     target = "synthetic" if experiment == "theory" else scale.setting(experiment).target.name
@@ -568,15 +572,16 @@ def grid(experiment: str, scale_name: str) -> list[Run]:
                         key=f"theory-{kind}-q{level:g}-s{seed}", experiment=experiment,
                         axes=axes(condition=kind, source="-", target=target, seed=seed),
                         function="repro.liu2019.analyses:theory",
-                        params=(("scale", scale.name), ("series", kind), ("level", level), ("seed", seed))))
+                        params=(("scale", scale.name), ("series", kind), ("level", level),
+                                ("seed", seed if not scale.seed_set else derive_seed(seed, *seed_salt(scale.seed_set))))))
     return found
 
 
-def runs(scale_name: str) -> list[Run]:
-    """Every run of ``scale_name``: the LeNet sources, then every experiment's runs."""
-    scale = SCALES[scale_name]
+def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
+    """Every run of ``scale_name`` (seeds of ``seed_set``): the LeNet sources, then every experiment's runs."""
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
     return ([source_run(scale, scale.source(name)) for name in _sources_used(scale)]
-            + [r for e in scale.experiments for r in grid(e, scale_name)])
+            + [r for e in scale.experiments for r in grid(e, scale_name, seed_set)])
 
 
 TRAIN_COLUMNS = ("test_acc_final", "test_acc_best", "train_loss_final", "train_loss_first_half", "deviation_conv",

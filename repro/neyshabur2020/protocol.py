@@ -30,7 +30,7 @@ from repro.errors import BadArgument
 from repro.models.specs import FixupResNetSpec
 from repro.registry import Objective, Paper, Search, experiments_of, lazy_compare
 from repro.runs import (ALL_BUT_LAST, EPOCHS, WEIGHTS, AnalysisRun, ChosenRun, Need, Run, Seeds, TrainRun, Transfer,
-                        axes, derive_seed)
+                        axes, derive_seed, seed_salt, source_suffix)
 from repro.schedule import Chosen, Schedule
 
 PAPER = "neyshabur2020"
@@ -151,6 +151,7 @@ class Scale:
     basin_samples: int
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
     experiment_targets: dict = field(default_factory=dict)  # experiment -> target names; default: every target
+    seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
     def targets_of(self, experiment: str) -> tuple[Target, ...]:
         """The targets ``experiment`` runs on at this scale."""
@@ -286,7 +287,8 @@ def same_init_key(target: str) -> str:
 def source_key(scale: Scale) -> str:
     settings = scale.source
     return (f"fixup_resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}"
-            f"-{settings.dataset}{'-half0A' if settings.dataset == 'fashion_mnist' else ''}-e{settings.epochs}")
+            f"-{settings.dataset}{'-half0A' if settings.dataset == 'fashion_mnist' else ''}-e{settings.epochs}"
+            f"{source_suffix(scale.seed_set)}")
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,8 @@ def source_run(scale: Scale) -> TrainRun:
     return TrainRun(key=key, experiment=None, shared=True, axes=axes(role="P (the ImageNet model at paper scale)"),
                     model=network(scale, scale.source.n_classes), data=SourceData(scale.name),
                     schedule=scale.source.schedule,
-                    seeds=Seeds(init=derive_seed(key, 0, "init"), data=derive_seed(key, 0, "data")), save_epochs=True)
+                    seeds=Seeds(init=derive_seed(key, 0, "init", *seed_salt(scale.seed_set)),
+                                data=derive_seed(key, 0, "data", *seed_salt(scale.seed_set))), save_epochs=True)
 
 
 def chosen_lr(arm: str, target: str) -> Chosen:
@@ -367,7 +370,7 @@ def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dic
     ``load_finetune_init`` drops only ``fc.weight`` and ``fc.bias``) or an RI-T run, at nominal ``lr`` (a number
     or :func:`chosen_lr`). Runs that differ only in lr share their init (from ``init_rep``) and data order
     (from ``rep``): the two lr arms start from the same network and see the same batches."""
-    seeds = (PAPER, scale.name, target.name, arm)
+    seeds = (PAPER, scale.name, target.name, arm, *seed_salt(scale.seed_set))
     transfer = None
     if arm == "P-T":
         transfer = Transfer(source_key(scale), ALL_BUT_LAST, "finetune",
@@ -569,9 +572,9 @@ def searches(scale_name: str) -> tuple[Search, ...]:
     return tuple(lr_search(scale, arm, target.name) for target in scale.targets_of("learning_curves") for arm in ARMS)
 
 
-def grid(experiment: str, scale_name: str) -> list[Run]:
-    """Every run of ``experiment`` at ``scale_name``, in execution order."""
-    scale = SCALES[scale_name]
+def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
+    """Every run of ``experiment`` at ``scale_name`` (seeds of ``seed_set``), in execution order."""
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
     if experiment not in scale.experiments:
         raise BadArgument(f"unknown experiment {experiment!r}; accepted: {', '.join(scale.experiments)}")
     if experiment == "learning_curves":
@@ -595,10 +598,10 @@ def grid(experiment: str, scale_name: str) -> list[Run]:
     return _criticality_paths(scale)
 
 
-def runs(scale_name: str) -> list[Run]:
-    """Every run of ``scale_name``: P, then every experiment's runs in execution order."""
-    scale = SCALES[scale_name]
-    return [source_run(scale)] + [r for e in scale.experiments for r in grid(e, scale_name)]
+def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
+    """Every run of ``scale_name`` (seeds of ``seed_set``): P, then every experiment's runs in execution order."""
+    scale = replace(SCALES[scale_name], seed_set=seed_set)
+    return [source_run(scale)] + [r for e in scale.experiments for r in grid(e, scale_name, seed_set)]
 
 
 TRAIN_COLUMNS = ("lr", "test_acc_final", "test_acc_best", "best_epoch", "train_acc_mean", "train_loss_final", "epochs",

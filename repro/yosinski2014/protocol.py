@@ -47,12 +47,12 @@ Scales:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from repro.models.specs import CaffeNetSpec, caffenet_mini, caffenet_paper
 from repro.registry import Paper, experiments_of, lazy_compare
-from repro.runs import Seeds, TrainRun, Transfer, axes, derive_seed
+from repro.runs import Seeds, TrainRun, Transfer, axes, derive_seed, seed_salt
 from repro.schedule import Schedule
 
 PAPER = "yosinski2014"
@@ -85,6 +85,7 @@ class Scale:
     reduced_schedule: Schedule | None = None
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
     base_replicates: bool = False  # a second seed of every random-split base net: the noise unit of the claims
+    seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
 
 PAPER_SCALE = Scale(
@@ -186,7 +187,7 @@ def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, 
          source_run: str | None = None, mode: str | None = None, examples_per_class: int | None = None) -> TrainRun:
     """One run of the grid: a CaffeNet trained on ``task``, from scratch or by a transfer of ``n`` layers."""
     schedule = scale.reduced_schedule if examples_per_class else scale.schedule
-    seed = derive_seed(PAPER, scale.name, key)
+    seed = derive_seed(PAPER, scale.name, key, *seed_salt(scale.seed_set))
     cell = dict(condition=condition, n=n, source="-" if source_run is None else _task_of(source_run), target=task,
                 split=split, seed=seed)
     if experiment == "reduced_data":
@@ -202,9 +203,9 @@ def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, 
     )
 
 
-def grid(experiment: str, scale_name: str) -> list[TrainRun]:
-    """The runs of ``experiment`` at ``scale_name``, base nets first."""
-    s = SCALES[scale_name]
+def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[TrainRun]:
+    """The runs of ``experiment`` at ``scale_name`` (seeds of ``seed_set``), base nets first."""
+    s = replace(SCALES[scale_name], seed_set=seed_set)
     runs: list[TrainRun] = []
     if experiment == "random_splits":
         for split in s.random_splits:
@@ -243,9 +244,9 @@ def grid(experiment: str, scale_name: str) -> list[TrainRun]:
     return runs
 
 
-def runs(scale_name: str) -> list[TrainRun]:
-    """Every run of every experiment of ``scale_name``."""
-    return [r for experiment in SCALES[scale_name].experiments for r in grid(experiment, scale_name)]
+def runs(scale_name: str, seed_set: int = 0) -> list[TrainRun]:
+    """Every run of every experiment of ``scale_name``, with the seeds of ``seed_set``."""
+    return [r for experiment in SCALES[scale_name].experiments for r in grid(experiment, scale_name, seed_set)]
 
 
 PAPER_ENTRY = Paper(

@@ -20,7 +20,7 @@ import numpy as np
 
 from repro.compare import Claim, Comparison, judge_claims, load_run_summary, read_paper_results
 from repro.registry import Paper, experiments_of
-from repro.runs import WEIGHTS, AnalysisRun, Need, Seeds, TrainRun, Transfer, axes, derive_seed
+from repro.runs import WEIGHTS, AnalysisRun, Need, Seeds, TrainRun, Transfer, axes, derive_seed, seed_salt
 from repro.schedule import Schedule
 
 PAPER = "toy2025"
@@ -92,8 +92,9 @@ EXPERIMENTS = {"bases": "a network trained from scratch on each task",
                "transfer": "task A's hidden layer transferred frozen to task B, and how far it moved"}
 
 
-def _train(scale: Scale, key: str, experiment: str, task: str, transfer: Transfer | None = None) -> TrainRun:
-    seed = derive_seed(PAPER, scale.name, key)
+def _train(scale: Scale, key: str, experiment: str, task: str, transfer: Transfer | None = None,
+           seed_set: int = 0) -> TrainRun:
+    seed = derive_seed(PAPER, scale.name, key, *seed_salt(seed_set))
     return TrainRun(key=key, experiment=experiment,
                     axes=axes(condition="transfer" if transfer else "base", target=task, seed=seed),
                     model=ToyNet(4, scale.hidden, 3), data=Blobs(task), schedule=scale.schedule,
@@ -101,12 +102,12 @@ def _train(scale: Scale, key: str, experiment: str, task: str, transfer: Transfe
                     transfer=transfer)
 
 
-def runs(scale_name: str):
+def runs(scale_name: str, seed_set: int = 0):
     scale = SCALES[scale_name]
     return [
-        _train(scale, "baseA", "bases", "A"),
-        _train(scale, "baseB", "bases", "B"),
-        _train(scale, "AnB_1", "transfer", "B", Transfer("baseA", 1, "frozen")),
+        _train(scale, "baseA", "bases", "A", seed_set=seed_set),
+        _train(scale, "baseB", "bases", "B", seed_set=seed_set),
+        _train(scale, "AnB_1", "transfer", "B", Transfer("baseA", 1, "frozen"), seed_set),
         AnalysisRun(key="moved-AnB_1", experiment="transfer", axes=axes(condition="analysis", target="B", seed=0),
                     function=f"{__name__}:frozen_distance",
                     inputs=(Need("baseA", (WEIGHTS,)), Need("AnB_1", (WEIGHTS,)), Need("baseB")),
