@@ -131,7 +131,7 @@ def at_most(label: str, says: str, d: float, se: float, bound: float, *, unit: s
         return Part(label, says, "holds", evidence)
     if d - Z * se > bound:
         return Part(label, says, "fails", evidence)
-    return Part(label, says, "inconclusive", evidence, f"the interval straddles the bound")
+    return Part(label, says, "inconclusive", evidence, "the interval straddles the bound")
 
 
 def not_applicable(label: str, says: str, reason: str) -> Part:
