@@ -38,13 +38,13 @@ from repro.workspace import Workspace
 
 START_FILE = "start.json"
 TRAIN_METRICS = (
-    "lr", "acc_final", "acc_max", "acc_top_k_mean", "n_evals", "best_step", "best_epoch", "train_loss_final",
-    "train_loss_first_half", "train_acc_mean", "epochs", "steps", "n_train", "seconds", "reused",
+    "lr", "acc_final", "acc_final_mean", "acc_max", "acc_top_k_mean", "n_evals", "best_step", "best_epoch",
+    "train_loss_final", "train_loss_first_half", "train_acc_mean", "epochs", "steps", "n_train", "seconds", "reused",
 )
-"""What every training run reports: the nominal lr it used, the last, best and top-k mean evaluation
-accuracy, the step and epoch of the best evaluation, the training loss at the end and its mean over the
-first half, the eval-mode training accuracy averaged over the evaluations, the length, the training set's size, the time,
-and the
+"""What every training run reports: the nominal lr it used, the last evaluation accuracy, the mean of
+the last ``final_k`` and of the ``top_k`` best, the best, the step and epoch of the best evaluation, the
+training loss at the end and its mean over the first half, the eval-mode training accuracy averaged over
+the evaluations, the length, the training set's size, the time, and the
 run whose result it reused (empty when it trained)."""
 
 
@@ -97,7 +97,8 @@ def train_run(run: TrainRun, workspace: Workspace) -> dict:
     per_epoch = schedule.steps_per_epoch
     summary = run.probe.summary(run_dir) if run.probe is not None and hasattr(run.probe, "summary") else {}
     return dict(
-        lr=float(schedule.base_lr), acc_final=trained.acc_final, acc_max=trained.acc_max,
+        lr=float(schedule.base_lr), acc_final=trained.acc_final, acc_final_mean=trained.acc_final_mean,
+        acc_max=trained.acc_max,
         acc_top_k_mean=trained.acc_top_k_mean, n_evals=trained.n_evals, best_step=trained.best_step,
         best_epoch=trained.best_step // per_epoch, train_loss_final=trained.train_loss_final,
         train_loss_first_half=_first_half_loss(run_dir, schedule.max_iter), train_acc_mean=trained.train_acc_mean,

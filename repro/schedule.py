@@ -25,7 +25,11 @@ multipliers (``bias_lr_mult`` for vectors, Caffe's 2; ``scalar_lr_mult``
 for Fixup's scalars) and coupled L2 decay (weights only, or every parameter
 with ``decay_biases``: torch's ``weight_decay``). Evaluation happens every
 ``eval_every`` units, or ``evals`` times evenly over the run. ``top_k`` is
-how many of the best evaluations Yosinski et al.'s metric averages.
+how many of the best evaluations Yosinski et al.'s code averages (a metric that
+selects on the validation set and favours nets that converge early);
+``final_k`` how many of the last evaluations ``acc_final_mean`` averages: the
+final accuracy with its evaluation noise averaged, taken at the same
+iterations for every net.
 
 Lengths, ``step_size``, ``milestones`` and ``eval_every`` are counted in
 ``unit``; ``lr_unit`` overrides the unit of ``step_size`` and
@@ -76,6 +80,7 @@ class Schedule:
     train_eval_examples: int = 0
     loss: str = "softmax"  # "softmax": cross-entropy, top-1 accuracy; "sigmoid": multi-label BCE, mean AUC
     top_k: int = 1
+    final_k: int = 1
     steps_per_epoch: int = 0  # set by resolve()
 
     def __post_init__(self) -> None:

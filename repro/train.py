@@ -175,6 +175,7 @@ class StepHook(Protocol):
 class TrainResult:
     acc_top_k_mean: float
     acc_final: float
+    acc_final_mean: float
     acc_max: float
     n_evals: int
     train_loss_final: float
@@ -182,6 +183,11 @@ class TrainResult:
     seconds: float
     best_step: int = 0
     train_acc_mean: float = float("nan")
+
+
+def final_mean(accuracies: list[float], k: int) -> float:
+    """Mean of the last ``k`` validation accuracies: every net measured at the same iterations."""
+    return float(np.mean(accuracies[-k:])) if accuracies else float("nan")
 
 
 def top_k_mean(accuracies: list[float], k: int) -> float:
@@ -460,6 +466,7 @@ def train(
     return TrainResult(
         acc_top_k_mean=top_k_mean(accuracies, schedule.top_k),
         acc_final=accuracies[-1],
+        acc_final_mean=final_mean(accuracies, schedule.final_k),
         acc_max=max(accuracies),
         n_evals=len(accuracies),
         train_loss_final=float(history[-1]["train_loss"]),

@@ -25,6 +25,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from repro.cli import main
+from repro.events import FIGURES_RUN
 from repro.plan import Shard
 from repro.store import csv_name, experiment_csvs, read_rows
 from repro.yosinski2014 import protocol
@@ -108,7 +109,7 @@ def test_every_run_and_every_shared_base_net_was_trained_once(sharded):
     for key in sharded.keys:
         run_dir = sharded.scale_dir / "runs" / key
         result = json.loads((run_dir / "result.json").read_text())
-        values = list(_events(run_dir / "tb"))
+        values = list(_events(run_dir))
         losses = [step for _, step, value in values if value.tag == "train/loss"]
         assert len(losses) == result["n_evals"] and len(set(losses)) == len(losses), key
         assert sum(value.tag == hparams_metadata.SESSION_START_INFO_TAG for _, _, value in values) == 1, key
@@ -117,7 +118,8 @@ def test_every_run_and_every_shared_base_net_was_trained_once(sharded):
 def test_every_shard_declares_the_whole_hparams_grid(sharded):
     """Whichever shard's declaration TensorBoard reads first, it lists every run's value on every axis."""
     declarations = [hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
-                    for _, _, value in _events(sharded.scale_dir / "runs") if value.tag == hparams_metadata.EXPERIMENT_TAG]
+                    for _, _, value in _events(sharded.scale_dir / "runs" / FIGURES_RUN)
+                    if value.tag == hparams_metadata.EXPERIMENT_TAG]
     assert len(declarations) >= COUNT  # one per command that ran on the directory
     for declaration in declarations:
         domains = {info.name: {getattr(v, v.WhichOneof("kind")) for v in info.domain_discrete.values}
@@ -136,7 +138,8 @@ def test_compare_merges_the_shards(sharded):
 
 def _snapshot(scale_dir: Path) -> dict:
     """Size and modification time of every file of the runs and of the CSVs (the HParams declaration excluded)."""
-    files = [p for p in scale_dir.rglob("*") if p.is_file() and p.parent != scale_dir / "runs" and p.name != ".lock"]
+    files = [p for p in scale_dir.rglob("*")
+             if p.is_file() and p.parent != scale_dir / "runs" / FIGURES_RUN and p.name != ".lock"]
     return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
 
 

@@ -11,7 +11,7 @@ from repro.errors import CorruptCheckpoint, NonFiniteLoss
 from repro.models.caffenet import build_caffenet
 from repro.models.specs import caffenet_mini as mini_spec
 from repro.schedule import Schedule
-from repro.train import TrainData, make_train_step, top_k_mean, train
+from repro.train import TrainData, final_mean, make_train_step, top_k_mean, train
 
 SPEC = mini_spec(4, widths=(4, 8, 8, 8, 8, 16, 16))
 
@@ -106,6 +106,11 @@ def test_mixup_mixes_inputs_and_labels_with_one_lambda_per_batch():
     assert one == 1.0 and np.array_equal(same, x)
 
 
+def test_final_mean_is_the_mean_of_the_last_k_whatever_their_rank():
+    assert final_mean([0.9, 0.5, 0.3, 0.4], 2) == pytest.approx(0.35)
+    assert final_mean([0.2], 10) == pytest.approx(0.2)
+
+
 def test_top_k_mean_is_the_mean_of_the_k_best():
     assert top_k_mean([0.1, 0.5, 0.3, 0.4], 2) == pytest.approx(0.45)
     assert top_k_mean([0.2], 10) == pytest.approx(0.2)
@@ -113,7 +118,7 @@ def test_top_k_mean_is_the_mean_of_the_k_best():
 
 def test_training_reports_metrics_and_writes_run_files(tmp_path):
     model = build_caffenet(SPEC, seed=0)
-    schedule = Schedule(base_lr=0.01, length=8, step_size=4, batch_size=8, eval_every=2, top_k=2)
+    schedule = Schedule(base_lr=0.01, length=8, step_size=4, batch_size=8, eval_every=2, top_k=2, final_k=2)
     result = train(model, _data(), schedule, tmp_path, data_seed=1, save_epoch_weights=True)
     assert result.n_evals == 4 and result.steps == 8
     rows = (tmp_path / "metrics.csv").read_text().strip().splitlines()
@@ -121,9 +126,10 @@ def test_training_reports_metrics_and_writes_run_files(tmp_path):
     accs = [float(r.split(",")[5]) for r in rows[1:]]
     assert result.acc_final == pytest.approx(accs[-1])
     assert result.acc_top_k_mean == pytest.approx(np.mean(sorted(accs)[-2:]))
+    assert result.acc_final_mean == pytest.approx(np.mean(accs[-2:]))
     assert (tmp_path / "checkpoints" / "epoch-000.weights.h5").exists()
     assert (tmp_path / "checkpoints" / "epoch-001.weights.h5").exists()
-    assert any((tmp_path / "tb").iterdir())
+    assert list(tmp_path.glob("events.out.tfevents.*"))
 
 
 class _Interrupt(Exception):

@@ -59,11 +59,17 @@ PAPER = "yosinski2014"
 N_LAYERS = tuple(range(1, 8))  # n = 8 is meaningless: B8B = baseB and A8B never trains on B.
 
 
-def caffe_sgd(base_lr: float, iterations: int, step_size: int, batch_size: int, eval_every: int) -> Schedule:
+def caffe_sgd(base_lr: float, iterations: int, step_size: int, batch_size: int, eval_every: int,
+              final_k: int) -> Schedule:
     """The code's ``solver.prototxt``: lr x0.1 every ``step_size``, momentum 0.9, weight decay 5e-4 on
-    weights, biases at lr x2 without decay, the mean of the 10 best evaluations reported."""
+    weights, biases at lr x2 without decay. Every run reports both the code's metric (the mean of the 10
+    best evaluations, ``acc_top_k_mean``) and the one the claims use, the mean of the last ``final_k``
+    evaluations (``acc_final_mean``): the paper's "average accuracy over the validation set for a trained
+    network" (Figure 2 caption), taken at the same iterations for every net, so a net that converges early gains
+    nothing from it (the top-10 mean does gain: it averages over the whole low-lr phase)."""
     return Schedule(base_lr=base_lr, batch_size=batch_size, length=iterations, policy="step", step_size=step_size,
-                    eval_every=eval_every, momentum=0.9, weight_decay=5e-4, bias_lr_mult=2.0, top_k=10)
+                    eval_every=eval_every, momentum=0.9, weight_decay=5e-4, bias_lr_mult=2.0, top_k=10,
+                    final_k=final_k)
 
 
 @dataclass(frozen=True)
@@ -93,14 +99,14 @@ PAPER_SCALE = Scale(
     dataset="imagenet2012",
     n_classes=1000,
     model=caffenet_paper,
-    schedule=caffe_sgd(0.01, 450_000, 100_000, 256, 1000),
+    schedule=caffe_sgd(0.01, 450_000, 100_000, 256, 1000, final_k=10),
     random_splits=(0, 1, 2, 3),
     finetune_splits=(0, 1),
     train_per_class=None,
     val_per_class=None,
     mirror=True,
     reduced_per_class=(1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300),
-    reduced_schedule=caffe_sgd(0.0125, 200_000, 64_000, 256, 1000),
+    reduced_schedule=caffe_sgd(0.0125, 200_000, 64_000, 256, 1000, final_k=10),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
 )
 
@@ -109,7 +115,7 @@ MINI_SCALE = Scale(
     dataset="fashion_mnist",
     n_classes=10,
     model=caffenet_mini,
-    schedule=caffe_sgd(0.05, 600, 300, 128, 30),
+    schedule=caffe_sgd(0.05, 600, 300, 128, 30, final_k=3),
     random_splits=(0, 1),
     finetune_splits=(0, 1),
     train_per_class=1000,
@@ -124,7 +130,7 @@ SMOKE_SCALE = Scale(
     dataset="fashion_mnist",
     n_classes=10,
     model=lambda n_classes: caffenet_mini(n_classes, widths=(4, 8, 8, 8, 8, 16, 16)),
-    schedule=caffe_sgd(0.01, 4, 2, 16, 2),
+    schedule=caffe_sgd(0.01, 4, 2, 16, 2, final_k=1),
     random_splits=(0,),
     finetune_splits=(0,),
     train_per_class=8,
@@ -132,7 +138,7 @@ SMOKE_SCALE = Scale(
     crop_pad=2,
     mirror=True,
     reduced_per_class=(1, 4),
-    reduced_schedule=caffe_sgd(0.01, 4, 2, 8, 2),
+    reduced_schedule=caffe_sgd(0.01, 4, 2, 8, 2, final_k=1),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
     base_replicates=True,
 )
@@ -146,7 +152,8 @@ EXPERIMENTS = {
     "reduced_data": "the whole label set with the first k training examples per class (supplementary)",
 }
 CELL = ("condition", "n", "source", "target", "split", "seed")
-METRICS = ("acc_top10_mean", "acc_final", "acc_max", "n_evals", "train_loss_final", "steps", "seconds")
+METRICS = ("acc_top10_mean", "acc_final", "acc_final_mean", "acc_max", "n_evals", "train_loss_final", "steps",
+           "seconds")
 
 
 @dataclass(frozen=True)
