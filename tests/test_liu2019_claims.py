@@ -1,13 +1,17 @@
-"""Liu et al. 2019: the claim rules of papers/liu2019/claims.csv on hand-built measurements.
+"""Liu et al. 2019: the claim rules of papers/liu2019/claims.csv on hand-built measurements, and the committed
+comparison recomputed from the committed runs.
 
 For every claim, a set of measurements on which it holds; for every part, one on which that part fails and one
 on which it is inconclusive (the part's outcome and the claim's). Pure Python: no model is built.
 """
 from __future__ import annotations
 
+import csv
+import shutil
+
 import pytest
 
-from repro.compare import NotMeasured
+from repro.compare import NotMeasured, repo_root
 from repro.liu2019 import protocol
 from repro.liu2019.claims import LABEL_ORDER, RULES, Measured
 from repro.verdicts import combine
@@ -297,3 +301,47 @@ def test_l_c7_compares_levels_seed_by_seed():
     # a seed offset of 3 between seeds dwarfs the level steps unpaired, not paired
     outcome, parts, _ = l_c7(deviation=lambda series, q, s: 3.0 * s + 0.5 * (1 - q) + 0.01 * ((s + q * 4) % 2))
     assert parts["a"] == "holds"
+
+
+# --- the committed comparison ---------------------------------------------------------------------
+
+COMMITTED = repo_root() / "results" / "liu2019" / "mini"
+
+
+@pytest.fixture(scope="module")
+def recompared(tmp_path_factory):
+    """``repro compare liu2019`` on a copy of the committed mini results (it writes files): the comparison, and
+    the copied comparison.csv as committed."""
+    from repro.liu2019.compare import compare
+
+    copy = tmp_path_factory.mktemp("liu") / "mini"
+    shutil.copytree(COMMITTED, copy)
+    committed = _rows(copy / "comparison.csv")
+    return compare(copy, "mini"), committed, copy
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_constants_read_from_the_stand_in_name_it_beside_the_codes_target(recompared):
+    from repro.compare import load_published
+
+    comparison, _, copy = recompared
+    rows = {(r["key"], r["condition"]): r for r in _rows(copy / "comparison.csv") if r["section"] == "quantity"}
+    for key in (("batch_size", "lenet"), ("epochs", ""), ("train_images", "")):
+        assert rows[key]["status"] == "measured" and rows[key]["target"] == "svhn (mnist600)", key
+    assert float(rows[("train_images", "")]["measured"]) == 600  # the stand-in's own 600 training images
+    assert rows[("input_size", "lenet")]["target"] == "svhn"  # nothing measured: nothing stands in
+    assert rows[("lr", "")]["target"] == ""
+    assert {p.target for p in load_published("liu2019")} >= {"svhn"}  # published.csv's keys are unchanged
+    assert any("'svhn (mnist600)'" in note for note in comparison.notes)
+
+
+def test_each_measured_quantity_is_counted_once(recompared):
+    comparison, _, copy = recompared
+    measured = [q for q in comparison.quantities if q.status != "no analogue"]
+    keys = [q.published.key for q in measured]
+    assert len(keys) == len(set(keys)) == len(comparison.measured_rows()) == 8
+    assert f"{len(keys)} published quantities are compared here" in (copy / "comparison.md").read_text()
