@@ -345,3 +345,12 @@ def test_each_measured_quantity_is_counted_once(recompared):
     keys = [q.published.key for q in measured]
     assert len(keys) == len(set(keys)) == len(comparison.measured_rows()) == 8
     assert f"{len(keys)} published quantities are compared here" in (copy / "comparison.md").read_text()
+
+
+def test_the_committed_comparison_is_what_the_rules_give_on_the_committed_runs(recompared):
+    comparison, committed, copy = recompared
+    claims = {r["key"]: r["verdict"] for r in committed if r["section"] == "claim"}
+    parts = {(r["key"], r["part"]): r["verdict"] for r in committed if r["section"] == "part"}
+    assert {v.claim_id: v.verdict for v in comparison.verdicts} == claims
+    assert {(v.claim_id, p.label): p.outcome for v in comparison.verdicts for p in v.parts} == parts
+    assert _rows(copy / "comparison.csv") == committed  # the whole file, quantities included, is reproduced
