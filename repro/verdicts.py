@@ -207,7 +207,7 @@ def ordered(label: str, says: str, groups: Sequence[tuple[str, Sequence[float]]]
     means (:func:`se_of_difference` of :func:`se_of_mean`) or, ``paired``, of the replicate-wise differences
     (replicate ``i`` of every group shares its random draws). holds: every consecutive step exceeds 2 se.
     fails: some pair, consecutive or not, is reversed beyond 2 se. Otherwise inconclusive: a step within
-    noise is a tie, not an ordering; the detectable step is stated.
+    noise is a tie, not an ordering; the detectable difference of each tied step is stated.
     """
     names = [n for n, _ in groups]
     replicates = [list(v) for _, v in groups]
@@ -236,10 +236,12 @@ def ordered(label: str, says: str, groups: Sequence[tuple[str, Sequence[float]]]
         return Part(label, says, "fails", evidence + "; reversed: " + "; ".join(reversed_pairs))
     if all(m == "holds" for m in marks):
         return Part(label, says, "holds", evidence)
-    ses = [se for _, _, se in steps if math.isfinite(se)]
-    detectable = (f"steps below {_f(Z * max(ses), unit).lstrip('+')} cannot be told from noise here (a tie)"
-                  if len(ses) == len(steps) else "no estimate of the noise")
-    return Part(label, says, "inconclusive", evidence, detectable)
+    unresolved = [(i, se) for (i, _, se), m in zip(steps, marks) if m != "holds"]
+    if not all(math.isfinite(se) for _, se in unresolved):
+        return Part(label, says, "inconclusive", evidence, "no estimate of the noise")
+    detectable = "; ".join(f"{names[i]} {relation} {names[i + 1]}: steps below {_f(Z * se, unit).lstrip('+')}"
+                           for i, se in unresolved)
+    return Part(label, says, "inconclusive", evidence, f"{detectable} cannot be told from noise here (a tie)")
 
 
 def selection_se(se: float, candidates: int) -> float:
