@@ -23,7 +23,11 @@ through the interval ``[d - 2 se, d + 2 se]`` (about 95%):
 
 * :func:`greater`: the paper says ``d > 0`` (optionally of about ``claimed``);
 * :func:`within`: the paper says ``d`` is negligible, ``|d| <= margin``;
-* :func:`at_most`: the paper says ``d <= bound`` (a ceiling, such as "near chance").
+* :func:`at_most`: the paper says ``d <= bound`` (a ceiling, such as "near chance");
+* :func:`ordered`: the paper ranks several means (each step of the ranking is one such difference; a step
+  within noise is a tie);
+* :func:`selection_se`: the standard error of a difference whose larger term is the best of several
+  estimates (a peak picked from a curve).
 """
 from __future__ import annotations
 
@@ -179,3 +183,79 @@ def cohen_kappa(a_wrong: Sequence[bool], b_wrong: Sequence[bool]) -> float:
     p_o = sum(1 for x, y in zip(a_wrong, b_wrong) if bool(x) == bool(y)) / n
     p_e = p_a * p_b + (1 - p_a) * (1 - p_b)
     return (p_o - p_e) / (1 - p_e) if p_e < 1 else float("nan")
+
+
+def _step(names: Sequence[str], replicates: Sequence[Sequence[float]], i: int, j: int, sign: float,
+          paired: bool) -> tuple[float, float]:
+    """``sign * (mean_i - mean_j)`` and its standard error: of the two means, or of the replicate-wise differences."""
+    a = [float(v) for v in replicates[i]]
+    b = [float(v) for v in replicates[j]]
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"paired groups {names[i]!r} and {names[j]!r} have {len(a)} and {len(b)} replicates")
+        diffs = [sign * (x - y) for x, y in zip(a, b)]
+        return sum(diffs) / len(diffs), se_of_mean(diffs)
+    return sign * (sum(a) / len(a) - sum(b) / len(b)), se_of_difference(se_of_mean(a), se_of_mean(b))
+
+
+def ordered(label: str, says: str, groups: Sequence[tuple[str, Sequence[float]]], *, decreasing: bool = True,
+            paired: bool = False, unit: str = "", what: str = "") -> Part:
+    """The paper says several means are ranked in the order given: ``groups`` is ``[(name, replicates), ...]``,
+    the first largest (``decreasing``) or smallest.
+
+    Each step compares two means: the difference in the stated direction and its standard error, of the two
+    means (:func:`se_of_difference` of :func:`se_of_mean`) or, ``paired``, of the replicate-wise differences
+    (replicate ``i`` of every group shares its random draws). holds: every consecutive step exceeds 2 se.
+    fails: some pair, consecutive or not, is reversed beyond 2 se. Otherwise inconclusive: a step within
+    noise is a tie, not an ordering; the detectable difference of each tied step is stated.
+    """
+    names = [n for n, _ in groups]
+    replicates = [list(v) for _, v in groups]
+    if len(groups) < 2 or any(not r for r in replicates):
+        raise ValueError("an ordering needs at least two groups, each with replicates")
+    sign = 1.0 if decreasing else -1.0
+    relation = ">" if decreasing else "<"
+    means = ", ".join(f"{n} {_f(sum(r) / len(r)).lstrip('+')}" for n, r in zip(names, replicates))
+    steps = [(i, *_step(names, replicates, i, i + 1, sign, paired)) for i in range(len(groups) - 1)]
+    reversed_pairs = []
+    for i in range(len(groups)):
+        for j in range(i + 1, len(groups)):
+            d, se = _step(names, replicates, i, j, sign, paired)
+            if math.isfinite(d) and math.isfinite(se) and d + Z * se < 0:
+                reversed_pairs.append(f"{names[j]} {'>' if decreasing else '<'} {names[i]} beyond noise "
+                                      f"({interval(-d, se, unit)})")
+    marks = []
+    for i, d, se in steps:
+        mark = ("holds" if d - Z * se > 0 else "fails" if d + Z * se < 0 else "inconclusive") \
+            if math.isfinite(d) and math.isfinite(se) else "inconclusive"
+        marks.append(mark)
+    listing = "; ".join(f"{names[i]} {relation} {names[i + 1]} {interval(d, se, unit)} {MARKS[m]}"
+                        for (i, d, se), m in zip(steps, marks))
+    evidence = f"{what + ' ' if what else ''}{means}; {listing}"
+    if reversed_pairs:
+        return Part(label, says, "fails", evidence + "; reversed: " + "; ".join(reversed_pairs))
+    if all(m == "holds" for m in marks):
+        return Part(label, says, "holds", evidence)
+    unresolved = [(i, se) for (i, _, se), m in zip(steps, marks) if m != "holds"]
+    if not all(math.isfinite(se) for _, se in unresolved):
+        return Part(label, says, "inconclusive", evidence, "no estimate of the noise")
+    detectable = "; ".join(f"{names[i]} {relation} {names[i + 1]}: steps below {_f(Z * se, unit).lstrip('+')}"
+                           for i, se in unresolved)
+    return Part(label, says, "inconclusive", evidence, f"{detectable} cannot be told from noise here (a tie)")
+
+
+def selection_se(se: float, candidates: int) -> float:
+    """The standard error to use when the larger term of a difference was chosen as the largest of
+    ``candidates`` estimates on the same data (a peak picked from a curve).
+
+    Bonferroni: ``Z`` standard errors of the result cut the same one-sided tail, ``P(z > Z)``, as the ``Z`` of
+    one comparison does, shared among the ``candidates`` comparisons: ``se * z_c / Z`` with
+    ``z_c = Phi^-1(1 - P(z > Z) / candidates)`` (``candidates`` = 1 leaves ``se`` unchanged; 5 multiply it by
+    about 1.31).
+    """
+    from statistics import NormalDist
+
+    if candidates < 1:
+        raise ValueError("at least one candidate is needed")
+    normal = NormalDist()
+    return se * normal.inv_cdf(1 - (1 - normal.cdf(Z)) / candidates) / Z
