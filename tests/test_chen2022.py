@@ -8,7 +8,6 @@ import pytest
 import repro  # noqa: F401
 
 from repro.chen2022 import protocol
-from repro.chen2022.claims import RULES, Measured
 from repro.chen2022.mini_data import random_rotations, target_arrays
 from repro.cli import main
 from repro.chen2022.analyses import chen_groups
@@ -43,9 +42,11 @@ def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
     with open(scale_dir / "comparison.csv", newline="") as f:
         claims = [r for r in csv.DictReader(f) if r["section"] == "claim"]
     assert [c["key"] for c in claims] == [f"C-C{i}" for i in range(1, 8)]
-    # C-C5 needs the 16-bottleneck layout, which the smoke network (one block per stage) lacks
-    assert {c["key"]: c["verdict"] for c in claims}["C-C5"] == "not run"
-    assert all(c["verdict"] in ("holds", "fails") for c in claims if c["key"] != "C-C5")
+    # the rules read the stages by name, so the smoke network (one bottleneck per stage) is judged; the rule
+    # tests are in tests/test_chen2022_claims.py
+    verdicts = {c["key"]: c["verdict"] for c in claims}
+    assert all(v in ("holds", "fails", "inconclusive", "not applicable") for v in verdicts.values())
+    assert verdicts["C-C6"] == "not applicable" and verdicts["C-C7"] == "inconclusive"  # by construction; one seed
     for name in ("layerwise", "overall", "regression"):
         assert (scale_dir / f"{name}.png").stat().st_size > 10_000, name
 
@@ -97,19 +98,6 @@ def test_targets_are_disjoint_from_each_other_and_transformed_once():
     plain = target_arrays(protocol.MINI.target("mnist-n1000"), None)
     assert x.shape == plain[0].shape and (y == plain[1]).all() and not np.allclose(x, plain[0])
     assert (random_rotations(np.ones((3, 8, 8, 1)), 0) == random_rotations(np.ones((3, 8, 8, 1)), 0)).all()
-
-
-def test_stem_rule_counts_targets():
-    def row(target, stem, blocks):
-        values = dict(zip(protocol.GROUPS, [stem] + blocks + [1.0]))
-        return {"target": target, **{protocol.group_column(g): str(v) for g, v in values.items()}}
-
-    rising = list(np.linspace(2, 9, 16))
-    measured = Measured({"transferability": [row(f"t{i}", 1.0, rising) for i in range(4)]})
-    assert RULES["C-C4"](measured)[0]
-    measured = Measured({"transferability": [row(f"t{i}", 20.0, rising) for i in range(2)]
-                         + [row(f"u{i}", 1.0, rising) for i in range(2)]})
-    assert not RULES["C-C4"](measured)[0]  # 2 of 4 < 3/4
 
 
 def test_paper_scale_pretraining_fine_tuning_and_measures_under_mock_data(mocked_imagenet, monkeypatch, tmp_path):
