@@ -14,10 +14,11 @@ an error raised later still reaches the terminal.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from typing import Iterator
 
 
@@ -34,10 +35,22 @@ def _stderr_to_null() -> Iterator[None]:
         os.close(saved)
 
 
+_quiet = False
+
+
+def library_stdout():
+    """Where a library's own prints go while it prepares embedded data: nowhere once
+    :func:`quiet_libraries` ran (tfds prints "Downloading and preparing dataset ..." for local files too),
+    the terminal otherwise."""
+    return redirect_stdout(io.StringIO()) if _quiet else nullcontext()
+
+
 def quiet_libraries(verbose: bool = False) -> None:
     """Import TensorFlow (and tfds) silently and turn their logging down to errors, unless ``verbose``."""
+    global _quiet
     if verbose:
         return
+    _quiet = True
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _stderr_to_null():
         import tensorflow as tf

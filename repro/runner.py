@@ -21,7 +21,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from repro.compare import environment_snapshot
 from repro.events import FIGURES_RUN
@@ -110,7 +110,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     grid = [r for r in workspace.index.values() if r.experiment in experiments]
     selected = select(grid, only, shard)
     check_only(grid, only, f"{', '.join(experiments)} at scale {scale}")
-    created = _missing_parents(scale_dir)
+    created = missing_parents(scale_dir)
     scale_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     printer(f"{paper.key} / {scale}: {len(selected)} runs in {', '.join(experiments)}"
@@ -146,7 +146,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
                 starting(step)
                 finished(step, *finish(step, workspace))
     except (ReproError, OSError):
-        _clean_failed(workspace, steps, created)
+        clean_failed(workspace, [s.run.key for s in steps], created)
         raise
     seconds = round(time.time() - started, 1)
     summary = dict(
@@ -171,7 +171,7 @@ def next_steps(paper: str, scale: str, out: Path, seed_set: int = 0) -> str:
             f"tensorboard --logdir {out / paper / scale_dir_name(scale, seed_set) / 'runs'}")
 
 
-def _missing_parents(path: Path) -> list[Path]:
+def missing_parents(path: Path) -> list[Path]:
     """``path`` and those of its parents that do not exist yet, deepest first."""
     missing = []
     while not path.exists():
@@ -180,11 +180,12 @@ def _missing_parents(path: Path) -> list[Path]:
     return missing
 
 
-def _clean_failed(workspace: Workspace, steps, created: list[Path]) -> None:
-    """After a failed command, remove what it created and nobody can use: the directories of runs that left
-    no result and no checkpoint, and the directories the command created if nothing finished in them."""
-    for step in steps:
-        run_dir = workspace.run_dir(step.run.key)
+def clean_failed(workspace: Workspace, keys: Iterable[str], created: list[Path]) -> None:
+    """After a failed command, remove what it created and nobody can use: the directories of the runs ``keys``
+    that left no result and no checkpoint, and the directories the command created (``created``, from
+    :func:`missing_parents`) if nothing finished in them."""
+    for key in keys:
+        run_dir = workspace.run_dir(key)
         if run_dir.is_dir() and not any((run_dir / name).exists() for name in (RESULT_FILE, CHECKPOINT)):
             shutil.rmtree(run_dir, ignore_errors=True)
     for path in created:  # deepest first

@@ -19,9 +19,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
-from repro.errors import BadArgument
+from repro.errors import BadArgument, ReproError
 from repro.plan import Step
 
 _WORKSPACE = None
@@ -112,7 +113,12 @@ def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 step = running.pop(future)
-                result, executed = future.result()  # a failed run raises here and stops the command
+                try:
+                    result, executed = future.result()  # a failed run raises here and stops the command
+                except BrokenProcessPool:
+                    raise ReproError(f"a worker process died while running {step.run.key} (out of memory, or "
+                                     f"killed); finished runs are kept: rerun the command to resume, with a "
+                                     f"smaller --jobs if memory is short") from None
                 done.add(step.run.key)
                 on_done(step, result, executed)
     except BaseException:

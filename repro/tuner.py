@@ -30,11 +30,12 @@ from typing import Callable, Sequence
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+from repro.errors import ReproError
 from repro.registry import Paper, Search
-from repro.runner import ensure, workspace_for
+from repro.runner import clean_failed, ensure, missing_parents, workspace_for
 from repro.store import read_result
-from repro.workspace import say
 from repro.tuning import TUNED_FILE, choose_best, record_tuned, search_score
+from repro.workspace import Workspace, say
 
 TUNE_DIR = "tune"
 SESSION_FIELDS = ("search", "experiment", "arm", "condition", "target")
@@ -100,6 +101,17 @@ def tune(paper: Paper, searches: Sequence[Search], scale: str, out: Path, data_d
          printer: Callable[[str], None] = say) -> dict:
     """Run ``searches`` of ``paper`` at ``scale``; record and return ``{search name: chosen value}``."""
     workspace = workspace_for(paper, scale, out, data_dir, printer)
+    created = missing_parents(workspace.scale_dir)
+    try:
+        return _search(workspace, searches, printer, data_dir)
+    except (ReproError, OSError):
+        clean_failed(workspace, [key for s in searches for keys in s.trials.values() for key in keys], created)
+        raise
+
+
+def _search(workspace: Workspace, searches: Sequence[Search], printer: Callable[[str], None],
+            data_dir: str | None) -> dict:
+    paper, scale = workspace.paper, workspace.scale
     log_root = workspace.scale_dir / TUNE_DIR
     write_hparams_config(log_root, paper.searches(scale))
     total = sum(len(s.values) for s in searches)

@@ -66,9 +66,9 @@ class _RecordedRuns(kt.engine.base_tuner.BaseTuner):
     def run_trial(self, trial, **kwargs):
         try:
             return {self._objective_name: float(self._objective(trial.hyperparameters.get(self._name)))}
-        except BaseException as exc:  # keras-tuner would log it and raise its own RuntimeError
+        except Exception as exc:  # keras-tuner would print its traceback and raise its own RuntimeError
             self.failure = exc
-            raise
+            raise kt.errors.FatalError(str(exc)) from exc
 
 
 def choose_best(directory: Path, name: str, values: Sequence, objective: Callable[[object], float],
@@ -94,7 +94,7 @@ def choose_best(directory: Path, name: str, values: Sequence, objective: Callabl
                 reloaded(trial.hyperparameters.get(name), float(trial.score))
     try:
         tuner.search(verbose=0)
-    except RuntimeError:
+    except (RuntimeError, kt.errors.FatalError):
         shutil.rmtree(Path(directory) / "tuner", ignore_errors=True)
         if tuner.failure is not None:
             raise tuner.failure from None

@@ -37,8 +37,9 @@ from repro.data.digits import MAX_VALUE as DIGITS_MAX_VALUE
 from repro.data.digits import SklearnDigits
 from repro.data.fashion_mnist import FashionMnistIdx
 from repro.data.mnist5k import Mnist5k
-from repro.files import atomic_write
 from repro.errors import BadArgument
+from repro.files import atomic_write
+from repro.quiet import library_stdout
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def prepared_builder(name: str, data_dir: str | os.PathLike | None = None) -> tf
         fcntl.flock(lock, fcntl.LOCK_EX)
         builder = builder_class(data_dir=os.fspath(root))  # re-read: another process may have prepared it
         if not builder.is_prepared():
-            builder.download_and_prepare()
+            with library_stdout():
+                builder.download_and_prepare()
     return builder
 
 
