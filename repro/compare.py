@@ -109,12 +109,26 @@ class QuantityRow:
 
     ``status`` is 'measured', 'not run' (the experiment that measures it has
     no results), or 'no analogue' (the suite does not measure this number, or
-    not at this scale's grid).
+    not at this scale's grid). ``measured_on`` names what the measured value
+    was measured on when that is not the published target itself (a scale's
+    stand-in for the paper's dataset); the tables show it beside the target,
+    as "clipart (mnist)", and comparison.csv in the row's ``evidence``, so the
+    ``target`` column stays the published key. ``repeats`` names the published
+    key of an earlier row that shows the same measurement (the same runs read
+    the same way): the row is shown, marked, and not counted again.
     """
 
     published: PublishedValue
     measured: float | None
     status: str
+    measured_on: str = ""
+    repeats: str = ""
+
+    @property
+    def note(self) -> str:
+        """What comparison.csv says of the measured side: the stand-in it was measured on, the row it repeats."""
+        return "; ".join(([f"measured on {self.measured_on}"] if self.measured_on else [])
+                         + ([f"the same measurement as {self.repeats}"] if self.repeats else []))
 
     @property
     def delta(self) -> float | None:
@@ -154,7 +168,8 @@ class Comparison:
 
     def csv_text(self) -> str:
         """Every published value beside its measured one, then each claim and each of its parts; the
-        ``section`` column says 'quantity', 'claim' or 'part'."""
+        ``section`` column says 'quantity', 'claim' or 'part'. A quantity row's ``evidence`` says what its
+        measured value was measured on and which row it repeats (:attr:`QuantityRow.note`), when either applies."""
         rows: list[dict[str, str]] = []
         for q in self.quantities:
             p = q.published
@@ -162,6 +177,7 @@ class Comparison:
                 "section": "quantity", "key": p.quantity, "condition": p.condition, "n": p.n,
                 "target": p.target, "unit": p.unit, "published": p.text, "provenance": p.provenance,
                 "measured": _raw(q.measured), "delta": _raw(q.delta), "status": q.status, "location": p.location,
+                "evidence": q.note,
             })
         for v in self.verdicts:
             rows.append({c: "" for c in COMPARISON_COLUMNS} | {
@@ -188,6 +204,20 @@ class Comparison:
     def unmatched_count(self) -> int:
         """Published values this scale has no measured analogue for."""
         return sum(1 for q in self.quantities if q.status == "no analogue")
+
+    def repeated_count(self) -> int:
+        """Rows of :meth:`measured_rows` that repeat another row's measurement (not counted as quantities)."""
+        return sum(1 for _, row, _ in self.measured_rows() if row.repeats)
+
+    def compared_text(self) -> str:
+        """How many distinct published quantities are compared, and how many rows repeat one of them."""
+        measured = self.measured_rows()
+        repeated = self.repeated_count()
+        text = f"{len(measured) - repeated} published quantities are compared here"
+        if repeated:
+            text += (f" ({repeated} further rows show one of these measurements again under another published key, "
+                     "marked 'same as', and are not counted)")
+        return text
 
     def counts_text(self) -> str:
         counts = self.verdict_counts()
@@ -227,7 +257,7 @@ class Comparison:
             "",
             "## Quantities",
             "",
-            f"{len(measured)} published quantities are compared here (measured, or 'not run' when their experiment "
+            f"{self.compared_text()} (measured, or 'not run' when their experiment "
             f"has no results); {self.unmatched_count()} published values have no measured analogue at this scale "
             "(every row is in comparison.csv). `delta` = measured - "
             f"published. Keys, units and sources are documented in papers/{self.paper}/README.md.",
@@ -239,8 +269,9 @@ class Comparison:
             values = " / ".join(dict.fromkeys(p.text for p in published))
             sources = ", ".join(dict.fromkeys(p.provenance for p in published))
             locations = "; ".join(dict.fromkeys(p.location for p in published))
-            lines.append(f"| {first.quantity} | {first.condition} | {first.n} | {first.target} | {values} | {sources} "
-                         f"| {_measured_cell(row)} | {_fmt(row.delta, first.unit, signed=True)} | {locations} |")
+            lines.append(f"| {first.quantity} | {first.condition} | {first.n} | {_target_cell(row)} | {values} "
+                         f"| {sources} | {_measured_cell(row)} | {_fmt(row.delta, first.unit, signed=True)} "
+                         f"| {locations} |")
         lines += ["", "## Run", "", *_run_lines(self.run_summary)]
         if self.notes:
             lines += ["", *[f"- {note}" for note in self.notes]]
@@ -258,11 +289,11 @@ class Comparison:
             if not v.parts:
                 out.append(f"{'':21}{_shorten(v.evidence, 114)}")
         measured = self.measured_rows()
-        out += ["", f"Quantities: {len(measured)} published quantities compared here ({self.unmatched_count()} "
+        out += ["", f"Quantities: {self.compared_text()} ({self.unmatched_count()} "
                     "published values have no analogue at this scale; all are in comparison.csv)"]
         table = [("quantity", "condition", "n", "target", "published", "measured", "delta")]
         for first, row, published in measured:
-            table.append((first.quantity, first.condition, first.n, first.target,
+            table.append((first.quantity, first.condition, first.n, _target_cell(row),
                           " / ".join(dict.fromkeys(p.text for p in published)), _measured_cell(row),
                           _fmt(row.delta, first.unit, signed=True)))
         widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -536,7 +567,13 @@ def _fmt(value: float | None, unit: str, signed: bool = False) -> str:
 
 
 def _measured_cell(row: QuantityRow) -> str:
-    return _fmt(row.measured, row.published.unit) if row.status == "measured" else row.status
+    cell = _fmt(row.measured, row.published.unit) if row.status == "measured" else row.status
+    return f"{cell} (same as {row.repeats})" if row.repeats else cell
+
+
+def _target_cell(row: QuantityRow) -> str:
+    """The published target, with what the value was measured on beside it: 'clipart (mnist)'."""
+    return f"{row.published.target} ({row.measured_on})" if row.measured_on else row.published.target
 
 
 def _plural(outcome: str, count: int) -> str:

@@ -171,6 +171,26 @@ def test_comparison_files_and_text(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_stand_ins_are_named_beside_the_target_and_repeated_measurements_are_not_counted(tmp_path):
+    published = load_published("toy", _paper(tmp_path))
+    rows = [QuantityRow(published[0], 0.62, "measured", measured_on="mnist"),
+            QuantityRow(published[1], 0.62, "measured", measured_on="mnist", repeats="acc base 0 B"),
+            QuantityRow(published[2], None, "not run")]
+    comparison = Comparison("toy", "mini", tmp_path / "out", rows, [], [], None, [])
+    text = comparison.write()
+    md = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| acc | base | 0 | B (mnist) | 0.625 | paper | 0.6200 | -0.0050 | §4 |" in md
+    assert "| acc | AnB | 3 | B (mnist) | 0.6189 | logs | 0.6200 (same as acc base 0 B) |" in md
+    assert ("2 published quantities are compared here (1 further rows show one of these measurements again under "
+            "another published key, marked 'same as', and are not counted)") in md
+    assert "B (mnist)" in text and comparison.repeated_count() == 1
+    with open(tmp_path / "out" / "comparison.csv", newline="") as handle:
+        found = [r for r in csv.DictReader(handle) if r["section"] == "quantity"]
+    assert [r["target"] for r in found] == ["B", "B", "whole"]  # the published keys stay as they are
+    assert [r["evidence"] for r in found] == [
+        "measured on mnist", "measured on mnist; the same measurement as acc base 0 B", ""]
+
+
 def test_without_run_summary_the_compare_environment_is_shown(tmp_path):
     _comparison(tmp_path).write()
     md = (tmp_path / "out" / "comparison.md").read_text()

@@ -43,7 +43,8 @@ def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
     with open(scale_dir / "comparison.csv", newline="") as f:
         claims = [r for r in csv.DictReader(f) if r["section"] == "claim"]
     assert [c["key"] for c in claims] == [f"N-C{i}" for i in range(1, 11)]
-    assert all(c["verdict"] in ("holds", "fails") for c in claims), [(c["key"], c["evidence"]) for c in claims]
+    # every rule is judged (by parts, with noise: a smoke run's claims may hold, fail, be inconclusive or not apply)
+    assert all(c["verdict"] != "not run" for c in claims), [(c["key"], c["evidence"]) for c in claims]
     for name in ("figure2", "figure3", "figure4", "table1_cka", "figure5", "figure6", "figure7"):
         assert (scale_dir / f"{name}.png").stat().st_size > 10_000
 

@@ -9,14 +9,23 @@ matched by their share of the image side (mini 32 px vs paper 224 px:
 as themselves; pre-training checkpoints by their share of pre-training
 (mini 1, 3, 6, 9 of 9 <-> paper 10, 30, 60, 90 of 90). Published AUC values
 (CheXpert) have no accuracy analogue and are listed, not differenced.
+
+Below paper scale each measured row names the stand-in it was measured on
+beside the published target ("clipart (mnist)"; comparison.csv keeps the
+published key in ``target`` and says it in ``evidence``). A row whose value
+is the same measurement as an earlier row's (the same runs read the same way:
+'*' is block 1's run with one channel, the CheXpert stand-in's distances are
+quickdraw's, an interpolation end is a learning-curve run) is marked with
+that row's key and not counted again (:func:`label_rows`).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from repro.compare import (
-    Comparison, NotMeasured, QuantityKey, judge_claims, load_claims, load_published, load_run_summary,
+    Comparison, NotMeasured, QuantityKey, QuantityRow, judge_claims, load_claims, load_published, load_run_summary,
     quantity_table, read_paper_results)
 from repro.neyshabur2020.claims import RULES
 from repro.compare import number
@@ -50,13 +59,49 @@ def _safe(fn):
         return None
 
 
-def measured_quantities(m: Measured) -> dict[QuantityKey, float]:
-    """Measured values under the published keys (accuracies in %)."""
-    out: dict[QuantityKey, float] = {}
+Source = tuple
+"""What a measured value is computed from (runs, checkpoints, column, evaluation set): two published keys with the
+same source show one measurement."""
 
-    def put(key: QuantityKey, value) -> None:
+
+def _run_id(row: dict[str, str]) -> str:
+    """A training run's identity: the run whose result it reused (same training), else its own key."""
+    return row.get("reused") or row["run_key"]
+
+
+def _accuracy_source(column: str, runs: list[dict[str, str]], evaluated_on: str = "test") -> Source:
+    return (column, tuple(sorted(_run_id(r) for r in runs)), evaluated_on)
+
+
+def _evaluated_on(m: Measured, t) -> str:
+    """The analyses' test examples: the whole test set at the small scales when it is no larger than
+    ``analysis_examples`` (then their accuracies are the training runs' own test accuracies)."""
+    if m.scale.name != "paper" and t.classes * t.test_per_class <= m.scale.analysis_examples:
+        return "test"
+    return f"first {m.scale.analysis_examples} test examples"
+
+
+def _ends(row: dict[str, str]) -> list[tuple[str, str]]:
+    """The (run key, checkpoint) of each end of an analysis pair, from its model_a / model_b cells."""
+    found = []
+    for cell in (row.get("model_a", ""), row.get("model_b", "")):
+        key, _, checkpoint = cell.partition(" ")
+        found.append((key, checkpoint.split(" ")[0]))
+    return found
+
+
+def measurements(m: Measured) -> dict[QuantityKey, tuple[float, Source]]:
+    """Measured values under the published keys (accuracies in %), each with its :data:`Source`, in the order the
+    comparison lists them (a value met again under a later key repeats the first)."""
+    out: dict[QuantityKey, tuple[float, Source]] = {}
+
+    def put(key: QuantityKey, value, source: Source) -> None:
         if value is not None and math.isfinite(value):
-            out[key] = float(value)
+            out[key] = (float(value), source)
+
+    def rows_of(experiment: str, **match) -> list[dict[str, str]]:
+        found = _safe(lambda: m.experiment(experiment)) or []
+        return [r for r in found if all(r.get(k) == v for k, v in match.items())]
 
     for domain in PAPER_DOMAINS:
         t = m.target_for(domain)
@@ -64,48 +109,100 @@ def measured_quantities(m: Measured) -> dict[QuantityKey, float]:
             continue
         for arm in ("P-T", "RI-T"):
             for lr in (0.1, 0.02):
-                put(("final_test_acc", f"{arm} lr{lr:g}", "", domain),
-                    _safe(lambda: 100 * m.learning_values(arm, t.name, "test_acc_final", lr).mean()))
+                runs = _safe(lambda: m.learning_runs(arm, t.name, lr))
+                if runs:
+                    put(("final_test_acc", f"{arm} lr{lr:g}", "", domain),
+                        100 * m.learning_values(arm, t.name, "test_acc_final", lr).mean(),
+                        _accuracy_source("test_acc_final", runs))
         for block in m.scale.block_sizes:
             paper_block = block_for_paper(m.scale.name, block)
-            values = {arm: _safe(lambda: m.shuffle_value(arm, t.name, block, "test_acc_final")) for arm in ("P-T", "RI-T")}
-            speeds = {arm: _safe(lambda: m.shuffle_value(arm, t.name, block, "train_acc_mean")) for arm in ("P-T", "RI-T")}
-            for arm in ("P-T", "RI-T"):
-                put(("shuffle_test_acc", arm, paper_block, domain), None if values[arm] is None else 100 * values[arm])
-                put(("shuffle_train_acc_mean", arm, paper_block, domain),
-                    None if speeds[arm] is None else 100 * speeds[arm])
+            cells = {arm: rows_of("block_shuffle", condition=arm, target=t.name, block=block)
+                     for arm in ("P-T", "RI-T")}
+            values = {arm: _safe(lambda: m.shuffle_value(arm, t.name, block, "test_acc_final")) for arm in cells}
+            speeds = {arm: _safe(lambda: m.shuffle_value(arm, t.name, block, "train_acc_mean")) for arm in cells}
+            for arm, runs in cells.items():
+                if values[arm] is not None:
+                    put(("shuffle_test_acc", arm, paper_block, domain), 100 * values[arm],
+                        _accuracy_source("test_acc_final", runs))
+                if speeds[arm] is not None:
+                    put(("shuffle_train_acc_mean", arm, paper_block, domain), 100 * speeds[arm],
+                        _accuracy_source("train_acc_mean", runs))
             if None not in values.values():
-                put(("shuffle_drop_pct", "", paper_block, domain),
-                    100 * (values["P-T"] - values["RI-T"]) / values["P-T"])
+                drop = 100 * (values["P-T"] - values["RI-T"]) / values["P-T"]
+                put(("shuffle_drop_pct", "", paper_block, domain), drop,
+                    ("relative drop",) + tuple(_accuracy_source("test_acc_final", runs) for runs in cells.values()))
         for pair in ("P-T & P", "P-T & P-T", "P-T & RI-T", "RI-T & RI-T"):
             row = _safe(lambda: m.pair_row("cka", t.name, pair))
             for stage in STAGES:
-                put(("cka", pair, stage, domain), None if row is None else number(row, f"cka_{stage}"))
+                if row is not None:
+                    put(("cka", pair, stage, domain), number(row, f"cka_{stage}"), ("cka", row["run_key"], stage))
         for pair in ("2 P-T", "2 RI-T", "P-T & P", "RI-T & P"):
             row = _safe(lambda: m.pair_row("distances", t.name, pair))
-            put(("l2_distance", pair, "", domain), None if row is None else number(row, "l2"))
+            if row is not None:
+                put(("l2_distance", pair, "", domain), number(row, "l2"), ("l2", row["run_key"]))
         basin = _safe(lambda: m.pair_row("basin", t.name, "2 P-T"))
         if basin is not None:
-            put(("basin_epsilon", "2 P-T", "", domain), number(basin, "epsilon"))
-            put(("basin_delta", "2 P-T", "", domain), number(basin, "delta"))
+            for column in ("epsilon", "delta"):
+                put((f"basin_{column}", "2 P-T", "", domain), number(basin, column),
+                    ("basin", basin["run_key"], column))
         for pair in ("P-T & P-T", "RI-T & RI-T", "RI-T & P-T", "RI-T & RI-T same init"):
             row = _safe(lambda: m.pair_row("interpolation", t.name, pair))
-            if row is not None:
-                start, end = number(row, "acc_start"), number(row, "acc_end")
-                put(("interp_end_acc", pair, "", domain), 100 * (start + end) / 2)
-                put(("interp_end_acc", pair, "start", domain), 100 * start)
-                put(("interp_end_acc", pair, "end", domain), 100 * end)
-                put(("interp_min_acc", pair, "", domain), 100 * number(row, "acc_min"))
-                put(("interp_mid_acc", pair, "", domain), 100 * number(row, "acc_mid"))
+            if row is None:
+                continue
+            ends = _ends(row)
+
+            def end_source(sides: list[tuple[str, str]], column: str) -> Source:
+                if all(checkpoint == "final" for _, checkpoint in sides):
+                    return ("test_acc_final", tuple(sorted(key for key, _ in sides)), _evaluated_on(m, t))
+                return ("interpolation", row["run_key"], column)
+
+            start, end = number(row, "acc_start"), number(row, "acc_end")
+            put(("interp_end_acc", pair, "", domain), 100 * (start + end) / 2, end_source(ends, "ends"))
+            put(("interp_end_acc", pair, "start", domain), 100 * start, end_source(ends[:1], "acc_start"))
+            put(("interp_end_acc", pair, "end", domain), 100 * end, end_source(ends[1:], "acc_end"))
+            put(("interp_min_acc", pair, "", domain), 100 * number(row, "acc_min"),
+                ("interpolation", row["run_key"], "acc_min"))
+            put(("interp_mid_acc", pair, "", domain), 100 * number(row, "acc_mid"),
+                ("interpolation", row["run_key"], "acc_mid"))
         for epoch in m.scale.source_checkpoints:
             paper_epoch = checkpoint_for_paper(m.scale.name, epoch)
-            if paper_epoch is None:
+            runs = rows_of("checkpoints", target=t.name, source_epoch=str(epoch))
+            if paper_epoch is None or not runs:
                 continue
-            put(("ckpt_test_acc", "", paper_epoch, domain),
-                _safe(lambda: 100 * m.checkpoint_value(t.name, epoch, "test_acc_final")))
-            put(("ckpt_train_acc_mean", "", paper_epoch, domain),
-                _safe(lambda: 100 * m.checkpoint_value(t.name, epoch, "train_acc_mean")))
+            for quantity, column in (("ckpt_test_acc", "test_acc_final"), ("ckpt_train_acc_mean", "train_acc_mean")):
+                put((quantity, "", paper_epoch, domain), 100 * m.checkpoint_value(t.name, epoch, column),
+                    _accuracy_source(column, runs))
     return out
+
+
+def measured_quantities(m: Measured) -> dict[QuantityKey, float]:
+    """Measured values under the published keys (accuracies in %)."""
+    return {key: value for key, (value, _) in measurements(m).items()}
+
+
+def label_rows(rows: list[QuantityRow], m: Measured,
+               found: dict[QuantityKey, tuple[float, Source]]) -> list[QuantityRow]:
+    """Each measured row with the stand-in it was measured on (below paper scale) and, when an earlier row shows the
+    same measurement, that row's key (:attr:`repro.compare.QuantityRow.repeats`)."""
+    first: dict[Source, QuantityKey] = {}
+    repeats: dict[QuantityKey, QuantityKey] = {}
+    published = {q.published.key for q in rows}
+    for key, (_, source) in found.items():
+        if key in published:
+            if source in first:
+                repeats[key] = first[source]
+            else:
+                first[source] = key
+    labelled = []
+    for q in rows:
+        if q.status != "measured":
+            labelled.append(q)
+            continue
+        t = m.target_for(q.published.target)
+        on = t.name if t is not None and t.name != q.published.target else ""
+        again = repeats.get(q.published.key)
+        labelled.append(replace(q, measured_on=on, repeats=" ".join(x for x in again if x) if again else ""))
+    return labelled
 
 
 def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None) -> Comparison:
@@ -133,7 +230,8 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None) -
         notes.append("learning rate chosen by keras-tuner (mean final test accuracy): " + ", ".join(chosen))
     comparison = Comparison(
         paper=PAPER, scale=scale, results_dir=results_dir,
-        quantities=quantity_table(published, measured_quantities(measured), merged),
+        quantities=label_rows(quantity_table(published, measured_quantities(measured), merged), measured,
+                              measurements(measured)),
         verdicts=judge_claims(load_claims(PAPER, papers_root), RULES, measured, merged),
         figures=all_figures(results_dir, published, measured.targets),
         run_summary=load_run_summary(results_dir), notes=notes,

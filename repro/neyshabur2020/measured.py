@@ -68,19 +68,33 @@ class Measured:
     def learning_values(self, arm: str, target: str, column: str, lr: float | None = None) -> np.ndarray:
         return np.array([number(r, column) for r in self.learning_runs(arm, target, lr)])
 
-    def shuffle_value(self, arm: str, target: str, block: str, column: str) -> float:
-        """Mean over the block-shuffle seeds of one cell."""
+    def shuffle_values(self, arm: str, target: str, block: str, column: str) -> np.ndarray:
+        """One cell of the block-shuffle grid: its value in each seed's run."""
         values = [number(r, column) for r in self.experiment("block_shuffle")
                   if r["condition"] == arm and r["target"] == target and r["block"] == block]
         if not values:
             raise NotMeasured(f"no block_shuffle run for {arm} on {target} at block {block}")
-        return float(np.mean(values))
+        return np.array(values)
+
+    def shuffle_value(self, arm: str, target: str, block: str, column: str) -> float:
+        """Mean over the block-shuffle seeds of one cell."""
+        return float(np.mean(self.shuffle_values(arm, target, block, column)))
 
     def pair_row(self, experiment: str, target: str, pair: str) -> dict[str, str]:
         for row in self.experiment(experiment):
             if row["target"] == target and row["condition"] == pair:
                 return row
         raise NotMeasured(f"no {experiment} row for {pair} on {target}")
+
+    def mistake_predictions(self, target: str, pair: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(y, pred_a, pred_b)`` the mistakes analysis of ``pair`` saved (``runs/<run_key>/predictions.npz``), or
+        None when the file is not there (results copied without their run directories)."""
+        row = self.pair_row("mistakes", target, pair)
+        path = self.results_dir / "runs" / row["run_key"] / "predictions.npz"
+        if not path.is_file():
+            return None
+        with np.load(path) as saved:
+            return saved["y"], saved["pred_a"], saved["pred_b"]
 
     def checkpoint_value(self, target: str, epoch: int, column: str) -> float:
         for row in self.experiment("checkpoints"):
