@@ -59,7 +59,9 @@ def test_no_file_cites_a_file_outside_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode:
         pytest.skip("not a git checkout")
-    pattern = re.compile(r"DESIGN\.md|reference/[a-z]|reference §|/work/|/root/")
+    # assembled from parts so that this file does not match itself
+    pattern = re.compile("|".join(["DESIGN" + r"\.md", "reference" + "/[a-z]", "reference" + " §", "/wo" + "rk/",
+                                   "/ro" + "ot/"]))
     offending = []
     for name in tracked.stdout.split():
         path = ROOT / name
