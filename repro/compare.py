@@ -24,7 +24,6 @@ import os
 import platform
 import subprocess
 
-import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -450,20 +449,13 @@ def judge_claims(
                                     "no results for " + ", ".join(missing)))
             continue
         try:
-            parts = _parts(rules[claim.id](data))
+            parts = tuple(rules[claim.id](data))
         except NotMeasured as err:
             verdicts.append(Verdict(claim.id, claim.claim, "not run", str(err)))
             continue
         outcome = combine(parts)
         verdicts.append(Verdict(claim.id, claim.claim, outcome, summary(parts), parts))
     return verdicts
-
-
-def _parts(result) -> tuple[Part, ...]:
-    """A rule's parts (TRANSITION: a rule not yet audited returns ``(holds, evidence)``, read as one part)."""
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], (bool, np.bool_)):
-        return (Part("all", "the rule of claims.csv", "holds" if result[0] else "fails", result[1]),)
-    return tuple(result)
 
 
 def summary(parts: Sequence[Part]) -> str:

@@ -22,6 +22,7 @@ from repro.compare import Claim, Comparison, judge_claims, load_run_summary, rea
 from repro.registry import Paper, experiments_of
 from repro.runs import WEIGHTS, AnalysisRun, Need, Seeds, TrainRun, Transfer, axes, derive_seed, seed_salt
 from repro.schedule import Schedule
+from repro.verdicts import Part
 
 PAPER = "toy2025"
 
@@ -129,9 +130,11 @@ CLAIMS = [Claim("T-C1", "A frozen transferred layer does not move during trainin
                 ("transfer",), "moved == 0 for the analysis of AnB_1")]
 
 
-def _moved(merged) -> tuple[bool, str]:
+def _moved(merged) -> tuple[Part, ...]:
     row = next(r for r in merged["transfer"].rows if r["condition"] == "analysis")
-    return float(row["moved"]) == 0.0, f"||dW_hidden|| = {float(row['moved']):g}"
+    moved = float(row["moved"])
+    return (Part("a", "the frozen layer does not move", "holds" if moved == 0.0 else "fails",
+                 f"||dW_hidden|| = {moved:g}"),)
 
 
 def compare(results_dir: Path, scale: str) -> Comparison:
