@@ -1,18 +1,25 @@
-"""Calibration pilots behind the Yosinski mini scale (papers/yosinski2014/README.md).
+"""Pilots behind the Yosinski mini scale: capacity, cost, convergence, seed noise, the paper's init.
 
-    python benchmarks/yosinski_mini_pilots.py [--task 0B] [--out /tmp/yosinski-pilots]
+    python benchmarks/yosinski_mini_pilots.py {capacity,convergence,noise,paper_init} [--out DIR]
 
-Trains the base net of one mini task (default 0B: the harder half of split 0)
-under protocol variants and prints a Markdown table: does it learn, is it
-converged under the schedule, what does one run cost. Variants:
+Each pilot trains base nets only (never a transfer), so it measures what the
+design needs -- does the net learn, is it converged, how noisy is a base net,
+what does a run cost -- and never whether a claim then holds. The decision
+rule of every pilot is written in papers/yosinski2014/README.md ("Mini scale:
+pilots") before the grid it shapes is run. Data: the mini tasks of
+repro/yosinski2014/protocol.py (``MINI_SCALE``: 20 classes of Fashion-MNIST +
+MNIST, random 10/10 halves).
 
-* ``mini``                 -- the mini preset of repro/yosinski2014/protocol.py;
-* ``mini, 2x iterations``  -- twice as many iterations (each lr phase twice as long):
-  if the mini schedule had not converged the base net, this would be better;
-* ``crop + mirror``        -- with the paper's augmentation (2-px pad, random 32 crop, mirror),
-  at 1x and 2x iterations;
-* ``paper init``           -- the paper's Gaussian sigma 0.01 / bias 1 fillers;
-* ``lr 0.01``              -- the paper's base learning rate.
+* ``capacity``    -- candidate nets (conv1 stride, widths) on halves 0A and 0B at
+  the mini schedule: seconds per run, pool5 map, accuracy, final training loss;
+* ``convergence`` -- the chosen net at 1x, 2x, 4x the iterations (every lr phase
+  scaled) on 0A, 0B and the whole label set: the metric's gain per doubling;
+* ``noise``       -- the chosen design with 4 init/data seeds on 0A and 0B: the
+  between-seed sd of a base net, hence how many base nets per half detect a
+  1-point effect at 2 se;
+* ``paper_init``  -- the chosen design with the paper's Gaussian fillers
+  (sigma 0.01, biases 1 in conv2/4/5 and fc6/7, sigma 0.005 in fc6/7): can it
+  train at all (Y-C8 (b) needs it)?
 """
 from __future__ import annotations
 
@@ -20,58 +27,124 @@ import argparse
 import dataclasses
 import os
 import shutil
+import statistics
 import time
 from pathlib import Path
 
-from repro.models.specs import caffenet_paper
-from repro.train import TrainData, train
-from repro.yosinski2014.protocol import MINI_SCALE, TaskData
+from repro.models.specs import caffenet_mini
+from repro.schedule import Schedule
+from repro.train import train
+from repro.yosinski2014.protocol import MINI_SCALE, TaskData, with_paper_fillers
+
+WIDER = (32, 64, 96, 96, 64, 256, 256)
 
 
 def task_data(task: str) -> TaskData:
-    """The data spec of ``task`` ('0B', 'natmanA', 'whole') at the mini scale, as the grid's base nets use it."""
+    """The data of ``task`` ('0A', 'natmanB', 'whole') at the mini scale, as the grid's base nets load it."""
     s = MINI_SCALE
     return TaskData(s.dataset, task, s.n_classes, s.train_per_class, s.val_per_class, s.crop_pad, s.mirror,
                     batch_size=s.schedule.batch_size)
 
 
-def variants():
-    """(name, model spec, schedule, augmented) of every pilot; the schedules count iterations."""
-    mini = MINI_SCALE.schedule
-    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
-    paper_init = dataclasses.replace(spec, inits=caffenet_paper().inits)
-    longer = dataclasses.replace(mini, length=2 * mini.length, step_size=2 * mini.step_size,
-                                 eval_every=2 * mini.eval_every)
+def scaled(schedule: Schedule, factor: int) -> Schedule:
+    """``schedule`` with every phase ``factor`` times longer (same number of evaluations)."""
+    return dataclasses.replace(schedule, length=factor * schedule.length, step_size=factor * schedule.step_size,
+                               eval_every=factor * schedule.eval_every)
+
+
+def pool5(spec) -> str:
+    """The spatial size of pool5 for ``spec``'s input."""
+    import keras
+
+    model = spec.build(seed=0)
+    shape = next(layer.output.shape for layer in model.layers if layer.name == "pool5")
+    keras.backend.clear_session()
+    return f"{shape[1]}x{shape[2]}x{shape[3]}"
+
+
+def candidates() -> list[tuple[str, object]]:
+    """(name, model spec) of the capacity pilot."""
+    n = MINI_SCALE.n_classes
     return [
-        ("mini", spec, mini, False),
-        ("mini, 2x iterations", spec, longer, False),
-        ("crop + mirror", spec, mini, True),
-        ("crop + mirror, 2x iterations", spec, longer, True),
-        ("paper init (sigma 0.01, bias 1)", paper_init, mini, False),
-        ("lr 0.01", spec, dataclasses.replace(mini, base_lr=0.01), False),
+        ("stride 2, widths 16-32-48-48-32-128-128", caffenet_mini(n, conv1_stride=2)),
+        ("stride 1, widths 16-32-48-48-32-128-128", caffenet_mini(n, conv1_stride=1)),
+        (f"stride 1, widths {'-'.join(map(str, WIDER))}", caffenet_mini(n, widths=WIDER, conv1_stride=1)),
     ]
+
+
+def run(spec, schedule: Schedule, task: str, seed: int, out: Path) -> dict:
+    """Train one base net; its metrics and wall seconds."""
+    data, _ = task_data(task).load(None)
+    schedule = schedule.resolve(data.n_train)
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.time()
+    result = train(spec.build(seed=seed), data, schedule, out, data_seed=seed)
+    return dict(acc=result.acc_final_mean, final=result.acc_final, top10=result.acc_top_k_mean,
+                loss=result.train_loss_final, seconds=time.time() - start, iterations=schedule.max_iter)
+
+
+def _row(*cells) -> None:
+    print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+
+
+def capacity(out: Path) -> None:
+    _row("net", "pool5", "task", "acc_final_mean", "acc_final", "final train loss", "seconds")
+    _row(*["---"] * 7)
+    for name, spec in candidates():
+        for task in ("0A", "0B"):
+            r = run(spec, MINI_SCALE.schedule, task, 1, out / "run")
+            _row(name, pool5(spec), task, f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['loss']:.3f}",
+                 f"{r['seconds']:.1f}")
+
+
+def convergence(out: Path) -> None:
+    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
+    _row("task", "iterations", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
+    _row(*["---"] * 7)
+    for task in ("0A", "0B", "whole"):
+        for factor in (1, 2, 4):
+            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run")
+            _row(task, r["iterations"], f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['top10']:.4f}",
+                 f"{r['loss']:.3f}", f"{r['seconds']:.1f}")
+
+
+def noise(out: Path) -> None:
+    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
+    _row("task", "seed", "acc_final_mean", "seconds")
+    _row(*["---"] * 4)
+    for task in ("0A", "0B"):
+        accs = []
+        for seed in (11, 12, 13, 14):
+            r = run(spec, MINI_SCALE.schedule, task, seed, out / "run")
+            accs.append(r["acc"])
+            _row(task, seed, f"{r['acc']:.4f}", f"{r['seconds']:.1f}")
+        _row(task, "sd", f"{statistics.stdev(accs):.4f}", "")
+
+
+def paper_init(out: Path) -> None:
+    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
+    fillers = with_paper_fillers(spec)
+    _row("init", "task", "acc_final_mean", "final train loss", "chance", "seconds")
+    _row(*["---"] * 6)
+    for name, s in (("mini (He-normal)", spec), ("paper (sigma 0.01, bias 1)", fillers)):
+        for task in ("0A", "whole"):
+            r = run(s, MINI_SCALE.schedule, task, 1, out / "run")
+            chance = 1 / (MINI_SCALE.n_classes if task == "whole" else MINI_SCALE.n_classes // 2)
+            _row(name, task, f"{r['acc']:.4f}", f"{r['loss']:.3f}", f"{chance:.2f}", f"{r['seconds']:.1f}")
+
+
+PILOTS = dict(capacity=capacity, convergence=convergence, noise=noise, paper_init=paper_init)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="0B")
+    parser.add_argument("pilot", choices=sorted(PILOTS))
     parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
     args = parser.parse_args()
-    shutil.rmtree(args.out, ignore_errors=True)
-    data, config = task_data(args.task).load(None)
-    augmented = TrainData(data.x_train, data.y_train, data.x_val, data.y_val, crop_pad=2, mirror=True)
-    classes = config["split"]["classes"] if args.task == "whole" else config["split"][f"classes_{args.task[-1].lower()}"]
-    print(f"task {args.task}: classes {classes}, "
-          f"{config['n_train']} training / {config['n_val']} validation images\n")
-    print("| variant | iterations | final val acc | mean of 10 best | final train loss | seconds |")
-    print("|---|---|---|---|---|---|")
-    for index, (name, spec, schedule, augment) in enumerate(variants()):
-        schedule = schedule.resolve(data.n_train)
-        model = spec.build(seed=1)
-        start = time.time()
-        result = train(model, augmented if augment else data, schedule, args.out / str(index), data_seed=1)
-        print(f"| {name} | {schedule.max_iter} | {result.acc_final:.4f} | {result.acc_top_k_mean:.4f} | "
-              f"{result.train_loss_final:.3f} | {time.time() - start:.1f} |", flush=True)
+    from repro.quiet import quiet_libraries
+
+    quiet_libraries()
+    PILOTS[args.pilot](args.out)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 

@@ -67,11 +67,16 @@ def test_fashion_random_split_follows_recipe_and_records_it(seed):
     assert config["classes_a"] == list(split.classes_a) and config["num_classes"] == 10
 
 
-def test_fashion_garment_split():
-    split = splits.fashion_garment_split()
-    assert split.classes_a == (0, 2, 3, 4, 6)
-    assert split.classes_b == (1, 5, 7, 8, 9)
-    assert "Pullover" in split.recipe
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fashion_digits_random_split_follows_recipe_over_20_classes(seed):
+    split = splits.fashion_digits_random_split(seed)
+    assert list(split.classes_a) == global_recipe(seed, 20, 10)
+    assert sorted(split.classes_a + split.classes_b) == list(range(20))
+
+
+def test_fashion_digits_domain_split_is_clothing_against_digits():
+    split = splits.fashion_digits_domain_split()
+    assert split.classes_a == tuple(range(10)) and split.classes_b == tuple(range(10, 20))
 
 
 def test_half_remap_is_increasing_original_id_order():
@@ -102,9 +107,9 @@ def test_filter_classes_keeps_order_and_remaps():
     fx, fy = splits.filter_classes(x, y, [5, 1])
     np.testing.assert_array_equal(fx, [0, 10, 30, 50])
     np.testing.assert_array_equal(fy, [1, 0, 0, 1])
-    gx, gy = splits.filter_classes(x, y, splits.fashion_garment_split().half("B"))
-    np.testing.assert_array_equal(gx, [0, 10, 30, 40, 50])
-    np.testing.assert_array_equal(gy, [1, 0, 0, 4, 1])
+    gx, gy = splits.filter_classes(x, y, splits.ClassSubset("B", (1, 3, 5, 9), 10))
+    np.testing.assert_array_equal(gx, [0, 10, 20, 30, 40, 50])
+    np.testing.assert_array_equal(gy, [2, 0, 1, 0, 3, 2])
 
 
 def test_first_k_per_class_in_dataset_order():

@@ -71,9 +71,11 @@ def grid(scale: str = "mini", sigma: float = 0.002, **changes) -> Networks:
         delta = sigma * math.sqrt(3) / 2  # std (ddof 1) of centre +- delta over 4 nets = sigma
         bases = {t: centre + (delta if t.endswith("A") else -delta) for t in bases}
     for target, acc in bases.items():
-        add(f"half{target}", "random_splits", "base", 0, target, acc)
-        if scale == "mini":
-            add(f"half{target}_r2", "random_splits", "base_replicate", 0, target, acc + sigma * math.sqrt(2))
+        if scale == "mini":  # two seeds of every base net, mean acc, pooled seed sd sigma
+            add(f"half{target}", "random_splits", "base", 0, target, acc - sigma / math.sqrt(2))
+            add(f"half{target}_r2", "random_splits", "base", 0, target, acc + sigma / math.sqrt(2))
+        else:
+            add(f"half{target}", "random_splits", "base", 0, target, acc)
 
     def own(target):  # what a net on this target is relative to
         return bases[target] if scale == "mini" else sum(bases.values()) / len(bases)
@@ -218,7 +220,7 @@ def test_not_applicable_parts_at_the_miniature_scales():
         nets.scale = scale
         parts, outcome = judge("Y-C7", nets)
         assert outcome == "not applicable" and {p.outcome for p in parts.values()} == {"not applicable"}
-        assert "harder half" in parts["a"].evidence
+        assert "clothing (Fashion-MNIST) against digits (MNIST)" in parts["a"].evidence
         parts, outcome = judge("Y-C8", nets)
         assert parts["b"].outcome == "not applicable" and "N(0, 0.01)" in parts["b"].evidence
         assert outcome == "holds"  # the applicable parts decide
@@ -241,11 +243,11 @@ def test_standard_errors_count_distinct_base_nets():
     nets = grid("mini", sigma=0.003)
     assert nets.sigma == pytest.approx(0.003)
     bnb = nets.rel("random_splits", "BnB", (4,))
-    assert bnb.units == 4  # copied from the 2 A-half base nets, matched to the same 2
-    assert bnb.se == pytest.approx(0.003 * math.sqrt(0.5 + 0.5))
+    assert bnb.units == 6  # copied from the 2 A-half source nets, matched to the 4 base nets (2 seeds) of A
+    assert bnb.se == pytest.approx(0.003 * math.sqrt(0.5 + 0.25))
     assert nets.rel("random_splits", "BnB", tuple(LAYERS)).se == pytest.approx(bnb.se)  # pooling n adds no source
     anb = nets.rel("random_splits", "AnB", (4,))
-    assert anb.units == 8 and anb.se == pytest.approx(0.003 * math.sqrt(4 / 16 + 4 / 16))
+    assert anb.units == 12 and anb.se == pytest.approx(0.003 * math.sqrt(4 / 16 + 8 / 64))
     # a base net in two terms cancels: AnB(3) - AnB(4) rests on the transfer nets only
     assert (nets.rel("random_splits", "AnB", (3,)) - anb).se == pytest.approx(0.003 * math.sqrt(0.5))
     paper = grid("paper", sigma=0.003)
@@ -389,12 +391,13 @@ def test_mini_compare_matches_each_net_with_its_own_targets_base(tmp_path):
     def add(key, condition, n, source, target, acc):
         rows.append(dict(paper="yosinski2014", experiment="random_splits", scale="mini", run_key=key,
                          condition=condition, n=n, source=source, target=target, split=target[0], seed=0,
-                         examples_per_class="", acc_top10_mean=acc, acc_final=acc, acc_max=acc, n_evals=20,
+                         examples_per_class="", acc_top10_mean=acc, acc_final=acc, acc_final_mean=acc,
+                         acc_max=acc, n_evals=20,
                          train_loss_final=0.1, steps=600, seconds=1.0))
 
     for target, acc in base.items():
         add(f"half{target}", "base", 0, "-", target, acc)
-        add(f"half{target}_r2", "base_replicate", 0, "-", target, acc + 0.002)
+        add(f"half{target}_r2", "base", 0, "-", target, acc + 0.002)
     for s in "01":
         for n in range(1, 8):  # every fine-tuned selffer equals its own target's base net exactly
             add(f"transfer-ft{s}A{s}A_1_{n}", "BnB+", n, f"{s}A", f"{s}A", base[f"{s}A"])

@@ -35,7 +35,7 @@ IMAGENET_CLASSES = 1000
 FASHION_CLASSES = 10
 NATURAL_RANGES = ((0, 397), (936, 958), (970, 970), (972, 998))
 MAN_MADE_RANGES = ((398, 935), (959, 969), (971, 971), (999, 999))
-FASHION_UPPER_BODY = (0, 2, 3, 4, 6)  # T-shirt/top, Pullover, Dress, Coat, Shirt
+FASHION_DIGITS_CLASSES = 20  # Fashion-MNIST's classes as 0-9, then MNIST's digits 0-9 as 10-19
 
 
 @dataclass(frozen=True)
@@ -157,16 +157,23 @@ def fashion_random_split(seed: int) -> ClassSplit:
     return replace(split, note="Yosinski §1.2 recipe applied to Fashion-MNIST's 10 classes (mini scale)")
 
 
-def fashion_garment_split() -> ClassSplit:
-    """Dissimilar mini split: upper-body garments (A) vs trousers, footwear and bags (B)."""
+def fashion_digits_random_split(seed: int) -> ClassSplit:
+    """Yosinski's random-half recipe over the 20 classes of Fashion-MNIST + MNIST (10/10): like ImageNet's
+    random halves, each half draws classes of both kinds (clothing and digits)."""
+    split = random_split(FASHION_DIGITS_CLASSES, 10, seed, f"fashion_digits_half{seed}")
+    return replace(split, note="Yosinski §1.2 recipe applied to the 20 classes of Fashion-MNIST (0-9) and MNIST "
+                               "(10-19) (mini scale)")
+
+
+def fashion_digits_domain_split() -> ClassSplit:
+    """Dissimilar mini split over Fashion-MNIST + MNIST: the clothing classes (A) vs the digits (B)."""
     return ClassSplit(
-        "fashion_upperbody",
-        FASHION_CLASSES,
-        FASHION_UPPER_BODY,
-        _complement(FASHION_UPPER_BODY, FASHION_CLASSES),
-        "A = {0 T-shirt/top, 2 Pullover, 3 Dress, 4 Coat, 6 Shirt}; "
-        "B = {1 Trouser, 5 Sandal, 7 Sneaker, 8 Bag, 9 Ankle boot}",
-        "mini-scale stand-in for Yosinski's natural/man-made split (§1.3)",
+        "fashion_vs_digits",
+        FASHION_DIGITS_CLASSES,
+        tuple(range(FASHION_CLASSES)),
+        tuple(range(FASHION_CLASSES, FASHION_DIGITS_CLASSES)),
+        "A = the 10 Fashion-MNIST classes (ids 0-9); B = the 10 MNIST digits (ids 10-19)",
+        "mini-scale stand-in for Yosinski's natural/man-made split (§1.3): two unrelated kinds of image",
     )
 
 

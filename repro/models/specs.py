@@ -103,13 +103,14 @@ def caffenet_paper(num_classes: int = 1000) -> CaffeNetSpec:
     )
 
 
-def caffenet_mini(num_classes: int = 10, widths: tuple[int, ...] = (16, 32, 48, 48, 32, 128, 128),
-                  conv1_stride: int = 2) -> CaffeNetSpec:
+def caffenet_mini(num_classes: int = 20, widths: tuple[int, ...] = (16, 32, 48, 48, 32, 128, 128),
+                  conv1_stride: int = 1) -> CaffeNetSpec:
     """Mini CaffeNet for 32x32x1 inputs: same 8 weight layers, groups, pools and LRNs.
 
-    conv1 is 5x5, pad 2, stride ``conv1_stride``: with stride 2 the spatial
-    pyramid is 32 -> 16 -> 7 -> 7 -> 7 -> 3 -> 1 (pool5), the paper's
-    227 -> 55 -> 27 -> 13 -> 13 -> 13 -> 6 with conv1's down-sampling kept.
+    conv1 is 5x5, pad 2, stride ``conv1_stride``: with stride 1 the spatial
+    pyramid (conv1, pool1, conv2, pool2, conv3-5, pool5) is 32, 15, 15, 7, 7,
+    3 against the paper's 55, 27, 27, 13, 13, 6: the middle layers work on a
+    map, not a point (stride 2 ends in a 1x1 pool5).
     """
     c1, c2, c3, c4, c5, f6, f7 = widths
     he = Init("he_normal")

