@@ -1,7 +1,7 @@
 """scripts/gpu_check.sh --fast: every part runs and the summary reports it (here without a GPU: the GPU parts skip).
 
-About 50 s on 2 cores: the devices, four tests of tests/test_distribute.py, one ResNet-50 step at batch 2 and one
-run of the shortest paper's smoke grid, each in its own process.
+About 50 s on 2 idle cores (66 s at load 5): the devices, four tests of tests/test_distribute.py, one ResNet-50
+step at batch 2 and one run of the shortest paper's smoke grid, each in its own process.
 """
 import os
 import subprocess
