@@ -186,6 +186,10 @@ def resnet50(args) -> int:
                 rows.append(_time_setting(label, precision, jit, size, steps))
                 break
             except tf.errors.ResourceExhaustedError:
+                import keras
+
+                keras.backend.clear_session()  # free the failed attempt's model and buffers before the next
+                gc.collect()
                 if size <= 32:
                     failed.append(label)
                     rows.append(dict(setting=label, skipped=f"failed (out of memory at batch {size})"))
