@@ -30,8 +30,14 @@ TOLERANCE = 1e-5  # replicas sum the same terms in another order
 
 
 def _env(**extra) -> dict:
+    """The environment of the subprocess tests: logical CPU devices and localhost workers, so no GPU.
+
+    Their replicas are CPU devices by design, and one GPU cannot hold two workers' replicas (NCCL refuses
+    two ranks on one device); on a GPU machine the reference step of this process runs on the GPU, which the
+    comparisons allow for in exact float32 (scripts/gpu_check.sh sets NVIDIA_TF32_OVERRIDE=0).
+    """
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", **extra)
     return env
 
 
@@ -157,6 +163,43 @@ def test_jit_compile_matches_the_traced_step(tmp_path, single_device):
     result = dt.train_under(tmp_path, "default", jit_compile=True)
     for got, expected in zip(result["weights"], single_device["weights"]):
         np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+def _step_devices(**options) -> tuple[set[str], float]:
+    """The devices of the variables and of the strategy's replicas when the suite's step runs under ``options``."""
+    from repro.train import distribute_batch, trainer
+
+    with use_execution(**options) as execution:
+        model = dt.small_model()
+        optimizer, step = trainer(model, dt.schedule())
+        data = dt.dataset()
+        x, y = data.x_train[:dt.BATCH], data.y_train[:dt.BATCH]
+        loss = step(*distribute_batch((x, y, y), 1.0))
+        devices = {v.value.device for v in model.trainable_variables}
+        if execution.distributed:
+            devices |= set(execution.strategy.extended.worker_devices)
+        else:
+            devices.add(loss.device)  # where the step computed its output
+    return devices, float(loss)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(mixed_precision="float16"), dict(jit_compile=True),
+                                     dict(strategy="mirrored")], ids=["float32", "float16", "xla", "mirrored"])
+def test_the_step_runs_on_the_gpu_where_there_is_one(options):
+    """On a GPU machine every execution option puts the model and the step on the GPU.
+
+    Skipped without a GPU, unless REPRO_REQUIRE_GPU=1 (scripts/gpu_check.sh on a machine with one): then a
+    TensorFlow that sees no GPU (a CPU-only build, a CUDA mismatch) fails here.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        if os.environ.get("REPRO_REQUIRE_GPU") == "1":
+            pytest.fail("REPRO_REQUIRE_GPU=1 but TensorFlow sees no GPU: is the CUDA build installed (docs/gpu.md)?")
+        pytest.skip("no GPU")
+    devices, loss = _step_devices(**options)
+    assert devices and all("GPU" in device for device in devices), devices
+    assert np.isfinite(loss)
 
 
 def test_outside_use_execution_the_default_applies():

@@ -76,3 +76,11 @@ def test_repro_list_does_not_import_tensorflow():
     code = ("import sys; from repro.cli import main; main(['list']); "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
+
+
+def test_neither_the_package_nor_the_tests_import_torch():
+    """PyTorch is an optional extra of the benchmarks (benchmarks/twins.py, setup.cfg's ``bench``), never a dependency."""
+    files = [*(ROOT / "repro").rglob("*.py"), *(ROOT / "tests").rglob("*.py")]
+    offending = [str(path.relative_to(ROOT)) for path in files
+                 if any(name == "torch" or name.startswith("torch.") for name in _imports(path))]
+    assert not offending, offending
