@@ -229,5 +229,8 @@ def _clock(seconds: float) -> str:
 
 
 def _summary(result: dict) -> str:
-    keys = [k for k in ("acc_top_k_mean", "acc_final") if isinstance(result.get(k), (int, float))]
+    """The progress line's numbers: the last evaluation, and the mean of the last few where it differs."""
+    keys = [k for k in ("acc_final", "acc_final_mean") if isinstance(result.get(k), (int, float))]
+    if len(keys) == 2 and result["acc_final_mean"] == result["acc_final"]:
+        keys = keys[:1]
     return " ".join(f"{k}={result[k]:.4f}" for k in keys)
