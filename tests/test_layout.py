@@ -84,3 +84,13 @@ def test_neither_the_package_nor_the_tests_import_torch():
     offending = [str(path.relative_to(ROOT)) for path in files
                  if any(name == "torch" or name.startswith("torch.") for name in _imports(path))]
     assert not offending, offending
+
+
+def test_declaring_every_paper_s_grid_does_not_import_tensorflow():
+    """repro run --dry-run and the CLI's argument checks build the grid: that must stay instant and quiet."""
+    code = ("import sys; from repro.registry import PAPER_MODULES, get_paper\n"
+            "for key in PAPER_MODULES:\n"
+            "    paper = get_paper(key)\n"
+            "    for scale in paper.scales: paper.runs(scale)\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)

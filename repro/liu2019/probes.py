@@ -26,16 +26,17 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from repro.landscape.smoothness import (beta_smoothness, per_example_gradient_share, principal_gradient_share,
-                                       variation_of_loss)
-from repro.landscape.state import sparse_ce, watchable
 from repro.models.specs import LENET_LAYERS
+
+if TYPE_CHECKING:
+    import keras
+
+# TensorFlow, Keras and the landscape estimators are imported where a probe is built or run, so that the
+# protocol can declare its probes (``repro list``, ``repro run --dry-run``) without loading TensorFlow.
 
 
 def variables_at(model: keras.Model, paths: Sequence[str]) -> list:
@@ -57,6 +58,8 @@ class DeviationLog:
     """``deviation_<group>`` after every step, for named groups of kernel paths."""
 
     def __init__(self, model: keras.Model, groups: dict[str, Sequence[str]]):
+        import tensorflow as tf
+
         self.fields = tuple(f"deviation_{name}" for name in groups)
         self._groups = [variables_at(model, paths) for paths in groups.values()]
         self._initial = [[tf.constant(v.numpy()) for v in group] for group in self._groups]
@@ -77,6 +80,10 @@ class LossProbe:
 
     def __init__(self, model: keras.Model, probed: str, eta: float, steps: int, every: int,
                  window: tuple[int, int] = (0, 0)):
+        import tensorflow as tf
+
+        from repro.landscape.state import sparse_ce, watchable
+
         self.model, self.probed, self.eta, self.steps, self.every = model, probed, eta, steps, every
         self.window = window
         self.fields = self.FIELDS
@@ -103,12 +110,16 @@ class LossProbe:
     def before(self, step: int, x, y) -> None:
         self._pending = None
         if self.active(step):
+            import tensorflow as tf
+
             grads = self._gradients(tf.constant(x), tf.constant(y))
             self._pending = (float(tf.linalg.global_norm(grads)), grads[self._index].numpy())
 
     def after(self, step: int, x, y) -> dict | None:
         if self._pending is None:
             return None
+        from repro.landscape.smoothness import beta_smoothness, variation_of_loss
+
         grad_norm, g = self._pending
         batch = [(x, y)]
         include = lambda v: v.path == self.probed  # noqa: E731
@@ -123,6 +134,8 @@ class LossProbe:
 
 def kernel_groups(model: keras.Model, network: str) -> dict[str, list[str]]:
     """The deviation's tensors: ``conv`` (the code's: every conv kernel, shortcuts included) and ``fc`` (dense kernels)."""
+    import keras
+
     if network == "lenet":
         conv = [model.get_layer(n).kernel.path for n in LENET_LAYERS[:2]]
     else:
@@ -189,6 +202,7 @@ class LossProbeSpec:
     def start(self, model: keras.Model, data) -> dict:
         """L-C3 at the start of fine-tuning: ``share_hessian = (v_1 . g)^2 / ||g||^2`` over the trainable
         parameters; ``share_per_example = s_1^2 / sum s_i^2`` of the per-example gradients of the probed kernel."""
+        from repro.landscape.smoothness import per_example_gradient_share, principal_gradient_share
         from repro.liu2019.tasks import first_examples
 
         probed = kernel_path(self.network, self.layer)
