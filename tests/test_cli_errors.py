@@ -20,7 +20,7 @@ def _cases(tmp):
         (["run", "neyshabur2020", "block_shuffle", "--scale", "paper", "--jobs", "1", "--out", out],
          ["imagenet2012", "repro prepare", "--data-dir"]),
         (["tune", "neyshabur2020", "--scale", "paper", "--out", out], ["imagenet2012", "repro prepare", "--data-dir"]),
-        (["run", "yosinski2014", "reduced_data", "--out", out], ["reduced_data", "--scale smoke"]),
+        (["run", "yosinski2014", "nosuch", "--out", out], ["nosuch", "random_splits"]),
         (["run", "yosinski2014", *SMOKE, "--only", "nomatch", "--out", out], ["nomatch", "--dry-run"]),
         (["run", "nopaper", "--out", out], ["nopaper", "accepted: chen2022"]),
         (["run", "yosinski2014", "--scale", "huge", "--out", out], ["huge", "accepted: smoke, mini, paper"]),
