@@ -96,10 +96,12 @@ class TrainData:
 
     def batch(self, step: int, batch_size: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.x_train)
-        per_epoch = n // batch_size
-        epoch, offset = divmod(step, per_epoch)
-        order = np.random.RandomState([data_seed, epoch]).permutation(n)
-        index = np.sort(order[offset * batch_size:(offset + 1) * batch_size])
+        if n < batch_size:
+            index = self._cycled(step, batch_size, data_seed)
+        else:
+            epoch, offset = divmod(step, n // batch_size)
+            order = np.random.RandomState([data_seed, epoch]).permutation(n)
+            index = np.sort(order[offset * batch_size:(offset + 1) * batch_size])
         rng = np.random.default_rng([data_seed, step])
         x = self._padded[index]
         if self.crop_pad:
@@ -111,6 +113,21 @@ class TrainData:
             flip = rng.random(len(index)) < 0.5
             x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
         return np.ascontiguousarray(x, dtype=np.float32), self.y_train[index]
+
+    def _cycled(self, step: int, batch_size: int, data_seed: int) -> np.ndarray:
+        """Indices of a batch larger than the training set (a reduced-data run with n < batch).
+
+        As Caffe's data layer wraps around its database, the batch reads on
+        through consecutive epochs: positions ``step*B .. (step+1)*B - 1`` of
+        the concatenated per-epoch permutations, so every image appears
+        ``B/n`` times per batch on average, each copy with its own crop and
+        mirror.
+        """
+        n = len(self.x_train)
+        positions = np.arange(step * batch_size, (step + 1) * batch_size)
+        epochs, offsets = np.divmod(positions, n)
+        orders = {int(e): np.random.RandomState([data_seed, int(e)]).permutation(n) for e in np.unique(epochs)}
+        return np.sort(np.array([orders[int(e)][o] for e, o in zip(epochs, offsets)]))
 
     def validation_batches(self):
         for start in range(0, len(self.x_val), self.eval_batch):

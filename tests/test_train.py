@@ -106,6 +106,19 @@ def test_mixup_mixes_inputs_and_labels_with_one_lambda_per_batch():
     assert one == 1.0 and np.array_equal(same, x)
 
 
+def test_a_batch_larger_than_the_training_set_reads_on_through_the_next_epochs():
+    """Reduced-data runs with n < batch: every image n times per n-image stretch, as Caffe's data layer wraps."""
+    small = _data(n=10)
+    counts = np.zeros(10, int)
+    for step in range(3):
+        x, y = small.batch(step, 25, data_seed=1)
+        assert x.shape == (25, 32, 32, 1) and y.shape == (25,)
+    index = np.concatenate([small._cycled(step, 25, 1) for step in range(2)])
+    np.add.at(counts, index, 1)
+    assert (counts == 5).all()  # 50 positions = 5 whole epochs
+    assert not np.array_equal(small._cycled(0, 25, 1), small._cycled(0, 25, 2))
+
+
 def test_final_mean_is_the_mean_of_the_last_k_whatever_their_rank():
     assert final_mean([0.9, 0.5, 0.3, 0.4], 2) == pytest.approx(0.35)
     assert final_mean([0.2], 10) == pytest.approx(0.2)
