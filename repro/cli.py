@@ -12,6 +12,7 @@ every finished run and the checkpoint of the current one.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -48,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="draw an independent set of every seed of the grid (0: the reference seeds); results go to "
                           "<out>/<paper>/<scale>-seed-set-S")
     run.add_argument("--jobs", type=int, default=None, metavar="N",
-                     help="worker processes for independent runs (default: one per core, at most 8); "
-                          "1 = this process only")
+                     help="worker processes for independent runs (default: one per core, at most 8, or 1 with "
+                          "a --strategy other than default); 1 = this process only")
     add_execution_arguments(run)
 
     tune = commands.add_parser("tune", help="run the hyper-parameter searches of a paper's protocol (keras-tuner)")
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace) -> None:
         return
     from repro.scheduler import check_jobs, default_jobs
 
-    jobs = default_jobs() if args.jobs is None else args.jobs
+    jobs = args.jobs if args.jobs is not None else default_jobs() if args.strategy == "default" else 1
     check_jobs(jobs, args.strategy)
     check_output(args.out)
     quiet_libraries(args.verbose)
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace) -> None:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
                  data_dir=args.data_dir, jobs=jobs,
                  execution=(args.strategy, args.mixed_precision, args.jit_compile), verbose=args.verbose,
-                 seed_set=args.seed_set)
+                 seed_set=args.seed_set, command=args.command_line)
 
 
 def check_output(out: Path) -> None:
@@ -232,7 +233,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.command_line = "repro " + shlex.join(argv)
     try:
         if args.command == "list":
             _list()

@@ -17,7 +17,6 @@ whole grid at the scale, so parallel shards write the same declaration.
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,13 +96,14 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
              jobs: int = 1, execution: tuple = ("default", "off", False), verbose: bool = False,
-             seed_set: int = 0) -> dict:
+             seed_set: int = 0, command: str | None = None) -> dict:
     """Run the selected cells of ``experiments``; return the run summary.
 
     With ``jobs`` > 1 the plan's independent runs go to that many worker processes
     (:mod:`repro.scheduler`), each started with the command's ``execution`` settings
     (strategy, mixed precision, XLA); rows are recorded here as runs finish. ``seed_set`` > 0 draws an
-    independent set of every seed into ``<out>/<paper>/<scale>-seed-set-<S>``.
+    independent set of every seed into ``<out>/<paper>/<scale>-seed-set-<S>``. ``command`` is the command line
+    recorded in ``run_summary.json`` (default ``repro run <paper>``).
     """
     workspace = workspace_for(paper, scale, out, data_dir, printer, seed_set)
     scale_dir = workspace.scale_dir
@@ -150,7 +150,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         raise
     seconds = round(time.time() - started, 1)
     summary = dict(
-        command=" ".join(["repro"] + sys.argv[1:]) if Path(sys.argv[0]).name == "repro" else f"repro run {paper.key}",
+        command=command or f"repro run {paper.key}",
         scale=scale, experiments=experiments, runs=len(selected), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),

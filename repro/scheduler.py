@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
@@ -55,8 +56,10 @@ def check_jobs(jobs: int, strategy: str) -> None:
 
 
 def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, threads: int, execution: tuple,
-                  modules: dict, verbose: bool, seed_set: int) -> None:
-    """Worker initializer: size the thread pools before TensorFlow starts, then build the workspace."""
+                  modules: dict, verbose: bool, seed_set: int, index: dict) -> None:
+    """Worker initializer: size the thread pools before TensorFlow starts, then build the workspace over the
+    parent's ``index`` of declared runs (the runs the plan was resolved from, not a second reading of the
+    protocol)."""
     for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
         os.environ[name] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
@@ -69,13 +72,13 @@ def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, th
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from repro import registry
     from repro.execution import use_execution
-    from repro.runner import workspace_for
+    from repro.workspace import Workspace
 
     registry.PAPER_MODULES.update(modules)
     global _WORKSPACE
     use_execution(*execution).__enter__()  # for the life of the worker
-    _WORKSPACE = workspace_for(registry.get_paper(paper_key), scale, out, data_dir, printer=lambda line: None,
-                               seed_set=seed_set)
+    _WORKSPACE = Workspace(registry.get_paper(paper_key), scale, Path(out), index, data_dir,
+                           printer=lambda line: None, seed_set=seed_set)
 
 
 def _run_step(step: Step) -> tuple[dict, bool]:
@@ -100,7 +103,7 @@ def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
         initargs=(workspace.paper.key, workspace.scale, str(layout.out), workspace.data_dir, threads_per_job(jobs),
-                  execution, dict(registry.PAPER_MODULES), verbose, workspace.seed_set))
+                  execution, dict(registry.PAPER_MODULES), verbose, workspace.seed_set, workspace.index))
     try:
         while len(done) < len(steps):
             busy = {s.run.key for s in running.values()}

@@ -83,7 +83,9 @@ def test_mini_caffenet_structure_and_seeded_init():
     c = build_caffenet(mini_spec(10), seed=4)
     assert a.output.shape == (None, 10) and a.input.shape == (None, 32, 32, 1)
     assert [l.name for l in a.layers if l.weights] == list(WEIGHT_LAYERS)
-    assert [a.get_layer(n).output.shape[1] for n in ("conv1", "pool1", "pool2", "pool5")] == [16, 7, 3, 1]
+    assert [a.get_layer(n).output.shape[1] for n in ("conv1", "pool1", "pool2", "pool5")] == [32, 15, 7, 3]
+    strided = build_caffenet(mini_spec(10, conv1_stride=2), seed=3)  # pilot 1's rejected option: a 1x1 pool5
+    assert [strided.get_layer(n).output.shape[1] for n in ("conv1", "pool1", "pool2", "pool5")] == [16, 7, 3, 1]
     for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.get_layer("conv1").kernel.numpy(), c.get_layer("conv1").kernel.numpy())

@@ -114,7 +114,7 @@ def test_paper_scale_pretraining_fine_tuning_and_measures_under_mock_data(mocked
     write_metadata(mocked_imagenet, "cifar10", 48)
     out = tmp_path / "out"
     assert main(["run", "chen2022", "transferability", "domain_measures", "--scale", "paper", "--out", str(out),
-                 "--data-dir", mocked_imagenet]) == 0
+                 "--data-dir", mocked_imagenet, "--jobs", "1"]) == 0  # the mock patches this process only
     row = rows(out / "chen2022" / "paper", "transferability")[0]
     assert row["n_train"] == "48" and np.isfinite(float(row["T_overall"]))
     assert all(row[protocol.group_column(g)] for g in protocol.GROUPS)  # all 18 groups of ResNet-50

@@ -239,7 +239,7 @@ def test_paper_scale_lenet_svhn_fine_tuning_under_mock_data(tmp_path, monkeypatc
         write_metadata(data_dir, name, 40)
     with tfds.testing.mock_data(num_examples=40, data_dir=str(data_dir)):
         assert main(["run", "liu2019", "input_similarity", "--scale", "paper", "--out", str(tmp_path),
-                     "--data-dir", str(data_dir), "--only", "in-fashion-shuffled-s1"]) == 0
+                     "--data-dir", str(data_dir), "--only", "in-fashion-shuffled-s1", "--jobs", "1"]) == 0
     row = rows(tmp_path / "liu2019" / "paper", "input_similarity")[0]
     config = json.loads((tmp_path / "liu2019" / "paper" / "runs" / row["run_key"] / "config.json").read_text())
     assert config["data"]["target"] == "svhn600" and config["transfer"]["copied"][-1] == "cls_fc3"
@@ -254,7 +254,8 @@ def test_paper_scale_resnet50_cub_deviation_and_flatness_under_mock_data(tmp_pat
     resnet(include_top=False, seed=3).save_weights(weights)
     data_dir = tmp_path / "tfds"
     write_metadata(data_dir, "caltech_birds2011", 4)  # split sizes of the mock, not of the catalog
-    options = ["--scale", "paper", "--out", str(tmp_path), "--data-dir", str(data_dir)]
+    options = ["--scale", "paper", "--out", str(tmp_path), "--data-dir", str(data_dir),
+               "--jobs", "1"]  # tfds.testing.mock_data patches this process, not --jobs workers
     with tfds.testing.mock_data(num_examples=4, data_dir=str(data_dir)):
         assert main(["run", "liu2019", "deviation", "--only", "dev-imagenet-s1"] + options) == 2
         assert "REPRO_LIU_RESNET50_WEIGHTS" in capsys.readouterr().err
