@@ -546,7 +546,7 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None,
         quantities=label_stand_ins(quantity_table(published, measured_quantities(nets), merged), labels,
                                    nets.paired),
         verdicts=judge_claims(claims, RULES, nets, merged),
-        figures=draw_figures(nets, published, results_dir, scale),
+        figures=draw_figures(nets, published, results_dir, scale, METRIC[scale]),
         run_summary=load_run_summary(results_dir), notes=notes,
     )
     comparison.write()
