@@ -17,7 +17,7 @@ import pytest
 
 from repro.compare import load_published
 from repro.errors import ReproError
-from repro.yosinski2014.compare import EXPERIMENTS, compare
+from repro.yosinski2014.compare import EXPERIMENTS, METRIC, compare
 
 OFFICIAL = Path(__file__).parent / "data" / "yosinski2014_official_runs.csv"
 SCHEMA = ("paper", "experiment", "scale", "run_key", "condition", "n", "source", "target", "split", "seed",
@@ -258,24 +258,25 @@ def committed_mini(tmp_path_factory):
 def test_mini_rows_hold_their_own_target_beside_its_stand_in(committed_mini):
     rows = {(q.published.quantity, q.published.condition, q.published.n, q.published.target.split(" (")[0]): q
             for q in committed_mini.quantities if q.status == "measured"}
+    metric = METRIC["mini"]
     with open(committed_mini.results_dir / "random_splits.csv", newline="") as handle:
-        runs = {r["run_key"]: float(r["acc_top10_mean"]) for r in csv.DictReader(handle)}
+        runs = {r["run_key"]: float(r[metric]) for r in csv.DictReader(handle)}
     with open(committed_mini.results_dir / "natman.csv", newline="") as handle:
-        natman = {r["run_key"]: float(r["acc_top10_mean"]) for r in csv.DictReader(handle)}
+        natman = {r["run_key"]: float(r[metric]) for r in csv.DictReader(handle)}
     for half in ("0A", "0B", "1A", "1B"):
         row = rows[("acc", "base", "0", half)]
-        assert row.measured == pytest.approx(runs[f"half{half}"])
-        assert row.published.target.startswith(f"{half} (Fashion-MNIST: ")
-    assert rows[("acc", "AnB", "3", "natmanA")].measured == pytest.approx(natman["transfernatmanBA_1_3"])
-    assert rows[("acc", "AnB", "3", "natmanA")].published.target.startswith("natmanA (Fashion-MNIST upper-body")
-    assert rows[("acc", "AnB", "3", "B")].published.target == "B (Fashion-MNIST halves, target-matched)"
-    assert rows[("acc", "base", "0", "B")].published.target == "B (Fashion-MNIST halves)"
-    assert rows[("std", "base", "0", "B")].measured > 0.01  # the raw spread of the halves, not target-matched
+        assert row.measured == pytest.approx(runs[f"half{half}"], abs=5e-5)  # rounded to 4 places
+        assert row.published.target.startswith(f"{half} (") and "digit" in row.published.target
+    assert rows[("acc", "AnB", "3", "natmanA")].measured == pytest.approx(natman["transfernatmanBA_1_3"], abs=5e-5)
+    assert rows[("acc", "AnB", "3", "natmanA")].published.target == "natmanA (Fashion-MNIST: the 10 clothing classes)"
+    assert rows[("acc", "AnB", "3", "natmanB")].measured == pytest.approx(natman["transfernatmanAB_1_3"], abs=5e-5)
+    assert rows[("acc", "AnB", "3", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST, target-matched)"
+    assert rows[("acc", "base", "0", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST)"
+    assert rows[("std", "base", "0", "B")].measured > 0.001  # the raw spread of the halves, not target-matched
     # every measured row names its stand-in; rows without a measurement keep the published target
-    for q in committed_mini.quantities:
-        assert (" (Fashion-MNIST" in q.published.target) == (q.status == "measured"), q.published.key
     published_targets = {p.target for p in load_published("yosinski2014")}
-    assert {q.published.target for q in committed_mini.quantities if q.status != "measured"} <= published_targets
+    for q in committed_mini.quantities:
+        assert (q.published.target not in published_targets) == (q.status == "measured"), q.published.key
 
 
 def test_run_counts_and_duplicates_do_not_count_as_measured_quantities(committed_mini):
@@ -288,7 +289,7 @@ def test_run_counts_and_duplicates_do_not_count_as_measured_quantities(committed
         if row.measured is not None and first.quantity == "acc" and first.condition == "base":
             values.setdefault(row.measured, []).append(first.target)
     assert all(len(targets) == 1 for targets in values.values()), values
-    assert len(measured) == 160
+    assert len(measured) == 155
     assert any(note.startswith("networks: ") and "random_splits/BnB 14 over n = 1..7 from 2 distinct base nets"
                in note for note in committed_mini.notes)
 
