@@ -1,6 +1,6 @@
 """Dataset-level metrics that a per-example mean cannot give: the mean ROC AUC of multi-label tasks.
 
-CheXpert (Neyshabur et al. 2020, Appendix A): 5 labels, the metric is the
+E.g. CheXpert evaluated on 5 of its labels: the metric is the
 mean over labels of the ROC AUC of the scores (logits or probabilities).
 """
 from __future__ import annotations

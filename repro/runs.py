@@ -11,7 +11,7 @@ A paper's ``protocol.py`` declares each run completely:
   named by ``"module:function"`` (:func:`analysis_function`), its input runs
   and its parameters; it trains nothing.
 
-Every run carries a stable, readable ``key`` (Yosinski et al.'s own naming:
+Every run carries a stable, readable ``key`` (e.g.
 ``transfer-ft0A0B_1_3``), the ``experiment`` whose CSV gets its row (None:
 a run that exists only because others need it, such as a pre-trained
 source), and its named ``axes``: the columns that place it in the grid
@@ -96,7 +96,7 @@ def ref_keys(ref: "str | ChosenRun | None") -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Start from another run's weights (Yosinski et al. 2014 §2: the first ``n`` modules copied).
+    """Start from another run's weights: the first ``n`` modules copied.
 
     ``source`` is a run key (None for ``random_frozen``, which keeps the
     fresh random initialisation of the first ``n`` modules and freezes

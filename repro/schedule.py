@@ -11,12 +11,12 @@ policy         lr at iteration t                                               s
 ``multistep``  ``base_lr * gamma ** #{m in milestones : m <= t}``              torch ``MultiStepLR``
 ``cosine``     ``base_lr * (1 + cos(pi e / E)) / 2``, ``e = floor(t / s)``,    torch ``CosineAnnealingLR``
                ``E = length / s``, ``s = step_size`` (stepped once per epoch)  (to 0, ``T_max`` = run)
-``constant``   ``base_lr``                                                     Liu et al.'s ``lenet.py``
+``constant``   ``base_lr``                                                     torch, no scheduler
 =============  ==============================================================  =======================
 
 ``base_lr`` is the protocol's *nominal* rate; the optimizer uses
-``base_lr * lr_scale`` (Neyshabur et al.'s linear scaling from batch 256,
-``lr = nominal * 32 / 256``). ``base_lr`` may also be a :class:`Chosen`
+``base_lr * lr_scale`` (e.g. linear scaling of a rate quoted for batch 256
+to batch 32, ``lr = nominal * 32 / 256``). ``base_lr`` may also be a :class:`Chosen`
 value: the result of a hyper-parameter search the run depends on, resolved
 when the run starts.
 
@@ -25,7 +25,7 @@ multipliers (``bias_lr_mult`` for vectors, Caffe's 2; ``scalar_lr_mult``
 for Fixup's scalars) and coupled L2 decay (weights only, or every parameter
 with ``decay_biases``: torch's ``weight_decay``). Evaluation happens every
 ``eval_every`` units, or ``evals`` times evenly over the run. ``top_k`` is
-how many of the best evaluations Yosinski et al.'s code averages (a metric that
+how many of the best evaluations the top-k mean averages (a metric that
 selects on the validation set and favours nets that converge early);
 ``final_k`` how many of the last evaluations ``acc_final_mean`` averages: the
 final accuracy with its evaluation noise averaged, taken at the same
@@ -33,7 +33,7 @@ iterations for every net.
 
 Lengths, ``step_size``, ``milestones`` and ``eval_every`` are counted in
 ``unit``; ``lr_unit`` overrides the unit of ``step_size`` and
-``milestones`` (Liu et al.'s ResNet drop at iteration 18,730 of a run
+``milestones`` (e.g. a learning-rate drop at iteration 18,730 of a run
 counted in epochs). :meth:`Schedule.resolve` turns a schedule into
 iterations for a training set of ``n_train`` examples.
 """

@@ -15,8 +15,8 @@ Minibatch CKA (Nguyen, Raghu & Kornblith 2021, §3, "minibatch CKA")
 accumulates the unbiased HSIC over fixed-size minibatches and takes the
 ratio once at the end; it never averages per-batch CKA values. It serves
 the within-model heat-maps and the cross-model comparisons of Nguyen et
-al. 2021, and Neyshabur et al. 2020 Table 1 (feature similarity of the same
-layer across pre-trained, fine-tuned and randomly initialised models).
+al. 2021, such as the feature similarity of the same layer across
+pre-trained, fine-tuned and randomly initialised models.
 
 Degenerate case: if a representation's centered Gram matrix is zero (e.g.
 constant features, a dead ReLU layer), CKA is 0/0; every function here
@@ -214,8 +214,8 @@ class MinibatchCKA:
 def feature_taps(model: keras.Model, layer_names: Sequence[str]) -> keras.Model:
     """Multi-output model x -> [h_l(x) for l in layer_names] sharing ``model``'s layers and weights.
 
-    The features CKA compares (Kornblith et al. 2019; Nguyen et al. 2021 §3;
-    Neyshabur et al. 2020 Table 1): the outputs of the named top-level layers
+    The features CKA compares (Kornblith et al. 2019; Nguyen et al. 2021 §3):
+    the outputs of the named top-level layers
     of an already built functional or Sequential model. No layer is rebuilt
     and no weight copied.
     """
@@ -322,8 +322,8 @@ def cross_model_cka(
 
     CKA_ll as in :class:`MinibatchCKA` with X = model A's and Y = model B's
     outputs of layer l on the same minibatches (Nguyen et al. 2021 §3,
-    cross-model comparisons; Neyshabur et al. 2020 Table 1, feature
-    similarity of P-T / P / RI-T models). ``inputs``, ``batch_size``, ``passes`` and
+    cross-model comparisons, e.g. feature similarity of P-T / P / RI-T
+    models). ``inputs``, ``batch_size``, ``passes`` and
     ``seed`` as in :func:`within_model_cka`.
     """
     step_a = _gram_step(feature_taps(model_a, layer_names))

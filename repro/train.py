@@ -1,7 +1,7 @@
 """One training run: SGD with momentum, periodic evaluation, checkpoints, TensorBoard.
 
-The update is Caffe's ``SGDSolver`` (the solver of Yosinski et al. 2014's
-code; every paper's protocol here reduces to it) for a resolved
+The update is Caffe's ``SGDSolver`` (every paper's protocol here reduces
+to it) for a resolved
 :class:`repro.schedule.Schedule`::
 
     g_w  = lr_mult_w * (dL/dw + wd * decay_mult_w * w)
@@ -15,15 +15,14 @@ frozen layers excluded from both (Caffe ``blobs_lr: 0`` and
 are folded into the gradient before ``apply_gradients``.
 
 Evaluation runs every ``eval_every`` iterations on the evaluation arrays;
-the run reports the mean of the ``top_k`` best evaluations (Yosinski et
-al.'s metric, ``plots/transfer_plots.ipynb: get_mean_best``), the best and
+the run reports the mean of the ``top_k`` best evaluations (the metric of
+``plots/transfer_plots.ipynb: get_mean_best``), the best and
 the last evaluation. A run is resumable: ``checkpoint.npz`` (weights,
 optimizer state, iteration) is written atomically after every evaluation,
 and the data order is a pure function of (data seed, epoch), so a resumed
 run continues the same stream.
 
-The same loop runs PyTorch-style protocols (Neyshabur et al. 2020's official
-code) through the schedule's options: ``milestones``
+The same loop runs PyTorch-style protocols through the schedule's options: ``milestones``
 (MultiStepLR), ``decay_biases`` (torch ``weight_decay`` on every parameter),
 ``bias_lr_mult=1`` and ``scalar_lr_mult`` (Fixup's scalar biases and scales
 at lr/10), and ``mixup_alpha`` (Zhang et al. 2018: one
@@ -31,11 +30,11 @@ at lr/10), and ``mixup_alpha`` (Zhang et al. 2018: one
 ``x = lam x + (1 - lam) x[perm]``, loss ``lam CE(y) + (1 - lam) CE(y[perm])``,
 drawn from ``(data seed, step)`` so a resumed run draws the same mixes).
 ``train_eval_examples`` adds the eval-mode accuracy on the first k training
-examples at every evaluation (the ``train_acc`` column; Neyshabur's
-"optimization speed" is its mean over training).
+examples at every evaluation (the ``train_acc`` column; its mean over
+training measures optimization speed).
 
-A :class:`StepHook` measures something at every training step (Liu et al.
-2019's weight deviation and variation-of-loss probe): ``before`` sees the
+A :class:`StepHook` measures something at every training step (e.g. the
+weight deviation or the variation-of-loss probe): ``before`` sees the
 batch at the pre-step weights, ``after`` at the post-step weights and returns
 a row for ``steps.csv``. The rows are written with the checkpoint, so a
 resumed run keeps exactly the rows of the steps it keeps.
@@ -208,7 +207,7 @@ def final_mean(accuracies: list[float], k: int) -> float:
 
 
 def top_k_mean(accuracies: list[float], k: int) -> float:
-    """Yosinski's reported metric: mean of the ``k`` highest validation accuracies."""
+    """Top-k mean: mean of the ``k`` highest validation accuracies."""
     best = sorted(accuracies, reverse=True)[:k]
     return float(np.mean(best)) if best else float("nan")
 

@@ -1,19 +1,19 @@
 """Shared layer transfer: copy the first ``n`` weight layers of a source model.
 
-Yosinski et al. 2014 §2-3 define the treatments every paper of the suite
-builds on. A target network is built *fresh* with the protocol's
-initialisers, then
+The treatments of layer-transfer experiments (AnB, AnB+, BnB, BnB+, random
+frozen), which every paper of the suite builds on. A target network is built
+*fresh* with the protocol's initialisers, then
 
 * the first ``n`` weight layers (modules) get the source's values
   (``W_l^target <- W_l^source`` for ``l <= n``),
 * those layers are either **frozen** (``layer.trainable = False``: no update,
   no weight decay -- Caffe ``blobs_lr: 0, weight_decay: 0``; AnB / BnB) or
   **fine-tuned** (trained at the same learning rate as the new layers;
-  AnB+ / BnB+, and Neyshabur's P-T),
+  AnB+ / BnB+, and P-T, pre-trained then fine-tuned),
 * layers above ``n`` keep the fresh initialisation (the code's
   ``conv4-new ... fc8-new`` renaming), i.e. they are re-initialised;
 * ``random_frozen`` keeps the first ``n`` layers at their random
-  initialisation and freezes them (§4.3, the ``nolearn_1_n`` nets).
+  initialisation and freezes them (the Caffe ``nolearn_1_n`` nets).
 
 A "layer" here is a module: one Keras layer name or a tuple of names moved
 together (a conv and its BatchNorm, a residual block). Frozen BatchNorm runs

@@ -1,7 +1,7 @@
 """Choosing a hyper-parameter among values whose runs the grid already trains, with keras-tuner.
 
 Where a protocol trains every value and then keeps "the better one"
-(Neyshabur et al. 2020 train each arm at lr 0.1 and 0.02), the choice is a
+(e.g. each arm trained at lr 0.1 and at 0.02), the choice is a
 keras-tuner grid search whose trials do not train: a trial's objective is
 read from the finished runs of that value (``objective(value)``, which may
 train them first through :func:`repro.runner.ensure`). The

@@ -8,13 +8,13 @@ Modules, one job each:
   ``sklearn_digits`` for the embedded data (no download).
 - :mod:`repro.data.arrays`: ``load_arrays``, the cached 32x32 float arrays of
   every mini-scale run.
-- :mod:`repro.data.splits`: Yosinski's class splits A/B, class filtering and
-  first-k-per-class subsets.
+- :mod:`repro.data.splits`: class splits A/B (random halves, natural vs
+  man-made), class filtering and first-k-per-class subsets.
 - :mod:`repro.data.transforms`: derived domains (block/pixel shuffle,
   inversion, rotation, noise).
 - :mod:`repro.data.catalog`: any tfds catalog dataset from a prepared
   data_dir (paper scale).
-- :mod:`repro.data.imagenet`: Yosinski's Caffe ImageNet pipeline.
+- :mod:`repro.data.imagenet`: the Caffe ImageNet pipeline (mean subtraction, 227 crops).
 
 Importing this package loads nothing heavy; import the modules you need
 (``splits`` and ``transforms`` need only numpy/scipy).

@@ -4,9 +4,9 @@ Why not the catalog's ``chexpert`` (tfds 4.9.10, version 3.1.0): its
 features (``name`` = the CSV path, ``image``, ``label`` = 14 ClassLabels
 uncertain/positive/negative/unmentioned, ``image_view``) carry the per-label
 values and the view, but not the row of ``train.csv``: tfds stores the
-records in the order of a hash of the path, and Neyshabur et al. 2020's split
-(official ``libdata/chexpert_index/split_trainset.py``;
-papers/neyshabur2020/README.md, "Protocol (paper scale)") is a
+records in the order of a hash of the path, and the split this builder
+reproduces (``libdata/chexpert_index/split_trainset.py`` of
+google-research/understanding-transfer-learning) is a
 ``RandomState(1234)`` permutation of the CSV rows. This builder applies
 that permutation at preparation time and writes only the rows the protocol
 uses:
@@ -32,8 +32,8 @@ blank, exactly the CSV cells). Label policies are left to the reader (see
 the paper's data module). Records keep the split order (TFDS
 shuffling disabled). ``info.metadata`` holds the CSV row count, the config,
 per-split positive counts of every observation and
-``train_rows_positive_cardiomegaly_or_consolidation`` (the rows Neyshabur et
-al.'s training list duplicates).
+``train_rows_positive_cardiomegaly_or_consolidation`` (the rows a training
+list that over-samples these two observations duplicates).
 
 Manual files: ``CheXpert-v1.0-small`` (with ``train.csv``, ``valid.csv``,
 ``train/``, ``valid/``) in ``<data_dir>/downloads/manual`` or ``manual_dir``;
@@ -64,7 +64,7 @@ OBSERVATIONS = (
 FIRST_OBSERVATION_COLUMN = 5  # Path, Sex, Age, Frontal/Lateral, AP/PA, then the 14 observations
 CELL_VALUES = {"1.0": 1.0, "0.0": 0.0, "-1.0": -1.0, "": math.nan}
 # The builder records how many training rows are positive (1.0) for either of these in its metadata, so a
-# reader that repeats those rows (Neyshabur et al. 2020's training list does) knows its epoch length.
+# reader that repeats those rows (an over-sampling training list) knows its epoch length.
 COUNTED_POSITIVES = ("Cardiomegaly", "Consolidation")
 
 

@@ -1,7 +1,7 @@
-"""Yosinski et al. 2014's Caffe ImageNet input pipeline on tfds ``imagenet2012``.
+"""Caffe's ImageNet input pipeline on tfds ``imagenet2012``.
 
-The paper scale of papers/yosinski2014/README.md ("Protocol at paper scale";
-official ``results/*/imagenet_train.prototxt``), reading a prepared tfds
+The data layer of a Caffe ``imagenet_train.prototxt`` (``results/*/`` of the
+Caffe transfer experiments), reading a prepared tfds
 ``imagenet2012`` from ``data_dir`` (never downloading; the manual files are
 ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in
 ``<data_dir>/downloads/manual``, see :mod:`repro.data.catalog`).

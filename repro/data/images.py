@@ -1,7 +1,7 @@
 """torchvision's image transforms in TensorFlow, bit for bit where the papers' official code depends on them.
 
 Every paper-scale pipeline (ImageNet, DomainNet, CheXpert, CUB, Food-101,
-the twelve datasets of Chen et al.) composes these: decoding, PIL's
+the twelve targets of a fine-tuning benchmark) composes these: decoding, PIL's
 bilinear resize, ``Resize(size)`` by the short side, ``CenterCrop``,
 ``RandomResizedCrop`` (torchvision 0.5's parameter draw), and the stateless
 per-element seed of a stream, so an augmented pipeline is a pure function

@@ -1,7 +1,7 @@
 """Class splits A/B and class/volume subsets of labelled arrays.
 
-Yosinski et al. 2014 (§2; papers/yosinski2014/README.md, "Protocol at paper
-scale") transfer between two disjoint halves of the ImageNet classes:
+Transfer between two disjoint halves of the ImageNet classes, built as the
+scripts of the Caffe transfer experiments (``ilsvrc12/``) build them:
 
 - random halves ("similar" datasets), official recipe for seeds s = 0..3
   (``ilsvrc12/make_reduced_dataset.py``)::
@@ -108,7 +108,7 @@ def _complement(classes_a: Sequence[int], num_classes: int) -> tuple[int, ...]:
 def random_split(num_classes: int, num_a: int, seed: int, name: str) -> ClassSplit:
     """A = sorted(RandomState([seed]).choice(num_classes, num_a, replace=False)), B = the rest.
 
-    Same numbers as Yosinski's ``numpy.random.seed([seed]); numpy.random.choice(...)``
+    Same numbers as ``numpy.random.seed([seed]); numpy.random.choice(...)``
     without touching numpy's global RNG.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -125,7 +125,7 @@ def random_split(num_classes: int, num_a: int, seed: int, name: str) -> ClassSpl
 
 
 def imagenet_random_split(seed: int) -> ClassSplit:
-    """Yosinski's random 500/500 ImageNet split ``half<seed>`` (official seeds 0..3; paper §2)."""
+    """Random 500/500 ImageNet split ``half<seed>`` (official seeds 0..3)."""
     split = random_split(IMAGENET_CLASSES, 500, seed, f"half{seed}")
     official = seed in (0, 1, 2, 3)
     return replace(split, note="official Yosinski split" if official else "not an official seed (0..3)")
@@ -136,7 +136,7 @@ def _ranges(ranges: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 
 def imagenet_natman_split() -> ClassSplit:
-    """Yosinski's natural (A, 449 classes) vs man-made (B, 551 classes) split ``halfnatman`` (paper §2).
+    """Natural (A, 449 classes) vs man-made (B, 551 classes) ImageNet split ``halfnatman``.
 
     A/B follow the code (``halfnatmanA`` = natural); the paper calls man-made "A".
     """
@@ -152,13 +152,13 @@ def imagenet_natman_split() -> ClassSplit:
 
 
 def fashion_random_split(seed: int) -> ClassSplit:
-    """Yosinski's random-half recipe over the 10 Fashion-MNIST classes (5/5), mini scale."""
+    """The random-half recipe over the 10 Fashion-MNIST classes (5/5), mini scale."""
     split = random_split(FASHION_CLASSES, 5, seed, f"fashion_half{seed}")
     return replace(split, note="Yosinski §1.2 recipe applied to Fashion-MNIST's 10 classes (mini scale)")
 
 
 def fashion_digits_random_split(seed: int) -> ClassSplit:
-    """Yosinski's random-half recipe over the 20 classes of Fashion-MNIST + MNIST (10/10): like ImageNet's
+    """The random-half recipe over the 20 classes of Fashion-MNIST + MNIST (10/10): like ImageNet's
     random halves, each half draws classes of both kinds (clothing and digits)."""
     split = random_split(FASHION_DIGITS_CLASSES, 10, seed, f"fashion_digits_half{seed}")
     return replace(split, note="Yosinski §1.2 recipe applied to the 20 classes of Fashion-MNIST (0-9) and MNIST "
@@ -191,7 +191,7 @@ def filter_classes(
 
 
 def first_k_per_class(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``k`` examples of every class in dataset order (Yosinski, ``make_reduced_dataset.py --perclass``).
+    """The first ``k`` examples of every class in dataset order (``make_reduced_dataset.py --perclass``).
 
     Classes with fewer than ``k`` examples keep all of theirs; labels unchanged.
     """

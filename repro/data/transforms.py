@@ -4,20 +4,20 @@ Each transform is a frozen dataclass: calling it on ``x`` of shape
 (N, H, W, C) returns a new float32 array, and ``describe()`` returns the
 JSON-ready record (kind + parameters + seed) written to config.json.
 
-- :class:`BlockShuffle` and :class:`PixelShuffle` are the block shuffle of
-  Neyshabur et al. 2020, §3.1 and Figure 3 (official ``libdata/utils.py``,
-  ``configs/p200_pix_shuffle.py``): ONE fixed random
+- :class:`BlockShuffle` and :class:`PixelShuffle` are block and pixel
+  shuffles as in ``libdata/utils.py`` and ``configs/p200_pix_shuffle.py`` of
+  google-research/understanding-transfer-learning: ONE fixed random
   permutation per seed, the same for every image (train and test). Block
   shuffle cuts the image into non-overlapping b x b blocks (row-major, like
   ``torch.nn.Unfold``), permutes them with ``RandomState(seed).permutation``
   and keeps the channels of a block together; b = image size is the identity
   and b = 1 permutes pixel positions. Pixel shuffle '*' permutes all H*W*C
   scalars, mixing channels; its permutation is drawn over the channel-major
-  (C, H, W) flattening of the official PyTorch code, so a seed means the same
-  permutation there and here. The official seeds are 1234 + run seed.
+  (C, H, W) flattening of that PyTorch code, so a seed means the same
+  permutation there and here. That code's seeds are 1234 + run seed.
 - :class:`Invert`, :class:`Rotate`, :class:`GaussianNoise` are further
-  derived domains of the mini scale (Chen et al. 2022's mini targets,
-  papers/chen2022/README.md, "Mini scale").
+  derived domains of the mini scale (target domains that stand in for
+  datasets the embedded data does not have).
 
 Both shuffles are a fixed gather of the flattened image: ``gather_index``
 exposes it, so a tf.data pipeline can apply the same permutation with
@@ -80,7 +80,7 @@ class BlockShuffle:
 
 @dataclass(frozen=True)
 class PixelShuffle:
-    """Permute all H*W*C scalars with one permutation per ``seed`` (Neyshabur's '*')."""
+    """Permute all H*W*C scalars with one permutation per ``seed`` (block size '*')."""
 
     seed: int
 
@@ -173,5 +173,5 @@ class GaussianNoise:
 
 
 def image_shuffle(block: str, seed: int) -> "BlockShuffle | PixelShuffle":
-    """Neyshabur et al. 2020's Figure 3 transforms by name: ``"*"`` is the pixel shuffle, a number the block size."""
+    """Image shuffles by name: ``"*"`` is the pixel shuffle, a number the block size."""
     return PixelShuffle(seed) if block == "*" else BlockShuffle(int(block), seed)

@@ -1,12 +1,12 @@
-"""The (epsilon, delta)-basin of two solutions, Neyshabur et al. 2020 §3.3, Definition 3.1.
+"""The (epsilon, delta)-basin of two solutions: a convex region of low loss around them.
 
-Definition 3.1: a closed convex S in R^n is an (epsilon, delta)-basin of l if
+Definition: a closed convex S in R^n is an (epsilon, delta)-basin of l if
  (1) E_{w ~ U_S} |l(w) - mu_S| <= epsilon,  mu_S = E_{w ~ U_S} l(w);
  (2) E_{w1, w2 ~ U_S, v ~ N(0, delta^2/n I_n)} [l(f(w1, w2) + v) - mu_S] >= 2 epsilon,
      f(w1, w2) = w1 + a~ (w2 - w1), a~ = max{a : w1 + a (w2 - w1) in S} (the boundary along the ray);
  (3) E_{w1, w2 ~ U_S, v ~ N(0, delta^2)} [l(f + |v| (f - w1)/||f - w1||) - mu_S] >= 2 epsilon.
 
-Estimate (the paper gives no code or grid): S is the segment of the line
+Estimate (the definition comes with no code or grid): S is the segment of the line
 theta(a) = (1 - a) theta_1 + a theta_2 through the two solutions on which the
 loss stays at or below a basin level. Extrapolating outward from a = 1 and
 a = 0 on a grid, the boundary a_high (a_low) is where the loss first exceeds
@@ -38,7 +38,7 @@ from repro.landscape.state import LossFn, evaluate, preserved_weights, set_value
 
 @dataclass(frozen=True, eq=False)
 class Basin:
-    """An (epsilon, delta)-basin estimate (Neyshabur et al. 2020 Definition 3.1) on the line of two solutions.
+    """An (epsilon, delta)-basin estimate (the module's definition) on the line of two solutions.
 
     ``alpha_low``/``alpha_high`` bound S on the line; ``closed_*`` is False
     when the extrapolation grid ended before the loss crossed ``level``
@@ -84,7 +84,7 @@ def estimate_basin(
     exclude: Optional[str] = None,
     bn_dataset: Optional[Dataset] = None,
 ) -> Basin:
-    """Estimate (epsilon, delta) of Definition 3.1 (Neyshabur et al. 2020 §3.3) for the basin of theta_1 and theta_2.
+    """Estimate (epsilon, delta) of the basin definition (module docstring) for the basin of theta_1 and theta_2.
 
     The boundary is searched at a = 1 + s and a = -s for the increasing
     ``steps`` s; the basin level is ``level`` or, by default,

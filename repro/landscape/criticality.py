@@ -1,12 +1,12 @@
 """Module criticality: rewinding one module to its initial value, and Chatterji et al.'s measure.
 
-Rewinding (Neyshabur et al. 2020 Fig. 5): module i takes its value at
+Rewinding: module i takes its value at
 initialization (checkpoint 0) while every other module keeps its final
 value, and the network is evaluated. The whole module state is rewound,
 BatchNorm moving statistics included, as loading part of a checkpoint would.
 
-Criticality measure (Chatterji, Neyshabur and Sedghi 2020; Neyshabur et al.
-2020 Fig. 6), for module i with parameters theta_i:
+Criticality measure (Chatterji et al. 2020, "The intriguing role of module
+criticality"), for module i with parameters theta_i:
 
     mu_i = min_{alpha, sigma} alpha^2 ||theta_i^F - theta_i^0||_F^2 / sigma^2
     s.t.  E_{u ~ N(0, sigma^2 I)} [ L(theta_i^alpha + u, Theta_{-i}^F) ] <= threshold,
@@ -61,7 +61,7 @@ def rewind_modules(
     include: VariableFilter = None,
     exclude: Optional[str] = None,
 ) -> Rewinding:
-    """L(theta_i^0, Theta_{-i}^F) and accuracy for every module i, plus L(Theta^F) (Neyshabur et al. 2020 Fig. 5).
+    """L(theta_i^0, Theta_{-i}^F) and accuracy for every module i, plus L(Theta^F) (module rewinding).
 
     Theta^F is the model's current state; ``init`` is a weight set (checkpoint
     0). Modules come from ``modules`` over the selected entries of
@@ -85,8 +85,8 @@ class Criticality:
     """The grid behind the criticality measure of one module (Chatterji et al. 2020).
 
     ``mean_losses[a, s]`` and ``mean_accuracies[a, s]`` are the noisy means at
-    (alphas[a], sigmas[s]); they are the heat map of Neyshabur et al. 2020
-    Fig. 6 (x = alpha * distance along the path, y = sigma).
+    (alphas[a], sigmas[s]); they are the criticality heat map
+    (x = alpha * distance along the path, y = sigma).
     ``distance`` is ||theta^F - theta^0||_F of the module.
     """
 
@@ -136,8 +136,8 @@ def module_criticality(
     """mu_i = min alpha^2 ||theta_i^F - theta_i^0||_F^2 / sigma^2 s.t. E_u L(theta_i^alpha + u, Theta_-i^F) <= threshold.
 
     Chatterji et al. 2020 module criticality over the direct path
-    theta_i^alpha = (1 - alpha) theta_i^0 + alpha theta_i^F (Neyshabur et al.
-    2020 Fig. 6, "direct path"). ``module`` names a group of the selected
+    theta_i^alpha = (1 - alpha) theta_i^0 + alpha theta_i^F (the "direct
+    path"). ``module`` names a group of the selected
     trainable parameters under ``modules``; theta^F is the model's current
     state and ``init`` gives theta^0. threshold = L(Theta^F) + epsilon, or
     (1 + epsilon) L(Theta^F) if ``relative``. Every (alpha, sigma) gets
@@ -155,8 +155,8 @@ class PathCriticality:
     """Criticality with theta^0 := the module's value at each checkpoint of the optimization path.
 
     ``path_length[k]`` = sum_{j <= k} ||theta^{(j)} - theta^{(j-1)}||_F, the
-    distance travelled along the checkpoints up to checkpoint k (x axis of
-    Neyshabur et al. 2020 Fig. 6, "optimization path").
+    distance travelled along the checkpoints up to checkpoint k (the x axis
+    of an "optimization path" plot).
     """
 
     results: tuple[Criticality, ...]
@@ -194,13 +194,13 @@ def path_criticality(
 ) -> PathCriticality:
     """For each checkpoint k: min alpha^2 ||theta_i^F - theta_i^(k)||_F^2 / sigma^2 s.t. the noisy loss stays within the threshold.
 
-    Chatterji et al. 2020 measure along the optimization path (Neyshabur et
-    al. 2020 Fig. 6): as :func:`module_criticality` with theta_i^0 replaced by
-    the module's value at each checkpoint (weight sets in training order,
-    checkpoint 0 first). Every checkpoint uses the same seed, i.e. the same
-    noise draws (common random numbers, so differences between checkpoints
-    are not sampling noise). Cost: |checkpoints| times that of
-    :func:`module_criticality`. The model is restored on return.
+    Chatterji et al. 2020 measure along the optimization path: as
+    :func:`module_criticality` with theta_i^0 replaced by the module's value
+    at each checkpoint (weight sets in training order, checkpoint 0 first).
+    Every checkpoint uses the same seed, i.e. the same noise draws (common
+    random numbers, so differences between checkpoints are not sampling
+    noise). Cost: |checkpoints| times that of :func:`module_criticality`.
+    The model is restored on return.
     """
     if not checkpoints:
         raise ValueError("path_criticality needs at least one checkpoint")

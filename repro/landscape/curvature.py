@@ -35,7 +35,7 @@ def hessian_eigenpairs(
     mode: HvpMode = "forward",
     seed: int = 0,
 ) -> Eigenpairs:
-    """Top-k eigenpairs of H = d^2 L / d theta^2, L = (1/N) sum_i loss_i (Liu 2019 L-C1, L-C3).
+    """Top-k eigenpairs of H = d^2 L / d theta^2, L = (1/N) sum_i loss_i (flatness, sharpness).
 
     theta are the variables matching ``include``/``exclude``. ``method='lanczos'``
     (default; ``order`` steps at most, ``which`` selects 'LA' (default)/'SA'/'LM',
@@ -66,7 +66,7 @@ def hessian_trace(
     mode: HvpMode = "forward",
     seed: int = 0,
 ) -> TraceEstimate:
-    """Hutchinson estimate of tr(H) = E_z[z^T H z], z Rademacher, with its standard error (Liu 2019 L-C1).
+    """Hutchinson estimate of tr(H) = E_z[z^T H z], z Rademacher, with its standard error.
 
     H is the Hessian of L = (1/N) sum_i loss_i over the filtered variables;
     ``n_samples`` dataset HVPs.

@@ -8,8 +8,8 @@ slice along the LAST axis of a kernel (conv HWIO ``(kh, kw, in, out)``, dense
 and BN gamma/beta, are never renormalised per element: they are zeroed
 (``one_d="ignore"``, Li's ``--xignore biasbn``) or set equal to the weight
 (``one_d="copy"``). BatchNorm moving statistics are never part of a direction.
-Liu et al. 2019, Exp L-B (official loss_landscape.py; reference liu2019.md §1.3),
-use the same construction on one tensor.
+Restricting the selection to one tensor gives the landscape of that tensor
+alone (as a PyTorch ``loss_landscape.py`` does).
 """
 from __future__ import annotations
 
@@ -121,9 +121,8 @@ def random_plane(
     d1 and d2 come from one generator seeded with ``seed`` (d1 first). With
     ``orthogonalize`` d2's multi-axis part is made orthogonal to d1's,
     d2 <- d2 - (<d2, d1> / <d1, d1>) d1, then rescaled to its norm before the
-    projection (Liu et al. 2019 Exp L-B orthogonalizes d2). After this step d2's
-    per-filter norms match the weights only approximately. 1-D entries keep
-    the ``one_d`` rule, exactly.
+    projection. After this step d2's per-filter norms match the weights only
+    approximately. 1-D entries keep the ``one_d`` rule, exactly.
     """
     variables = parameters(model, include, exclude, trainable_only)
     weights = get_values(variables)

@@ -2,9 +2,9 @@
 
 For variables W_a, W_b with difference D = W_a - W_b of m elements:
 
-    l2       = ||D||_F = sqrt(sum D^2)                       (Neyshabur et al. 2020 Table 2 and its per-module appendix figure)
-    mean_abs = (1/m) sum |D|                                   (Chen et al. 2022's mean absolute change)
-    deviation = sum over variables of ||D_l||_F (not squared) (Liu et al. 2019 Exp L-A: sum_l ||W_l(t) - W_l(0)||_F)
+    l2       = ||D||_F = sqrt(sum D^2)                       (whole-model or per-module l2 distance)
+    mean_abs = (1/m) sum |D|                                   (mean absolute change per weight)
+    deviation = sum over variables of ||D_l||_F (not squared) (weight deviation: sum_l ||W_l(t) - W_l(0)||_F)
 
 A module's l2 is the Frobenius norm of its variables concatenated
 (sqrt of the sum of their squared l2), its mean_abs the mean over all its
@@ -68,9 +68,8 @@ def weight_distances(
 ) -> Distances:
     """l2 = ||W_a - W_b||_F, mean_abs = mean |W_a - W_b| and deviation = sum_l ||W_a,l - W_b,l||_F per variable, module and in total.
 
-    Neyshabur et al. 2020 Table 2 (whole-model l2) and appendix (per-module l2),
-    Liu et al. 2019 Exp L-A (deviation from init), Chen et al. 2022 (mean
-    absolute change). ``weights_b`` defaults to the model's current weights.
+    Whole-model and per-module l2, deviation from init, mean absolute
+    change. ``weights_b`` defaults to the model's current weights.
     Sums run in float64. The model is not modified.
     """
     variables = parameters(model, include, exclude, trainable_only)
@@ -97,12 +96,12 @@ def weight_deviation(
     exclude: Optional[str] = None,
     trainable_only: bool = True,
 ) -> float:
-    """sum_l ||W_l - W_l(0)||_F over the selected variables, W the model's current weights (Liu et al. 2019 Exp L-A).
+    """sum_l ||W_l - W_l(0)||_F over the selected variables, W the model's current weights (weight deviation).
 
-    The weight deviation during fine-tuning of the official fine-tune.py
-    (papers/liu2019/README.md): not squared and not normalised. Liu sums
-    over the 53 convolution kernels of ResNet-50 (no BN, no head); select
-    them with ``include``, e.g. ``r"conv.*/kernel"``.
+    The weight deviation during fine-tuning as a PyTorch ``fine-tune.py``
+    computes it: not squared and not normalised, summed over the 53
+    convolution kernels of ResNet-50 (no BN, no head); select them with
+    ``include``, e.g. ``r"conv.*/kernel"``.
     """
     return weight_distances(model, init, None, include, exclude, trainable_only).total.deviation
 

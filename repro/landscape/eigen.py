@@ -8,9 +8,9 @@ arithmetic is float64 on the host; every random start is drawn from
 ``numpy.random.default_rng(seed)``, so a seed reproduces a result exactly
 (given a deterministic operator).
 
-These serve Liu et al. 2019 L-C1 (flatness: top Hessian eigenvalues and trace
-of the loss around a solution) and L-C3 (the top Hessian eigenvectors along
-which the gradient's principal component is measured), issue 3 item 3.
+These serve flatness measures (top Hessian eigenvalues and trace of the loss
+around a solution) and the top Hessian eigenvectors along which the
+gradient's principal component is measured.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def lanczos(
     breakdown_tol: float = 1e-10,
     seed: int = 0,
 ) -> Eigenpairs:
-    """Top-k eigenpairs of A by Lanczos with full re-orthogonalisation (Liu 2019 L-C1, L-C3).
+    """Top-k eigenpairs of A by Lanczos with full re-orthogonalisation.
 
     From a seeded unit Gaussian q_1, builds the orthonormal Krylov basis
     Q_m = [q_1..q_m] and the tridiagonal T_m = Q_m^T A Q_m by
@@ -182,7 +182,7 @@ def power_iteration(
     tol: float = 1e-3,
     seed: int = 0,
 ) -> Eigenpairs:
-    """Top-k largest-magnitude eigenpairs of A by deflated power iteration (Liu 2019 L-C1).
+    """Top-k largest-magnitude eigenpairs of A by deflated power iteration.
 
     For i = 1..k, from a seeded unit Gaussian v: project out the eigenvectors
     already found, w = A v, lambda = v^T w (Rayleigh quotient), stop when
@@ -232,7 +232,7 @@ def power_iteration(
 
 
 def hutchinson_trace(operator: SymmetricOperator, n_samples: int = 100, *, seed: int = 0) -> TraceEstimate:
-    """Hutchinson's estimate tr(A) ~ (1/S) sum_s z_s^T A z_s, z_s Rademacher (Liu 2019 L-C1).
+    """Hutchinson's estimate tr(A) ~ (1/S) sum_s z_s^T A z_s, z_s Rademacher.
 
     Unbiased, E[z z^T] = I; the standard error is std(z_s^T A z_s, ddof=1) / sqrt(S).
     Costs S products.

@@ -121,7 +121,7 @@ def _build_hvp(model: keras.Model, loss_fn: LossFn, variables: Sequence, mode: H
 
 
 class HessianOperator:
-    """H = d^2 L / d theta^2 of the dataset loss over the filtered variables (Liu 2019 §1.7, curvature).
+    """H = d^2 L / d theta^2 of the dataset loss over the filtered variables (curvature).
 
     ``matvec(v)`` returns ``H v = (1/N) sum_batches d/d eps grad_theta sum_{i in batch}
     loss_i(theta + eps v)`` as a flat float64 vector of ``size`` entries and adds

@@ -1,17 +1,18 @@
 """Linear paths between two weight sets: interpolation curves and barrier heights.
 
-Neyshabur et al. 2020 §3.3 (Fig. 4, Fig. 16, the "performance barrier")
-evaluate the loss along
+The loss is evaluated along
 
     theta(alpha) = (1 - alpha) * theta_1 + alpha * theta_2
 
-over the whole model state, as their ``ckpt_interpolation.py`` does with a
-PyTorch state dict (Li et al. 2018's ``--dir_type states`` likewise). Here
-the state is ``model.weights``: parameters *and* BatchNorm moving statistics.
+over the whole model state (its peak above the chord is the "performance
+barrier"), as ``ckpt_interpolation.py`` of
+google-research/understanding-transfer-learning does with a PyTorch state
+dict (Li et al. 2018's ``--dir_type states`` likewise). Here the state is
+``model.weights``: parameters *and* BatchNorm moving statistics.
 
 BatchNorm choice. By default the moving mean and variance are interpolated
 like every other weight, which is what both anchors do and what a network
-without BN (Neyshabur's Fixup ResNet) reduces to. The interpolated statistics
+without BN (a Fixup ResNet) reduces to. The interpolated statistics
 are not the statistics of the interpolated network, so with ``bn_dataset``
 they are instead re-estimated at every alpha from that dataset (the
 population mean and variance of each BN input, see
@@ -36,7 +37,7 @@ from repro.landscape.state import LossFn, evaluate, preserved_weights, set_value
 def line_point(values_1: Sequence[np.ndarray], values_2: Sequence[np.ndarray], alpha: float) -> list[np.ndarray]:
     """theta(alpha) = (1 - alpha) * theta_1 + alpha * theta_2, per array, in float64.
 
-    Neyshabur et al. 2020 §3.3 interpolation. At alpha = 0 and 1 the result
+    Linear interpolation. At alpha = 0 and 1 the result
     is theta_1 and theta_2 exactly.
     """
     alpha = float(alpha)
@@ -58,8 +59,8 @@ def recalibrate_batchnorm(model: keras.Model, dataset: Dataset) -> int:
 
     computed exactly from per-batch moments, m = sum_b n_b m_b / N and
     v = sum_b n_b (v_b + m_b^2) / N - m^2, not by an exponential average.
-    This serves Neyshabur et al. 2020 §3.3 interpolation of BN networks (an
-    option of :func:`interpolate`; not in the paper, whose network has no BN).
+    This serves the interpolation of BN networks (an option of
+    :func:`interpolate`; a network without BN needs no re-estimation).
     Frozen BN layers are re-estimated too. Only the moving statistics change
     (and dropout's generator state, since the pass runs with training=True).
     Returns the number of BN layers re-estimated; renorm layers are rejected.
@@ -104,7 +105,7 @@ def recalibrate_batchnorm(model: keras.Model, dataset: Dataset) -> int:
 def barrier_height(alphas: Sequence[float], losses: Sequence[float], loss_0: float, loss_1: float) -> float:
     """B = max_{alpha in grid, 0 <= alpha <= 1} [L(alpha) - ((1 - alpha) L(0) + alpha L(1))].
 
-    The performance barrier of Neyshabur et al. 2020 §3.3 (Fig. 4): the
+    The performance barrier: the
     largest excess of the loss over the straight line between the end
     points. Points outside [0, 1] (extrapolation) do not count; a grid
     without 0 and 1 can give a negative barrier (path below the line).
@@ -119,7 +120,7 @@ def barrier_height(alphas: Sequence[float], losses: Sequence[float], loss_0: flo
 
 @dataclass(frozen=True, eq=False)
 class Interpolation:
-    """Loss and accuracy along theta(alpha) = (1 - alpha) theta_1 + alpha theta_2 (Neyshabur et al. 2020 §3.3).
+    """Loss and accuracy along theta(alpha) = (1 - alpha) theta_1 + alpha theta_2.
 
     ``loss_ends``/``accuracy_ends`` are the evaluations at alpha = 0 and 1
     (with the same BN treatment as the grid), which define the linear baselines.
@@ -172,7 +173,7 @@ def interpolate(
 ) -> Interpolation:
     """Evaluate L(theta(alpha)), theta(alpha) = (1 - alpha) theta_1 + alpha theta_2, at every alpha.
 
-    Neyshabur et al. 2020 §3.3 (Fig. 4, 12, 16). The selected entries of
+    The selected entries of
     ``model.weights`` (all by default, BN moving statistics included) follow
     the line; unselected ones keep the model's current values. ``alphas`` may
     lie outside [0, 1] (extrapolation). With ``bn_dataset`` the BN moving
@@ -213,7 +214,7 @@ def write_interpolation_csv(
     """One CSV row per alpha: [extra columns,] alpha, loss, accuracy, baseline, excess, accuracy_baseline, bn_recalibrated.
 
     ``baseline`` is (1 - alpha) L(0) + alpha L(1) and ``excess`` = loss -
-    baseline (Neyshabur et al. 2020 §3.3); ``extra`` (e.g. pair, domain,
+    baseline; ``extra`` (e.g. pair, domain,
     seed) is repeated on every row. The file is written atomically.
     """
     rows = [

@@ -1,12 +1,11 @@
-"""Smoothness of the loss along the gradient: gradient norm, Liu's variation of loss,
+"""Smoothness of the loss along the gradient: gradient norm, variation of loss,
 beta-smoothness, and the principal component of the gradient.
 
-Liu, Long, Wang, Jordan 2019 (abstract; claims L-C2 and L-C3 of
-papers/liu2019/claims.csv; official ``variation_of_loss.py``) argue that
-pretrained weights sit where the loss is more Lipschitz and more beta-smooth
-and where the gradient has little mass along the top curvature directions.
+These measure how Lipschitz and how beta-smooth the loss is around the
+current weights, and how much of the gradient's mass lies along the top
+curvature directions (the probe of a PyTorch ``variation_of_loss.py``).
 Every function takes a built Keras model, a fixed dataset of ``(x, y)``
-batches (a single training batch for Liu's per-step probe), a loss
+batches (a single training batch for a per-step probe), a loss
 ``loss_fn(y, logits) -> per-example loss`` and a variable filter
 (``include``/``exclude`` as :func:`repro.landscape.state.select_variables`),
 evaluates with ``training=False``, and restores every model variable on
@@ -40,7 +39,7 @@ class GradientNorm:
 
 @dataclass(frozen=True, eq=False)
 class LossVariation:
-    """Liu's probe: ``losses[k-1]`` = L(W - k eta g), ``estimate`` = |max_{k>=2} L_k - L_1|."""
+    """The gradient-step probe: ``losses[k-1]`` = L(W - k eta g), ``estimate`` = |max_{k>=2} L_k - L_1|."""
 
     estimate: float
     losses: np.ndarray
@@ -188,7 +187,7 @@ def gradient_norm(
     include: VariableFilter = None,
     exclude: "str | None" = None,
 ) -> GradientNorm:
-    """||grad_theta L||_2 with L = (1/N) sum_i loss_i over the dataset (Liu 2019 L-C2, L-C3).
+    """||grad_theta L||_2 with L = (1/N) sum_i loss_i over the dataset.
 
     theta are the filtered variables; also returns ||grad_w L||_2 per variable
     and L itself.
@@ -216,17 +215,17 @@ def variation_of_loss(
     steps: int = 100,
     gradient: "Sequence | None" = None,
 ) -> LossVariation:
-    """Liu's variation of loss along the gradient, |max_{k=2..K} L_k - L_1| (Liu 2019 L-C2).
+    """Variation of loss along the gradient, |max_{k=2..K} L_k - L_1|.
 
     g = grad_W L at the current weights W of the probed variable(s) on
-    ``dataset`` (official ``variation_of_loss.py``: one training batch, one
+    ``dataset`` (``variation_of_loss.py`` uses one training batch, one
     tensor, ``layer3.0.conv1``), or the given ``gradient`` (shaped like the
-    variables; Liu's code takes the gradient from before the SGD step and
+    variables; ``variation_of_loss.py`` takes the gradient from before the SGD step and
     probes around the weights after it).
     The probe copies are W_k = W - k eta g, k = 1..K (K = ``steps``); all other
-    variables stay put; L_k = L(W_k) on the same dataset. Liu's code moves the
+    variables stay put; L_k = L(W_k) on the same dataset. That code moves the
     probe cumulatively (W <- W - eta g, K times); here W_k is computed directly,
-    which differs only by round-off. Deviation: Liu's model is in train mode
+    which differs only by round-off. Deviation: that code's model is in train mode
     (BatchNorm batch statistics); here ``training=False`` as in every suite
     analysis. Returns the statistic and the whole L_k curve.
     """
@@ -265,9 +264,9 @@ def beta_smoothness(
     steps: int = 100,
     gradient: "Sequence | None" = None,
 ) -> BetaSmoothness:
-    """beta ~ max_{k=1..K} ||grad L(W - k eta g) - grad L(W)|| / ||k eta g|| (Liu 2019 L-C2).
+    """beta ~ max_{k=1..K} ||grad L(W - k eta g) - grad L(W)|| / ||k eta g||.
 
-    The effective beta-smoothness along Liu's probe (Santurkar et al. 2018):
+    The effective beta-smoothness along the gradient-step probe (Santurkar et al. 2018):
     the same W, g, eta, K as :func:`variation_of_loss`, gradients taken with
     respect to the probed variables only. For a quadratic loss with Hessian Q
     every ratio equals ||Q g|| / ||g|| <= lambda_max(Q). Also returns L(W - k eta g)
@@ -320,14 +319,13 @@ def principal_gradient_share(
     mode: HvpMode = "forward",
     seed: int = 0,
 ) -> GradientShare:
-    """Share of the gradient along the top-k Hessian eigenvectors, ||P_k g||^2 / ||g||^2 (Liu 2019 L-C3).
+    """Share of the gradient along the top-k Hessian eigenvectors, ||P_k g||^2 / ||g||^2.
 
     g = grad L and H = d^2 L / d theta^2 over the filtered variables and the
     dataset; P_k = V_k V_k^T projects on the top-k (largest) eigenvectors of H,
     found by :func:`repro.landscape.eigen.lanczos` (``order``, ``tol``, ``seed``)
     unless ``eigenpairs`` computed earlier on the same variables are passed.
-    In the two-layer kernel framework of the suite's theory check
-    (:mod:`repro.liu2019.theory`): ||grad||^2 = sum_i lambda_i (v_i^T r)^2, and
+    In a two-layer kernel model: ||grad||^2 = sum_i lambda_i (v_i^T r)^2, and
     pretraining removes the residual's component along the top eigenvectors.
     """
     with preserved_weights(model):
@@ -362,14 +360,14 @@ def per_example_gradient_share(
     include: VariableFilter = None,
     exclude: "str | None" = None,
 ) -> GradientSpectrum:
-    """sigma_1^2 / sum_i sigma_i^2 of the per-example gradient matrix G (Liu 2019 L-C3).
+    """sigma_1^2 / sum_i sigma_i^2 of the per-example gradient matrix G.
 
     Row i of G (N x P) is grad_theta loss_i for example i of the dataset and the
     filtered (probed) variables; sigma_i are G's singular values, so the ratio
     is the share of sum_i ||grad loss_i||^2 = ||G||_F^2 carried by the top
-    principal direction (uncentred; which matrix Liu decomposes is unknown, so
-    this is the suite's choice, papers/liu2019/README.md, "Suite choices where
-    the code and the text are silent"). Memory N x P: meant for one
+    principal direction (uncentred: a choice of the suite, since neither a
+    reference code nor a published text fixes the matrix; the protocol's
+    README records it). Memory N x P: meant for one
     batch and one tensor.
     """
     with preserved_weights(model):

@@ -3,8 +3,7 @@
 The surface is L(theta + x d1) or L(theta + x d1 + y d2) on a grid, with
 theta the model's current weights and d1, d2 from
 :mod:`repro.landscape.directions`. It is the loss-landscape figure of Li et
-al. 2018 §4-5 and of Liu et al. 2019, Exp L-B (2-D surface of one tensor;
-reference liu2019.md §1.3).
+al. 2018 §4-5, of the whole model or of one tensor.
 
 Resumable: with ``path`` the arrays, initialised to NaN, and a mask of the
 evaluated points are saved to an ``.npz`` after every ``flush_every``

@@ -1,4 +1,4 @@
-"""CaffeNet, the 8-weight-layer network of Yosinski et al. 2014 (§2, code prototxts).
+"""CaffeNet, Caffe's 8-weight-layer reference ImageNet network, as its training prototxt defines it.
 
 Layer order is Caffe's (pool *before* LRN, unlike the original AlexNet)::
 
@@ -20,10 +20,10 @@ conv1 geometry and initialisation; the structure is identical.
 * paper: 227x227x3 input, widths 96-256-384-384-256-4096-4096, conv1 11x11
   stride 4; Gaussian init sigma 0.01 (fc6/fc7: 0.005), bias 1 for conv2,
   conv4, conv5, fc6, fc7 and 0 elsewhere -- exactly the prototxt fillers.
-* mini: 32x32x1 input, conv1 5x5 stride 2 pad 2 (the paper's conv1 also
-  down-samples, by 4), narrower widths, and He-normal init with zero biases (the paper's
-  sigma = 0.01 / bias 1 init leaves a mini net at chance; see
-  papers/yosinski2014/README.md).
+* mini: 32x32x1 input, conv1 5x5 stride 2 pad 2 (the paper-scale conv1 also
+  down-samples, by 4), narrower widths, and He-normal init with zero biases (the
+  paper-scale sigma = 0.01 / bias 1 init leaves a mini net at chance; the
+  protocol's README gives the numbers).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Fixup ResNet without BatchNorm: the network of Neyshabur et al. 2020's official code.
+"""Fixup ResNet without BatchNorm, a Keras port of a PyTorch reference implementation.
 
-``third_party/fixup_resnet/fixup_resnet_imagenet.py`` of
+The reference is ``third_party/fixup_resnet/fixup_resnet_imagenet.py`` of
 google-research/understanding-transfer-learning, after
 Zhang, Dauphin and Ma 2019 ("Fixup"). Bottleneck block, with scalar biases
 ``b`` (init 0) and a scalar ``scale`` (init 1)::
@@ -24,9 +24,8 @@ blocks in the whole network):
 There is no BatchNorm, so interpolating, rewinding or perturbing weights
 needs no re-estimation of statistics. Layer names follow the torchvision
 module tree of :mod:`repro.models.resnet` (``stem_conv``,
-``layer<s>_block<b>_conv<k>``, ``fc``), so
-``repro.neyshabur2020.analyses.neyshabur_modules`` maps variables to the paper's
-modules conv1, layer1.0 ... layer4.2, fc.
+``layer<s>_block<b>_conv<k>``, ``fc``), so variables map onto the torchvision
+modules conv1, layer1.0 ... layer4.2, fc (:func:`repro.models.resnet.torch_module`).
 
 ``stem='imagenet'`` is the official 7x7/2 conv + 3x3/2 max-pool for 224
 inputs; ``stem='mini'`` is a 3x3/1 conv + the same max-pool for 32x32

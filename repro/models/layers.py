@@ -13,8 +13,8 @@
   ``b_c = a_c / (k + (alpha / n) * sum_{c' in window(c)} a_c'^2)^beta`` with a
   window of ``n`` channels centred on ``c``, equal to
   ``tf.nn.local_response_normalization(depth_radius=(n-1)/2, bias=k,
-  alpha=alpha/n, beta=beta)`` but twice differentiable (Yosinski et al. 2014,
-  CaffeNet norm1/norm2).
+  alpha=alpha/n, beta=beta)`` but twice differentiable (CaffeNet's
+  norm1/norm2).
 """
 from __future__ import annotations
 

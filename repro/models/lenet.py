@@ -1,6 +1,7 @@
-"""LeNet of Liu et al. 2019 (official ``lenet.py``; reference ``liu2019.md`` §1.5), in Keras.
+"""LeNet-5 in Keras: two 5x5 convs, a 500-unit dense layer and a 3-layer dense head.
 
-The official code builds two torch modules, a body ``LeNet`` and a head
+The layout is that of a PyTorch reference implementation, ``lenet.py``. That
+code builds two torch modules, a body ``LeNet`` and a head
 ``LeNet_cls``; here they are one Keras model with the layers in the same
 order::
 
@@ -36,7 +37,7 @@ Faithful details and deviations:
   (SVHN resized); the data pipeline applies it, not the model.
 - the official fine-tuning loads the pretrained body *and* head
   (``lenet_fashion.pkl`` and ``lenet_fashion_cls.pkl``) and trains both:
-  the head is transferred too, so a Liu transfer copies all of
+  the head is transferred too, so such a transfer copies all of
   :data:`WEIGHT_LAYERS` (``repro.transfer.transfer(target, WEIGHT_LAYERS, 6,
   'finetune', source)``).
 - Keras flattens ``(H, W, C)``, torch ``(C, H, W)``: converting a torch
@@ -81,7 +82,7 @@ def lenet(
     weights: str | os.PathLike | None = None,
     name: str = "lenet",
 ) -> keras.Model:
-    """LeNet body + ``LeNet_cls`` head of Liu et al.'s ``lenet.py``, returning logits.
+    """LeNet body + ``LeNet_cls`` head of the reference ``lenet.py``, returning logits.
 
     Input ``(input_size, input_size, 1)``, already scaled (``x/255 - 0.5`` in
     the code). ``weights`` is a local ``.weights.h5`` of the whole model,

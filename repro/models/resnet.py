@@ -1,8 +1,7 @@
-"""Torchvision-style bottleneck ResNet ("v1.5") in Keras, with the module maps of Chen and Neyshabur.
+"""Torchvision-style bottleneck ResNet ("v1.5") in Keras, with its map to torchvision module names.
 
 The architecture follows torchvision ``resnet50`` (He et al. 2016; the
-"v1.5" variant), which is what Chen et al. 2022 (official code) and
-Neyshabur et al. 2020 train:
+"v1.5" variant), the ResNet-50 that PyTorch ImageNet training code builds:
 
 - bottleneck ``1x1 -> 3x3 -> 1x1`` with expansion 4; the stride-2 of a
   stage's first block sits in the **3x3** conv (``conv2``);
@@ -39,8 +38,8 @@ How it differs from ``keras.applications.ResNet50`` (ResNet "v1"):
 
 The ``'cifar'`` stem (3x3 stride-1 conv, no max-pool) is the usual
 adaptation to 32x32 inputs; the ``'imagenet'`` stem is torchvision's
-(7x7 stride-2 conv, 3x3 stride-2 max-pool). Chen et al. fine-tune CIFAR at
-32x32 with the ImageNet stem; the mini scale uses the CIFAR stem.
+(7x7 stride-2 conv, 3x3 stride-2 max-pool). A protocol may fine-tune on
+32x32 CIFAR with the ImageNet stem; the mini scale uses the CIFAR stem.
 """
 from __future__ import annotations
 
@@ -141,8 +140,8 @@ def resnet(
     ``width * 2**(s-1)`` and output width ``4 * width * 2**(s-1)``; stages
     2..4 halve the resolution in the 3x3 conv of their first block. The head
     is ``logits = W . GAP(h) + b``. ``width=64, blocks=(3, 4, 6, 3)`` is
-    ResNet-50 (He et al. 2016), the network of Chen et al. 2022 (§4) and of
-    Neyshabur et al. 2020 (a Fixup variant there).
+    ResNet-50 (He et al. 2016); :mod:`repro.models.fixup_resnet` is its
+    variant without BatchNorm.
 
     ``stem='imagenet'``: 7x7/2 conv + 3x3/2 max-pool (224 inputs);
     ``stem='cifar'``: 3x3/1 conv, no pool (32x32 inputs). ``weights`` is a
@@ -154,9 +153,9 @@ def resnet(
     2048 for ResNet-50), there is no ``fc`` layer and ``num_classes`` is
     unused. The backbone's init is the same as with the top (the ``fc``
     seeds are drawn after every conv's), and a ``.weights.h5`` saved from
-    such a model loads into the backbone of a model built on it (see
-    :func:`repro.liu2019.network.liu_backbone`). Chen's groups and Neyshabur's
-    modules need the ``fc`` layer and raise ``ValueError`` on a model without it.
+    such a model loads into the backbone of a model built on it (a backbone
+    with a head of its own). Module maps that place the classifier need the
+    ``fc`` layer and raise ``ValueError`` on a model without it.
     """
     if stem not in STEMS:
         raise BadArgument(f"stem {stem!r} is not one of {', '.join(STEMS)}")

@@ -11,8 +11,8 @@ model per spec) with
 
 The builders live in the network modules (:mod:`repro.models.caffenet`,
 :mod:`repro.models.resnet`, :mod:`repro.models.fixup_resnet`,
-:mod:`repro.models.lenet`); a paper's own network (Liu et al.'s ResNet-50
-with its ``CLS`` head) defines its spec in the paper's package.
+:mod:`repro.models.lenet`); a paper's own network (e.g. a ResNet-50 with a
+non-standard classifier head) defines its spec in the paper's package.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Init:
 
 @dataclass(frozen=True)
 class CaffeNetSpec:
-    """CaffeNet (Yosinski et al. 2014 §2): five convs, two hidden dense layers, the classifier ``fc8``."""
+    """CaffeNet: five convs, two hidden dense layers, the classifier ``fc8``."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
@@ -83,7 +83,7 @@ class CaffeNetSpec:
 
 
 def caffenet_paper(num_classes: int = 1000) -> CaffeNetSpec:
-    """The exact CaffeNet of ``results/half0A/imagenet_train.prototxt`` (Yosinski et al. 2014 §2)."""
+    """The exact CaffeNet of the Caffe prototxt ``results/half0A/imagenet_train.prototxt``."""
     sigma = Init("gaussian", 0.01, 0.0)
     sigma_b1 = Init("gaussian", 0.01, 1.0)
     fc_b1 = Init("gaussian", 0.005, 1.0)
@@ -176,7 +176,7 @@ class FixupResNetSpec(ResNetSpec):
 
 @dataclass(frozen=True)
 class LeNetSpec:
-    """The LeNet body + ``LeNet_cls`` head of Liu et al.'s ``lenet.py`` (:func:`repro.models.lenet.lenet`)."""
+    """The LeNet body + ``LeNet_cls`` head of the PyTorch reference ``lenet.py`` (:func:`repro.models.lenet.lenet`)."""
 
     num_classes: int = 10
     input_size: int = 28
