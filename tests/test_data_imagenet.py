@@ -13,7 +13,8 @@ import tensorflow_datasets as tfds
 
 from repro.data import imagenet
 from repro.data.catalog import tfds_catalog
-from repro.data.splits import filter_classes, first_k_per_class, imagenet_random_split
+from repro.data.splits import filter_classes, first_k_per_class
+from repro.yosinski2014.splits import imagenet_random_split
 from repro.errors import BadArgument, DatasetMissing
 
 from conftest import MOCK_IMAGENET_EXAMPLES as NUM_EXAMPLES

@@ -1,4 +1,5 @@
-"""Class splits (Yosinski 2014 §1.2-1.4) and subset helpers of repro.data.splits."""
+"""Class splits: the shared recipe and subset helpers (repro.data.splits) and the layer-transfer grids' splits
+(repro.yosinski2014.splits, the paper's §2 and the official ilsvrc12 scripts)."""
 import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
 
 import json
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from repro.data import splits
+from repro.yosinski2014 import splits as transfer_splits
 from repro.errors import BadArgument
 
 
@@ -21,12 +23,12 @@ def global_recipe(seed, n, k):
 
 
 def test_split0_a_starts_like_the_official_split():
-    assert splits.imagenet_random_split(0).classes_a[:11] == (0, 1, 2, 5, 9, 10, 15, 16, 17, 19, 20)
+    assert transfer_splits.imagenet_random_split(0).classes_a[:11] == (0, 1, 2, 5, 9, 10, 15, 16, 17, 19, 20)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_random_split_matches_global_seed_recipe_and_is_a_partition(seed):
-    split = splits.imagenet_random_split(seed)
+    split = transfer_splits.imagenet_random_split(seed)
     assert list(split.classes_a) == global_recipe(seed, 1000, 500)
     assert len(split.classes_a) == len(split.classes_b) == 500
     assert set(split.classes_a).isdisjoint(split.classes_b)
@@ -35,20 +37,20 @@ def test_random_split_matches_global_seed_recipe_and_is_a_partition(seed):
 
 
 def test_random_splits_differ_between_seeds():
-    assert splits.imagenet_random_split(0).classes_a != splits.imagenet_random_split(1).classes_a
+    assert transfer_splits.imagenet_random_split(0).classes_a != transfer_splits.imagenet_random_split(1).classes_a
 
 
 def test_split_leaves_global_rng_untouched():
     np.random.seed(123)
     expected = np.random.rand(3)
     np.random.seed(123)
-    splits.imagenet_random_split(2)
+    transfer_splits.imagenet_random_split(2)
     splits.fashion_random_split(1)
     np.testing.assert_array_equal(np.random.rand(3), expected)
 
 
 def test_natman_split_ranges_sizes_and_naming_flip():
-    split = splits.imagenet_natman_split()
+    split = transfer_splits.imagenet_natman_split()
     assert len(split.classes_a) == 449 and len(split.classes_b) == 551
     assert sorted(split.classes_a + split.classes_b) == list(range(1000))
     assert split.classes_a[397:401] == (397, 936, 937, 938)
@@ -69,32 +71,32 @@ def test_fashion_random_split_follows_recipe_and_records_it(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fashion_digits_random_split_follows_recipe_over_20_classes(seed):
-    split = splits.fashion_digits_random_split(seed)
+    split = transfer_splits.fashion_digits_random_split(seed)
     assert list(split.classes_a) == global_recipe(seed, 20, 10)
     assert sorted(split.classes_a + split.classes_b) == list(range(20))
 
 
 def test_fashion_digits_domain_split_is_clothing_against_digits():
-    split = splits.fashion_digits_domain_split()
+    split = transfer_splits.fashion_digits_domain_split()
     assert split.classes_a == tuple(range(10)) and split.classes_b == tuple(range(10, 20))
 
 
 def test_half_remap_is_increasing_original_id_order():
-    half = splits.imagenet_random_split(0).half("B")
+    half = transfer_splits.imagenet_random_split(0).half("B")
     table = half.remap()
     assert half.name == "half0B"
     config = json.loads(json.dumps(half.to_config()))
     assert config == {"name": "half0B", "classes": list(half.classes), "num_classes": 1000}
     assert table.shape == (1000,)
     np.testing.assert_array_equal(table[list(half.classes)], np.arange(500))
-    assert (table[list(splits.imagenet_random_split(0).classes_a)] == -1).all()
+    assert (table[list(transfer_splits.imagenet_random_split(0).classes_a)] == -1).all()
     with pytest.raises(BadArgument, match="accepted: A, B"):
-        splits.imagenet_random_split(0).half("C")
+        transfer_splits.imagenet_random_split(0).half("C")
 
 
 def test_bad_seed_and_bad_subset_are_rejected():
     with pytest.raises(BadArgument, match="seed"):
-        splits.imagenet_random_split(-1)
+        transfer_splits.imagenet_random_split(-1)
     with pytest.raises(BadArgument, match="distinct ids"):
         splits.label_remap([3, 3], 10)
     with pytest.raises(BadArgument, match="distinct ids"):

@@ -58,7 +58,7 @@ def test_transfer_runs_record_the_split_and_the_transfer(tmp_path):
     config = json.loads((tmp_path / "yosinski2014/smoke/runs/transfer0A0B_1_3/config.json").read_text())
     assert config["transfer"]["copied"] == ["conv1", "conv2", "conv3"]
     assert config["transfer"]["frozen"] == ["conv1", "conv2", "conv3"]
-    from repro.data import splits
+    from repro.yosinski2014 import splits
 
     assert config["data"]["split"]["classes_a"] == list(splits.fashion_digits_random_split(0).classes_a)
     assert len(config["data"]["split"]["classes_a"]) == 10  # half of the 20-class union

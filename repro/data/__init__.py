@@ -8,8 +8,8 @@ Modules, one job each:
   ``sklearn_digits`` for the embedded data (no download).
 - :mod:`repro.data.arrays`: ``load_arrays``, the cached 32x32 float arrays of
   every mini-scale run.
-- :mod:`repro.data.splits`: class splits A/B (random halves, natural vs
-  man-made), class filtering and first-k-per-class subsets.
+- :mod:`repro.data.splits`: class splits A/B (the random-half recipe), class
+  filtering and first-k-per-class subsets.
 - :mod:`repro.data.transforms`: derived domains (block/pixel shuffle,
   inversion, rotation, noise).
 - :mod:`repro.data.catalog`: any tfds catalog dataset from a prepared

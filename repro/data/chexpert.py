@@ -80,7 +80,8 @@ class ChexpertConfig(tfds.core.BuilderConfig):
 ROWS_1234_50K = ChexpertConfig(
     name="rows_1234_50k",
     description="train = rows 0-50k, test = rows 50k-100k of train.csv shuffled by RandomState(1234); "
-    "validation = valid.csv (the split of Neyshabur et al. 2020's official split_trainset.py).",
+    "validation = valid.csv (the row split of libdata/chexpert_index/split_trainset.py in "
+    "google-research/understanding-transfer-learning).",
 )
 
 

@@ -1,26 +1,18 @@
 """Class splits A/B and class/volume subsets of labelled arrays.
 
-Transfer between two disjoint halves of the ImageNet classes, built as the
-scripts of the Caffe transfer experiments (``ilsvrc12/``) build them:
+A :class:`ClassSplit` divides a label set into two disjoint halves A and B;
+:func:`random_split` draws A as the Caffe transfer scripts draw their random
+ImageNet halves (``ilsvrc12/make_reduced_dataset.py``)::
 
-- random halves ("similar" datasets), official recipe for seeds s = 0..3
-  (``ilsvrc12/make_reduced_dataset.py``)::
+    numpy.random.seed([s]); A = sorted(numpy.random.choice(numpy.arange(n), k, replace=False))
 
-      numpy.random.seed([s]); A = sorted(numpy.random.choice(numpy.arange(1000), 500, replace=False))
-
-  reproduced here with ``numpy.random.RandomState([s])`` (the same MT19937
-  stream; numpy's global RNG is left untouched);
-- natural vs man-made ("dissimilar"), contiguous index ranges (official
-  ``ilsvrc12/data/half_nat_idx.txt``, ``half_man_idx.txt``); the code's
-  ``halfnatmanA`` is natural, the paper's "A" is man-made;
-- the first k examples of every class (reduced-volume datasets of the
-  supplementary material, ``make_reduced_dataset.py --perclass``).
-
-Labels of a half are remapped to 0..k-1 in increasing original-id order
-(``make_reduced_dataset.py: makeit``). The mini scale applies the same
-recipe to the 10 Fashion-MNIST classes, plus a hand-made dissimilar split
-(upper-body garments vs the rest). Every split records its recipe for
-config.json.
+here with ``numpy.random.RandomState([s])`` (the same MT19937 stream; numpy's
+global RNG is left untouched). Labels of a half are remapped to 0..k-1 in
+increasing original-id order (``make_reduced_dataset.py: makeit``). The
+first k examples of every class give the reduced-volume datasets
+(``make_reduced_dataset.py --perclass``). Every split records its recipe for
+config.json. The splits a protocol names (which seeds, which classes) live in
+that protocol's package.
 """
 from __future__ import annotations
 
@@ -33,9 +25,6 @@ from repro.errors import BadArgument
 
 IMAGENET_CLASSES = 1000
 FASHION_CLASSES = 10
-NATURAL_RANGES = ((0, 397), (936, 958), (970, 970), (972, 998))
-MAN_MADE_RANGES = ((398, 935), (959, 969), (971, 971), (999, 999))
-FASHION_DIGITS_CLASSES = 20  # Fashion-MNIST's classes as 0-9, then MNIST's digits 0-9 as 10-19
 
 
 @dataclass(frozen=True)
@@ -124,57 +113,10 @@ def random_split(num_classes: int, num_a: int, seed: int, name: str) -> ClassSpl
     return ClassSplit(name, num_classes, classes_a, _complement(classes_a, num_classes), recipe)
 
 
-def imagenet_random_split(seed: int) -> ClassSplit:
-    """Random 500/500 ImageNet split ``half<seed>`` (official seeds 0..3)."""
-    split = random_split(IMAGENET_CLASSES, 500, seed, f"half{seed}")
-    official = seed in (0, 1, 2, 3)
-    return replace(split, note="official Yosinski split" if official else "not an official seed (0..3)")
-
-
-def _ranges(ranges: Sequence[tuple[int, int]]) -> tuple[int, ...]:
-    return tuple(c for lo, hi in ranges for c in range(lo, hi + 1))
-
-
-def imagenet_natman_split() -> ClassSplit:
-    """Natural (A, 449 classes) vs man-made (B, 551 classes) ImageNet split ``halfnatman``.
-
-    A/B follow the code (``halfnatmanA`` = natural); the paper calls man-made "A".
-    """
-    ranges = "natural 0-397, 936-958, 970, 972-998; man-made 398-935, 959-969, 971, 999"
-    return ClassSplit(
-        "halfnatman",
-        IMAGENET_CLASSES,
-        _ranges(NATURAL_RANGES),
-        _ranges(MAN_MADE_RANGES),
-        f"index ranges (ilsvrc12/data/half_nat_idx.txt, half_man_idx.txt): {ranges}",
-        "A = natural, B = man-made as in the code (halfnatmanA/B); the paper names man-made A and natural B",
-    )
-
-
 def fashion_random_split(seed: int) -> ClassSplit:
     """The random-half recipe over the 10 Fashion-MNIST classes (5/5), mini scale."""
     split = random_split(FASHION_CLASSES, 5, seed, f"fashion_half{seed}")
-    return replace(split, note="Yosinski §1.2 recipe applied to Fashion-MNIST's 10 classes (mini scale)")
-
-
-def fashion_digits_random_split(seed: int) -> ClassSplit:
-    """The random-half recipe over the 20 classes of Fashion-MNIST + MNIST (10/10): like ImageNet's
-    random halves, each half draws classes of both kinds (clothing and digits)."""
-    split = random_split(FASHION_DIGITS_CLASSES, 10, seed, f"fashion_digits_half{seed}")
-    return replace(split, note="Yosinski §1.2 recipe applied to the 20 classes of Fashion-MNIST (0-9) and MNIST "
-                               "(10-19) (mini scale)")
-
-
-def fashion_digits_domain_split() -> ClassSplit:
-    """Dissimilar mini split over Fashion-MNIST + MNIST: the clothing classes (A) vs the digits (B)."""
-    return ClassSplit(
-        "fashion_vs_digits",
-        FASHION_DIGITS_CLASSES,
-        tuple(range(FASHION_CLASSES)),
-        tuple(range(FASHION_CLASSES, FASHION_DIGITS_CLASSES)),
-        "A = the 10 Fashion-MNIST classes (ids 0-9); B = the 10 MNIST digits (ids 10-19)",
-        "mini-scale stand-in for Yosinski's natural/man-made split (§1.3): two unrelated kinds of image",
-    )
+    return replace(split, note="the random-half recipe applied to Fashion-MNIST's 10 classes (mini scale)")
 
 
 def filter_classes(

@@ -440,8 +440,8 @@ def table1(nets: Networks) -> dict[QuantityKey, float]:
 def stand_ins(scale: str) -> dict[str, str]:
     """What each published target is measured on at a scale that stands in for ImageNet: ``{target: label}``
     (empty at paper scale). The label keeps the published target first, so the row still names its key."""
-    from repro.data import splits
     from repro.data.fashion_mnist import CLASS_NAMES
+    from repro.yosinski2014 import splits
     from repro.yosinski2014.protocol import SCALES
 
     s = SCALES[scale]

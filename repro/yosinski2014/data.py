@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from repro.data import splits
+from repro.yosinski2014 import splits as class_splits
 from repro.train import StreamData, TrainData
 
 
@@ -28,11 +29,11 @@ def task_split(dataset: str, n_classes: int, task: str) -> tuple[list[int], dict
         return list(range(n_classes)), {"name": "whole", "classes": list(range(n_classes))}
     half = task[-1]
     if task.startswith("natman"):
-        split = splits.imagenet_natman_split() if dataset == "imagenet2012" else splits.fashion_digits_domain_split()
+        split = class_splits.imagenet_natman_split() if dataset == "imagenet2012" else class_splits.fashion_digits_domain_split()
     elif dataset == "imagenet2012":
-        split = splits.imagenet_random_split(int(task[:-1]))
+        split = class_splits.imagenet_random_split(int(task[:-1]))
     else:
-        split = splits.fashion_digits_random_split(int(task[:-1]))
+        split = class_splits.fashion_digits_random_split(int(task[:-1]))
     classes = split.classes_a if half == "A" else split.classes_b
     return list(classes), {**split.to_config(), "half": half}
 
