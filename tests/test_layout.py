@@ -55,13 +55,23 @@ def test_no_shared_module_imports_or_names_a_paper():
         assert not flagged, f"{path.relative_to(ROOT)} defines or uses paper-named identifiers {flagged}"
 
 
+def test_no_shared_module_text_names_a_paper():
+    """Docstrings, comments and strings of shared modules describe methods, not the papers that use them
+    (the registry, which maps paper keys to their packages, is the one exception)."""
+    shared = [p for p in (ROOT / "repro").rglob("*.py") if p.parent.name not in PAPERS and p.name != "registry.py"]
+    named = re.compile("|".join([*PAPERS, r"\bYosinski", r"\bNeyshabur", r"\bLiu\b", r"\bChen\b"]))
+    offending = [f"{p.relative_to(ROOT)}:{i}" for p in shared
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if named.search(line)]
+    assert not offending, offending
+
+
 def test_no_file_cites_a_file_outside_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if tracked.returncode:
         pytest.skip("not a git checkout")
     # assembled from parts so that this file does not match itself
     pattern = re.compile("|".join(["DESIGN" + r"\.md", "reference" + "/[a-z]", "reference" + " §", "/wo" + "rk/",
-                                   "/ro" + "ot/"]))
+                                   "/ro" + "ot/", r"\b[a-z]+20\d\d" + r"\.md", "anchors" + r"\.md"]))
     offending = []
     for name in tracked.stdout.split():
         path = ROOT / name
