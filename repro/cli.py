@@ -114,9 +114,9 @@ def _run(args: argparse.Namespace) -> None:
 
         print(dry_run(paper, experiments, args.scale, args.only, shard, as_json=args.json, seed_set=args.seed_set))
         return
-    from repro.scheduler import check_jobs, default_jobs
+    from repro.scheduler import check_jobs, jobs_for
 
-    jobs = args.jobs if args.jobs is not None else default_jobs() if args.strategy == "default" else 1
+    jobs = jobs_for(args.jobs, args.strategy)
     check_jobs(jobs, args.strategy)
     check_output(args.out)
     quiet_libraries(args.verbose)

@@ -43,6 +43,14 @@ def default_jobs() -> int:
     return max(1, min(cores(), MAX_DEFAULT_JOBS))
 
 
+def jobs_for(requested: int | None, strategy: str) -> int:
+    """``--jobs`` as given, else :func:`default_jobs`, or 1 under a distribution strategy (which spreads one
+    process over several devices)."""
+    if requested is not None:
+        return requested
+    return default_jobs() if strategy == "default" else 1
+
+
 def threads_per_job(jobs: int) -> int:
     return max(1, cores() // jobs)
 

@@ -70,7 +70,9 @@ METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "tr
 class TrainData:
     """In-memory training/validation arrays and the augmentation of the protocol.
 
-    Training batches: a per-epoch permutation drawn from ``(data_seed, epoch)``,
+    Training batches: a per-epoch permutation drawn from ``(data_seed, epoch)``
+    cut into ``n // batch`` batches (the last ``n mod batch`` images of an epoch
+    are skipped; a set smaller than one batch reads on, see :meth:`_cycled`),
     each image zero-padded by ``crop_pad`` and randomly cropped back to its size
     (the analogue of Caffe's random 227 crop of a 256 image), mirrored with
     probability 1/2 when ``mirror``. Validation images are used as they are
@@ -86,6 +88,8 @@ class TrainData:
     eval_batch: int = 1000
 
     def __post_init__(self):
+        if len(self.x_train) == 0:
+            raise BadArgument("the run's data selection holds no training image; check its classes and examples per class")
         p = self.crop_pad
         self._padded = np.pad(self.x_train, ((0, 0), (p, p), (p, p), (0, 0))) if p else self.x_train
 

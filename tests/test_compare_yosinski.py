@@ -13,11 +13,13 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from repro.compare import load_published
 from repro.errors import ReproError
-from repro.yosinski2014.compare import EXPERIMENTS, METRIC, compare
+from repro.yosinski2014 import protocol
+from repro.yosinski2014.compare import EXPERIMENTS, METRIC, compare, metric_label
 
 OFFICIAL = Path(__file__).parent / "data" / "yosinski2014_official_runs.csv"
 SCHEMA = ("paper", "experiment", "scale", "run_key", "condition", "n", "source", "target", "split", "seed",
@@ -272,7 +274,8 @@ def test_mini_rows_hold_their_own_target_beside_its_stand_in(committed_mini):
     assert rows[("acc", "AnB", "3", "natmanB")].measured == pytest.approx(natman["transfernatmanAB_1_3"], abs=5e-5)
     assert rows[("acc", "AnB", "3", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST, target-matched)"
     assert rows[("acc", "base", "0", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST)"
-    assert rows[("std", "base", "0", "B")].measured > 0.001  # the raw spread of the halves, not target-matched
+    halves = [runs[f"half{h}"] for h in ("0A", "0B", "1A", "1B")]  # the raw spread of the halves, not target-matched
+    assert rows[("std", "base", "0", "B")].measured == pytest.approx(float(np.std(halves)), abs=5e-5)
     # every measured row names its stand-in; rows without a measurement keep the published target
     published_targets = {p.target for p in load_published("yosinski2014")}
     for q in committed_mini.quantities:
@@ -293,3 +296,9 @@ def test_run_counts_and_duplicates_do_not_count_as_measured_quantities(committed
     assert any(note.startswith("networks: ") and "random_splits/BnB 14 over n = 1..7 from 2 distinct base nets"
                in note for note in committed_mini.notes)
 
+
+
+def test_figures_name_the_metric_of_their_scale():
+    assert metric_label("mini") == f"mean of the last {protocol.MINI_SCALE.schedule.final_k} evals"
+    assert metric_label("paper") == f"mean of {protocol.PAPER_SCALE.schedule.top_k} best evals"
+    assert metric_label("smoke") == "last eval"  # final_k = 1

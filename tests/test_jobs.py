@@ -11,7 +11,7 @@ import pytest
 
 from repro.cli import main
 from repro.errors import BadArgument
-from repro.scheduler import check_jobs
+from repro.scheduler import check_jobs, default_jobs, jobs_for
 from repro.yosinski2014 import protocol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,24 @@ def test_jobs_must_be_positive_and_cannot_share_cores_with_a_distribution_strate
         check_jobs(0, "default")
     with pytest.raises(BadArgument, match="--jobs 1 with it"):
         check_jobs(2, "mirrored")
+
+
+def test_default_jobs_is_one_per_core_but_one_under_a_distribution_strategy():
+    assert jobs_for(None, "default") == default_jobs()
+    assert jobs_for(None, "mirrored") == jobs_for(None, "multi_worker_mirrored") == 1
+    assert jobs_for(3, "default") == 3
+
+
+def test_workers_run_the_plan_s_own_runs_not_a_second_reading_of_the_protocol(tmp_path, monkeypatch):
+    """A grid declared in this process only (here a patched protocol: split seed 5) runs in --jobs workers: the
+    transfer run finds its source base net in the parent's index, which a worker re-reading the protocol lacks."""
+    from dataclasses import replace
+
+    monkeypatch.setitem(protocol.SCALES, "smoke", replace(protocol.SMOKE_SCALE, random_splits=(5,)))
+    assert main(["run", "yosinski2014", "random_splits", "--scale", "smoke", "--out", str(tmp_path), "--jobs", "2",
+                 "--only", "^(half5B|transfer5A5B_1_1)$"]) == 0
+    rows = _rows(tmp_path / "yosinski2014" / "smoke" / "random_splits.csv")
+    assert sorted(r["run_key"] for r in rows) == ["half5B", "transfer5A5B_1_1"]
 
 
 def test_ctrl_c_stops_the_workers_and_a_rerun_completes_without_losing_or_repeating_a_row(tmp_path):

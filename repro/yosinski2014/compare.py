@@ -53,6 +53,18 @@ settling after the lr drop and favour every net that converges early (every tran
 points against its base net), so they read the mean of the last evaluations, taken at the same iterations
 for every net: the paper's "average accuracy over the validation set for a trained network" (Figure 2
 caption)."""
+
+
+def metric_label(scale: str) -> str:
+    """How the figures name :data:`METRIC` at ``scale``: "mean of the last 3 evals", "mean of 10 best evals"."""
+    from repro.yosinski2014.protocol import SCALES
+
+    schedule = SCALES[scale].schedule
+    if METRIC[scale] == "acc_final_mean":
+        return f"mean of the last {schedule.final_k} evals" if schedule.final_k > 1 else "last eval"
+    return f"mean of {schedule.top_k} best evals"
+
+
 NOISE_FLOOR = 0.002
 """Lower bound on the noise unit sigma (accuracy fraction), for grids with fewer than two base nets."""
 
@@ -546,7 +558,7 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None,
         quantities=label_stand_ins(quantity_table(published, measured_quantities(nets), merged), labels,
                                    nets.paired),
         verdicts=judge_claims(claims, RULES, nets, merged),
-        figures=draw_figures(nets, published, results_dir, scale, METRIC[scale]),
+        figures=draw_figures(nets, published, results_dir, scale, metric_label(scale)),
         run_summary=load_run_summary(results_dir), notes=notes,
     )
     comparison.write()

@@ -41,20 +41,19 @@ STYLE = {  # condition -> (colour, marker, x offset), after the paper's palette
 }
 NATMAN_STYLE = {"natmanA": ("#2e7d32", "natural (natmanA)"), "natmanB": ("#8e24aa", "man-made (natmanB)")}
 PUBLISHED_TITLE = "published (ImageNet, official logs)"
-METRIC_LABELS = {"acc_top10_mean": "mean of 10 best evals", "acc_final_mean": "mean of the last evals"}
 
 Published = dict[tuple[str, str, str, str], float]
 
 
 def draw_figures(nets: Networks, published: Sequence[PublishedValue], out_dir: Path, scale: str,
-                 metric: str = "acc_top10_mean") -> list[Path]:
-    """Draw every figure whose experiments ran into ``out_dir``; return the PNGs written. ``metric`` is the
-    measured networks' accuracy column (named on the measured axes)."""
+                 metric_label: str) -> list[Path]:
+    """Draw every figure whose experiments ran into ``out_dir``; return the PNGs written. ``metric_label``
+    names the measured networks' accuracy (e.g. "mean of the last 3 evals") on the measured axes."""
     pub = {p.key: p.value for p in published if p.provenance == "logs"}
     written = []
     for name, draw in ((FIGURE2, _figure2), (FIGURE3, _figure3)):
         path = Path(out_dir) / name
-        figure = draw(nets, pub, scale, METRIC_LABELS.get(metric, metric))
+        figure = draw(nets, pub, scale, metric_label)
         if figure is None:
             path.unlink(missing_ok=True)
             continue
