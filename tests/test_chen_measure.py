@@ -65,3 +65,13 @@ def test_regression_rejects_constant_columns_and_too_few_targets():
         standardized_regression({"G": [1.0] * 6, "D": range(6)}, range(6))
     with pytest.raises(ValueError, match="too few"):
         standardized_regression({"G": [1.0, 2.0, 3.0], "D": [3.0, 1.0, 2.0], "lnN": [1.0, 5.0, 2.0]}, [1, 2, 3])
+
+
+def test_frechet_distance_of_fewer_examples_than_dimensions_is_quiet_and_zero_for_the_same_set():
+    """S_a S_b is singular when n < d (smoke targets): the distance is still defined and says nothing on stderr."""
+    import warnings
+
+    features = np.random.default_rng(0).normal(size=(4, 16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert frechet_distance(features, features) == pytest.approx(0.0, abs=1e-6)

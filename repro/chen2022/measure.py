@@ -21,6 +21,7 @@ standardisation over the targets (population standard deviation).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -69,7 +70,11 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^{1/2}) of two feature sets (rows = examples)."""
     mu_a, cov_a = _moments(a)
     mu_b, cov_b = _moments(b)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    with warnings.catch_warnings():
+        # with fewer examples than feature dimensions (smoke, small targets) S_a S_b is singular; sqrtm still
+        # returns its principal root, which is what the trace needs, and warns on every call
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
     root = np.real(root)
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root))
 
