@@ -65,17 +65,26 @@ def test_workers_run_the_plan_s_own_runs_not_a_second_reading_of_the_protocol(tm
     assert sorted(r["run_key"] for r in rows) == ["half5B", "transfer5A5B_1_1"]
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C as a terminal delivers it, whatever this test process inherited (a SIGINT
+    ignored or blocked here would be ignored or blocked in the child too, and the grid would run to its end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def test_ctrl_c_stops_the_workers_and_a_rerun_completes_without_losing_or_repeating_a_row(tmp_path):
     command = [sys.executable, "-m", "repro.cli", "run", "yosinski2014", "random_splits", "--scale", "smoke",
                "--out", str(tmp_path), "--jobs", "2"]
     csv_path = tmp_path / "yosinski2014" / "smoke" / "random_splits.csv"
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=_interruptible)
     deadline = time.time() + TIMEOUT
     while time.time() < deadline and (not csv_path.exists() or not _rows(csv_path)):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)  # at the first row: the 39 smoke runs take seconds, so interrupt at once
     output, _ = process.communicate(timeout=TIMEOUT)
-    assert process.returncode == 130, output
+    assert process.returncode == 130, (f"test process: SIGINT handler {signal.getsignal(signal.SIGINT)}, "
+                                       f"blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}\n{output}")
     assert "rerun the same command to resume" in output
     kept = [r["run_key"] for r in _rows(csv_path)]
     grid = [r.key for r in protocol.grid("random_splits", "smoke")]
