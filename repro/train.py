@@ -123,14 +123,15 @@ class TrainData:
         As Caffe's data layer wraps around its database, the batch reads on
         through consecutive epochs: positions ``step*B .. (step+1)*B - 1`` of
         the concatenated per-epoch permutations, so every image appears
-        ``B/n`` times per batch on average, each copy with its own crop and
-        mirror.
+        ``B/n`` times per batch on average (each copy with its own crop and
+        mirror where the protocol has them).
         """
         n = len(self.x_train)
-        positions = np.arange(step * batch_size, (step + 1) * batch_size)
-        epochs, offsets = np.divmod(positions, n)
-        orders = {int(e): np.random.RandomState([data_seed, int(e)]).permutation(n) for e in np.unique(epochs)}
-        return np.sort(np.array([orders[int(e)][o] for e, o in zip(epochs, offsets)]))
+        first, last = step * batch_size // n, ((step + 1) * batch_size - 1) // n
+        orders = [np.random.RandomState([data_seed, e]).permutation(n) for e in range(first, last + 1)]
+        stream = np.concatenate(orders)
+        start = step * batch_size - first * n
+        return np.sort(stream[start:start + batch_size])
 
     def validation_batches(self):
         for start in range(0, len(self.x_val), self.eval_batch):
