@@ -272,7 +272,8 @@ def test_mini_rows_hold_their_own_target_beside_its_stand_in(committed_mini):
     assert rows[("acc", "AnB", "3", "natmanA")].measured == pytest.approx(natman["transfernatmanBA_1_3"], abs=5e-5)
     assert rows[("acc", "AnB", "3", "natmanA")].published.target == "natmanA (Fashion-MNIST: the 10 clothing classes)"
     assert rows[("acc", "AnB", "3", "natmanB")].measured == pytest.approx(natman["transfernatmanAB_1_3"], abs=5e-5)
-    assert rows[("acc", "AnB", "3", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST, target-matched)"
+    matched = "B (random halves of Fashion-MNIST + MNIST, target-matched)"
+    assert rows[("acc", "AnB", "3", "B")].published.target == matched
     assert rows[("acc", "base", "0", "B")].published.target == "B (random halves of Fashion-MNIST + MNIST)"
     halves = [runs[f"half{h}"] for h in ("0A", "0B", "1A", "1B")]  # the raw spread of the halves, not target-matched
     assert rows[("std", "base", "0", "B")].measured == pytest.approx(float(np.std(halves)), abs=5e-5)

@@ -395,6 +395,7 @@ def test_missing_chexpert_names_manual_dir(tmp_path):
     message = str(caught.value)
     assert "\n" not in message
     assert "tfds dataset 'chexpert_csv/rows_1234_50k' is not prepared in" in message
-    assert f"put CheXpert-v1.0-small in {manual}" in message and f"`repro prepare chexpert_csv --data-dir {tmp_path}`" in message
+    assert f"put CheXpert-v1.0-small in {manual}" in message
+    assert f"`repro prepare chexpert_csv --data-dir {tmp_path}`" in message
     with pytest.raises(DatasetMissing, match="cannot prepare .*missing CheXpert-v1.0-small/train.csv"):
         chexpert.chexpert_builder(tmp_path, prepare=True)

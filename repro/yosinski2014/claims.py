@@ -268,8 +268,8 @@ def claim_c7(nets: Networks) -> list[Part]:
     ]
 
 
-RANDOM_INIT = ("the paper's random layers use its N(0, 0.01) fillers, which leave the miniature net at chance (pilot 4); "
-               "the miniature's random layers use He init, a different treatment")
+RANDOM_INIT = ("the paper's random layers use its N(0, 0.01) fillers, which leave the miniature net at chance "
+               "(pilot 4); the miniature's random layers use He init, a different treatment")
 
 
 def claim_c8(nets: Networks) -> list[Part]:

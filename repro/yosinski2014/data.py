@@ -29,7 +29,8 @@ def task_split(dataset: str, n_classes: int, task: str) -> tuple[list[int], dict
         return list(range(n_classes)), {"name": "whole", "classes": list(range(n_classes))}
     half = task[-1]
     if task.startswith("natman"):
-        split = class_splits.imagenet_natman_split() if dataset == "imagenet2012" else class_splits.fashion_digits_domain_split()
+        imagenet = dataset == "imagenet2012"
+        split = class_splits.imagenet_natman_split() if imagenet else class_splits.fashion_digits_domain_split()
     elif dataset == "imagenet2012":
         split = class_splits.imagenet_random_split(int(task[:-1]))
     else:
