@@ -22,6 +22,7 @@ import repro
 from repro.errors import BadArgument, ReproError
 from repro.options import add_execution_arguments
 from repro.quiet import quiet_libraries
+from repro.threads import pin_threads
 from repro.registry import get_paper, paper_keys, resolve_searches, select_searches
 
 
@@ -118,16 +119,23 @@ def _run(args: argparse.Namespace) -> None:
 
     jobs = jobs_for(args.jobs, args.strategy)
     check_jobs(jobs, args.strategy)
+    check_threads(args.threads)
     check_output(args.out)
     quiet_libraries(args.verbose)
+    pin_threads(args.threads)
     from repro.execution import execution_from_args
     from repro.runner import run_grid
 
     with execution_from_args(args) as execution:
         run_grid(paper, experiments, args.scale, execution.output_root(args.out), only=args.only, shard=shard,
-                 data_dir=args.data_dir, jobs=jobs,
+                 data_dir=args.data_dir, jobs=jobs, threads=args.threads,
                  execution=(args.strategy, args.mixed_precision, args.jit_compile), verbose=args.verbose,
                  seed_set=args.seed_set, command=args.command_line)
+
+
+def check_threads(threads: int) -> None:
+    if threads < 1:
+        raise BadArgument(f"bad --threads {threads}: expected a number of threads per run >= 1")
 
 
 def check_output(out: Path) -> None:
@@ -156,8 +164,10 @@ def check_output(out: Path) -> None:
 def _tune(args: argparse.Namespace) -> None:
     paper = get_paper(args.paper)
     searches = select_searches(resolve_searches(paper, args.experiments, args.scale), args.only)
+    check_threads(args.threads)
     check_output(args.out)
     quiet_libraries(args.verbose)
+    pin_threads(args.threads)
     from repro.execution import execution_from_args
     from repro.tuner import tune
 

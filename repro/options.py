@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from repro.threads import DEFAULT_THREADS
+
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 PRECISIONS = ("off", "float16", "bfloat16")
 
@@ -19,3 +21,6 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-precision", default="off", choices=PRECISIONS,
                         help="Keras mixed precision policy (float16 adds dynamic loss scaling; default: off)")
     parser.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                        help="TensorFlow intra-op threads per run (default: 1, so a run's numbers are the same at "
+                             "any --jobs; a run's float sums depend on this count)")

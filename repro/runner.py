@@ -29,6 +29,7 @@ from repro.files import locked, write_json
 from repro.plan import Shard, Step, check_graph, check_only, resolve, select
 from repro.registry import Paper
 from repro.runs import Need, Run
+from repro.threads import DEFAULT_THREADS, threads_in_use
 from repro.store import (CHECKPOINT, LOCK, RESULT_FILE, experiment_csvs, read_result, read_rows, record_row,
                          scale_dir_name, write_result)
 from repro.workspace import Workspace, say
@@ -95,13 +96,14 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
-             jobs: int = 1, execution: tuple = ("default", "off", False), verbose: bool = False,
+             jobs: int = 1, threads: int = DEFAULT_THREADS, execution: tuple = ("default", "off", False),
+             verbose: bool = False,
              seed_set: int = 0, command: str | None = None) -> dict:
     """Run the selected cells of ``experiments``; return the run summary.
 
     With ``jobs`` > 1 the plan's independent runs go to that many worker processes
     (:mod:`repro.scheduler`), each started with the command's ``execution`` settings
-    (strategy, mixed precision, XLA); rows are recorded here as runs finish. ``seed_set`` > 0 draws an
+    (strategy, mixed precision, XLA) and ``threads`` intra-op threads (:mod:`repro.threads`); rows are recorded here as runs finish. ``seed_set`` > 0 draws an
     independent set of every seed into ``<out>/<paper>/<scale>-seed-set-<S>``. ``command`` is the command line
     recorded in ``run_summary.json`` (default ``repro run <paper>``).
     """
@@ -140,7 +142,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         if jobs > 1 and len(pending) > 1:
             from repro.scheduler import run_parallel
 
-            run_parallel(steps, jobs, workspace, execution, finished, starting, verbose)
+            run_parallel(steps, jobs, threads, workspace, execution, finished, starting, verbose)
         else:
             for step in steps:
                 starting(step)
@@ -154,7 +156,8 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         scale=scale, experiments=experiments, runs=len(selected), shard=f"{shard.index}/{shard.count}",
         started=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs, seed_set=seed_set,
+        seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs,
+        threads_per_run=threads if jobs > 1 else threads_in_use(), seed_set=seed_set,
     )
     if shard.count == 1 and not only:
         write_json(scale_dir / "run_summary.json", summary)

@@ -3,9 +3,10 @@
 A step starts once every run it needs that is in the plan has finished;
 runs outside the plan are finished already (:func:`repro.plan.resolve`).
 Each worker is a fresh process (``spawn``: TensorFlow does not survive a
-fork) that builds its own workspace once, with TensorFlow's thread pools
-sized to its share of the cores (:func:`threads_per_job`), so N workers
-do not oversubscribe the machine; it keeps its datasets and worker models
+fork) that builds its own workspace once, with TensorFlow's intra-op pool
+at the command's threads per run (one by default, :mod:`repro.threads`:
+the same numbers at any N, and N workers on N cores do not oversubscribe
+the machine); it keeps its datasets and worker models
 for every run it is given, as a single process does.
 
 The parent records every finished run's row at once (atomically, under the
@@ -51,10 +52,6 @@ def jobs_for(requested: int | None, strategy: str) -> int:
     return default_jobs() if strategy == "default" else 1
 
 
-def threads_per_job(jobs: int) -> int:
-    return max(1, cores() // jobs)
-
-
 def check_jobs(jobs: int, strategy: str) -> None:
     if jobs < 1:
         raise BadArgument(f"bad --jobs {jobs}: expected a number of worker processes >= 1")
@@ -68,16 +65,11 @@ def _start_worker(paper_key: str, scale: str, out: str, data_dir: str | None, th
     """Worker initializer: size the thread pools before TensorFlow starts, then build the workspace over the
     parent's ``index`` of declared runs (the runs the plan was resolved from, not a second reading of the
     protocol)."""
-    for name in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     from repro.quiet import quiet_libraries
+    from repro.threads import pin_threads
 
     quiet_libraries(verbose)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    pin_threads(threads)
     from repro import registry
     from repro.execution import use_execution
     from repro.workspace import Workspace
@@ -95,10 +87,11 @@ def _run_step(step: Step) -> tuple[dict, bool]:
     return finish(step, _WORKSPACE)
 
 
-def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
+def run_parallel(steps: Sequence[Step], jobs: int, threads: int, workspace, execution: tuple,
                  on_done: Callable[[Step, dict, bool], None], on_start: Callable[[Step], None],
                  verbose: bool = False) -> None:
-    """Execute ``steps`` (a plan, dependencies first) in ``jobs`` worker processes, calling ``on_start`` when a step
+    """Execute ``steps`` (a plan, dependencies first) in ``jobs`` worker processes of ``threads`` intra-op threads
+    each, calling ``on_start`` when a step
     is handed to a worker and ``on_done(step, result, executed)`` in this process as each finishes."""
     from repro import registry
 
@@ -110,7 +103,7 @@ def run_parallel(steps: Sequence[Step], jobs: int, workspace, execution: tuple,
     layout = workspace.layout
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-        initargs=(workspace.paper.key, workspace.scale, str(layout.out), workspace.data_dir, threads_per_job(jobs),
+        initargs=(workspace.paper.key, workspace.scale, str(layout.out), workspace.data_dir, threads,
                   execution, dict(registry.PAPER_MODULES), verbose, workspace.seed_set, workspace.index))
     try:
         while len(done) < len(steps):

@@ -40,11 +40,32 @@ def test_two_workers_run_the_grid_once_with_dependencies_first(tmp_path, capsys)
     assert summary["jobs"] == 2
 
 
+def test_a_grid_gives_the_same_numbers_in_one_process_and_in_two_workers(tmp_path):
+    """One intra-op thread per run (the default) in the command's own process and in each worker: every column of
+    every row but the wall time is identical (with two threads in one process the float sums split differently
+    and the losses differ in their last digits)."""
+    trees = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        subprocess.run([sys.executable, "-m", "repro.cli", "run", "yosinski2014", "natman", "--scale", "smoke",
+                        "--out", str(out), "--jobs", jobs], cwd=ROOT, check=True, capture_output=True, timeout=TIMEOUT)
+        rows = _rows(out / "yosinski2014" / "smoke" / "natman.csv")
+        trees[jobs] = {r["run_key"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
+        summary = json.loads((out / "yosinski2014" / "smoke" / "run_summary.json").read_text())
+        assert summary["threads_per_run"] == 1
+    assert len(trees["1"]) == len(protocol.grid("natman", "smoke"))
+    assert trees["1"] == trees["2"]
+
+
 def test_jobs_must_be_positive_and_cannot_share_cores_with_a_distribution_strategy():
     with pytest.raises(BadArgument, match="--jobs 0"):
         check_jobs(0, "default")
     with pytest.raises(BadArgument, match="--jobs 1 with it"):
         check_jobs(2, "mirrored")
+
+def test_threads_per_run_must_be_positive(capsys):
+    assert main(["run", "yosinski2014", "--scale", "smoke", "--threads", "0"]) == 2
+    assert "bad --threads 0" in capsys.readouterr().err
 
 
 def test_default_jobs_is_one_per_core_but_one_under_a_distribution_strategy():
