@@ -1,6 +1,6 @@
 """Pilots behind the Yosinski mini scale: capacity, cost, convergence, seed noise, the paper's init.
 
-    python benchmarks/yosinski_mini_pilots.py {capacity,convergence,noise,paper_init} [--out DIR]
+    python benchmarks/yosinski_mini_pilots.py {capacity,convergence,noise,paper_init,headroom} [--jitter S] [--out DIR]
 
 Each pilot trains base nets only (never a transfer), so it measures what the
 design needs -- does the net learn, is it converged, how noisy is a base net,
@@ -20,6 +20,12 @@ MNIST, random 10/10 halves).
 * ``paper_init``  -- the chosen design with the paper's Gaussian fillers
   (sigma 0.01, biases 1 in conv2/4/5 and fc6/7, sigma 0.005 in fc6/7): can it
   train at all (Y-C8 (b) needs it)?
+* ``headroom``    -- the chosen design on 0A and 0B with every image jittered
+  (:class:`repro.data.transforms.Jitter`, strength 1, 2, 3): how hard is the
+  target, i.e. how much error is there for the claims' effects to take a share of?
+
+``--jitter S`` runs ``convergence`` and ``noise`` on the images jittered at
+strength S. Every run uses one intra-op thread, as a grid run does.
 """
 from __future__ import annotations
 
@@ -39,11 +45,12 @@ from repro.yosinski2014.protocol import MINI_SCALE, TaskData, with_paper_fillers
 WIDER = (32, 64, 96, 96, 64, 256, 256)
 
 
-def task_data(task: str) -> TaskData:
-    """The data of ``task`` ('0A', 'natmanB', 'whole') at the mini scale, as the grid's base nets load it."""
+def task_data(task: str, jitter: float) -> TaskData:
+    """The data of ``task`` ('0A', 'natmanB', 'whole') at the mini scale, as the grid's base nets load it, with
+    every image jittered at strength ``jitter``."""
     s = MINI_SCALE
     return TaskData(s.dataset, task, s.n_classes, s.train_per_class, s.val_per_class, s.crop_pad, s.mirror,
-                    batch_size=s.schedule.batch_size)
+                    batch_size=s.schedule.batch_size, jitter=jitter)
 
 
 def scaled(schedule: Schedule, factor: int) -> Schedule:
@@ -72,9 +79,9 @@ def candidates() -> list[tuple[str, object]]:
     ]
 
 
-def run(spec, schedule: Schedule, task: str, seed: int, out: Path) -> dict:
+def run(spec, schedule: Schedule, task: str, seed: int, out: Path, jitter: float = 0.0) -> dict:
     """Train one base net; its metrics and wall seconds."""
-    data, _ = task_data(task).load(None)
+    data, _ = task_data(task, jitter).load(None)
     schedule = schedule.resolve(data.n_train)
     shutil.rmtree(out, ignore_errors=True)
     start = time.time()
@@ -87,7 +94,7 @@ def _row(*cells) -> None:
     print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 
-def capacity(out: Path) -> None:
+def capacity(out: Path, jitter: float) -> None:
     _row("net", "pool5", "task", "acc_final_mean", "acc_final", "final train loss", "seconds")
     _row(*["---"] * 7)
     for name, spec in candidates():
@@ -97,31 +104,31 @@ def capacity(out: Path) -> None:
                  f"{r['seconds']:.1f}")
 
 
-def convergence(out: Path) -> None:
+def convergence(out: Path, jitter: float) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "iterations", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
     _row(*["---"] * 7)
     for task in ("0A", "0B", "whole"):
         for factor in (1, 2, 4):
-            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run")
+            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run", jitter)
             _row(task, r["iterations"], f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['top10']:.4f}",
                  f"{r['loss']:.3f}", f"{r['seconds']:.1f}")
 
 
-def noise(out: Path) -> None:
+def noise(out: Path, jitter: float) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "seed", "acc_final_mean", "seconds")
     _row(*["---"] * 4)
     for task in ("0A", "0B"):
         accs = []
         for seed in (11, 12, 13, 14):
-            r = run(spec, MINI_SCALE.schedule, task, seed, out / "run")
+            r = run(spec, MINI_SCALE.schedule, task, seed, out / "run", jitter)
             accs.append(r["acc"])
             _row(task, seed, f"{r['acc']:.4f}", f"{r['seconds']:.1f}")
         _row(task, "sd", f"{statistics.stdev(accs):.4f}", "")
 
 
-def paper_init(out: Path) -> None:
+def paper_init(out: Path, jitter: float) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     fillers = with_paper_fillers(spec)
     _row("init", "task", "acc_final_mean", "final train loss", "chance", "seconds")
@@ -133,18 +140,35 @@ def paper_init(out: Path) -> None:
             _row(name, task, f"{r['acc']:.4f}", f"{r['loss']:.3f}", f"{chance:.2f}", f"{r['seconds']:.1f}")
 
 
-PILOTS = dict(capacity=capacity, convergence=convergence, noise=noise, paper_init=paper_init)
+def headroom(out: Path, jitter: float) -> None:
+    spec = MINI_SCALE.model(MINI_SCALE.n_classes)
+    _row("jitter", "task", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
+    _row(*["---"] * 7)
+    for strength in (1, 2, 3):
+        accs = []
+        for task in ("0A", "0B"):
+            r = run(spec, MINI_SCALE.schedule, task, 1, out / "run", strength)
+            accs.append(r["acc"])
+            _row(strength, task, f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['top10']:.4f}", f"{r['loss']:.3f}",
+                 f"{r['seconds']:.1f}")
+        _row(strength, "mean of 0A, 0B", f"{statistics.mean(accs):.4f}", "", "", "", "")
+
+
+PILOTS = dict(capacity=capacity, convergence=convergence, noise=noise, paper_init=paper_init, headroom=headroom)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pilot", choices=sorted(PILOTS))
     parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
+    parser.add_argument("--jitter", type=float, default=0.0, help="Jitter strength of every image (0: none)")
     args = parser.parse_args()
     from repro.quiet import quiet_libraries
+    from repro.threads import pin_threads
 
     quiet_libraries()
-    PILOTS[args.pilot](args.out)
+    pin_threads(1)
+    PILOTS[args.pilot](args.out, args.jitter)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from repro.data.transforms import BlockShuffle, GaussianNoise, Invert, PixelShuffle, Rotate
+from repro.data.transforms import BlockShuffle, GaussianNoise, Invert, Jitter, PixelShuffle, Rotate
 from repro.errors import BadArgument
 
 
@@ -93,3 +93,26 @@ def test_describe_is_json_ready():
 def test_non_nhwc_input_is_rejected():
     with pytest.raises(BadArgument, match="NHWC"):
         Invert()(np.zeros((8, 8)))
+
+
+def test_jitter_moves_each_image_by_its_own_affine_map_within_the_stated_ranges():
+    """A single bright pixel off the centre: at strength s it lands within (rotation, scale, shift) reach of its
+    position, images get different maps, strength 0 is the identity, and the seed fixes everything."""
+    x = np.zeros((200, 32, 32, 1), np.float32)
+    x[:, 15, 23, 0] = 1.0  # 7.5 px right of the centre (15.5, 15.5)
+    assert np.array_equal(Jitter(0, 1)(x), x)
+    jittered = Jitter(2, 1)(x)
+    assert np.array_equal(jittered, Jitter(2, 1)(x)) and not np.array_equal(jittered, Jitter(2, 2)(x))
+    assert jittered.min() >= 0 and jittered.max() <= 1
+    noiseless = Jitter(2, 1)(x) - np.clip(Jitter(2, 1)(np.zeros_like(x)), 0, 1)  # the map's share, roughly
+    rows, cols = np.indices((32, 32))
+    weights = np.clip(noiseless[..., 0], 0, None) * (np.hypot(rows - 15, cols - 23) < 9)
+    r = (weights * rows).sum((1, 2)) / weights.sum((1, 2))
+    c = (weights * cols).sum((1, 2)) / weights.sum((1, 2))
+    # rotation <= 30 deg, scale 0.8-1.2 about the centre, shift <= 2 px per axis: within about 5.5 px
+    assert np.all(np.hypot(r - 15, c - 23) < 6.5)
+    assert np.std(c) > 0.5 and np.std(r) > 0.5  # each image its own map
+    noise = Jitter(2, 1)(np.full((50, 32, 32, 1), 0.5, np.float32))[:, 10:22, 10:22] - 0.5  # inside every map
+    assert abs(float(noise.std()) - 0.2) < 0.01  # pixel noise of std 0.1 s; clipping is rare at 0.5
+    with pytest.raises(BadArgument, match="jitter strength"):
+        Jitter(-1, 0)(x)

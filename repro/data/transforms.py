@@ -18,6 +18,9 @@ JSON-ready record (kind + parameters + seed) written to config.json.
 - :class:`Invert`, :class:`Rotate`, :class:`GaussianNoise` are further
   derived domains of the mini scale (target domains that stand in for
   datasets the embedded data does not have).
+- :class:`Jitter` gives every image its own random pose, scale, position
+  and pixel noise: a harder version of a task whose images are all centred,
+  upright and clean.
 
 Both shuffles are a fixed gather of the flattened image: ``gather_index``
 exposes it, so a tf.data pipeline can apply the same permutation with
@@ -170,6 +173,53 @@ class GaussianNoise:
         record = asdict(self)
         record["clip"] = None if self.clip is None else list(self.clip)
         return {"transform": "gaussian_noise", **record}
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Per-image random affine distortion and pixel noise at ``strength`` s >= 0.
+
+    Image i is rotated by an angle uniform in [-15 s, 15 s] degrees, scaled by a factor uniform in
+    [1 - 0.1 s, 1 + 0.1 s] and shifted by a vector uniform in [-s, s]^2 pixels, all about the image centre
+    (one bilinear resampling, ``scipy.ndimage.affine_transform``, zero outside the image), then receives
+    Gaussian noise of std 0.1 s and is clipped to [0, 1]. Parameters and noise come from
+    ``default_rng(seed)`` in array order, so the same array gives the same images; s = 0 is the identity.
+    """
+
+    strength: float
+    seed: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The distorted copy of ``x`` (N, H, W, C) with values in [0, 1], float32."""
+        height, width, channels = _check_nhwc(x)
+        if not self.strength >= 0:
+            raise BadArgument(f"jitter strength {self.strength!r} is not accepted; accepted: a number >= 0")
+        x = np.asarray(x, dtype=np.float32)
+        s = float(self.strength)
+        if s == 0:
+            return x.copy()
+        rng = np.random.default_rng(self.seed)
+        n = len(x)
+        angles = np.deg2rad(rng.uniform(-15 * s, 15 * s, n))
+        scales = rng.uniform(1 - 0.1 * s, 1 + 0.1 * s, n)
+        shifts = rng.uniform(-s, s, (n, 2))
+        noise = rng.standard_normal(x.shape, dtype=np.float32)
+        centre = np.array([(height - 1) / 2, (width - 1) / 2])
+        out = np.empty_like(x)
+        for i in range(n):
+            cos, sin = np.cos(angles[i]), np.sin(angles[i])
+            inverse = np.array([[cos, sin], [-sin, cos]]) / scales[i]  # output pixel -> input pixel
+            offset = centre - inverse @ (centre + shifts[i])
+            for c in range(channels):
+                out[i, :, :, c] = scipy.ndimage.affine_transform(x[i, :, :, c], inverse, offset, order=1,
+                                                                 mode="constant", cval=0.0)
+        return np.clip(out + np.float32(0.1 * s) * noise, 0.0, 1.0)
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "jitter", **asdict(self),
+                "rule": "per image: rotation U(-15s, 15s) deg, scale U(1-0.1s, 1+0.1s), shift U(-s, s) px, "
+                        "bilinear, zero fill; then + N(0, (0.1s)^2) noise, clipped to [0, 1]"}
 
 
 def image_shuffle(block: str, seed: int) -> "BlockShuffle | PixelShuffle":

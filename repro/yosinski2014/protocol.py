@@ -93,6 +93,7 @@ class Scale:
     reduced_schedule: Schedule | None = None
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
     base_nets: int = 1  # seeds of every base net (half, natman half, whole): m > 1 gives the claims their noise
+    jitter: float = 0.0  # mini: per-image pose, scale, shift and noise of every image (Jitter strength; 0 = none)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
 
@@ -166,7 +167,8 @@ METRICS = ("acc_top10_mean", "acc_final", "acc_final_mean", "acc_max", "n_evals"
 class TaskData:
     """A task's images: the classes of ``task`` ('0A', 'natmanB', 'whole') of ``dataset``, ``train_per_class``
     training images each (``examples_per_class`` in the reduced-data sweep), ``val_per_class`` validation
-    images, the mean image subtracted; training batches cropped after ``crop_pad`` padding and mirrored."""
+    images, the mean image subtracted; training batches cropped after ``crop_pad`` padding and mirrored; at mini
+    every image distorted once by ``Jitter(jitter)`` when ``jitter`` > 0."""
 
     dataset: str
     task: str
@@ -177,6 +179,7 @@ class TaskData:
     mirror: bool = False
     examples_per_class: int | None = None
     batch_size: int = 0  # the paper-scale stream batches itself
+    jitter: float = 0.0  # mini: repro.data.transforms.Jitter strength of every image (0: the images as they are)
 
     def load(self, data_dir: str | None):
         from repro.yosinski2014 import data
@@ -188,7 +191,7 @@ class TaskData:
     def describe(self) -> str:
         size = f"first {self.examples_per_class}/class" if self.examples_per_class else (
             f"{self.train_per_class}/class" if self.train_per_class else "all")
-        return f"{self.dataset} task {self.task} ({size})"
+        return f"{self.dataset} task {self.task} ({size}{f', jitter {self.jitter:g}' if self.jitter else ''})"
 
 
 def with_paper_fillers(spec: CaffeNetSpec) -> CaffeNetSpec:
@@ -216,7 +219,7 @@ def _run(scale: Scale, experiment: str, key: str, condition: str, *, task: str, 
         key=key, experiment=experiment, axes=axes(**cell),
         model=scale.model(scale.n_classes),
         data=TaskData(scale.dataset, task, scale.n_classes, scale.train_per_class, scale.val_per_class,
-                      scale.crop_pad, scale.mirror, examples_per_class, schedule.batch_size),
+                      scale.crop_pad, scale.mirror, examples_per_class, schedule.batch_size, scale.jitter),
         schedule=schedule,
         seeds=Seeds(init=derive_seed(seed, "init"), data=derive_seed(seed, "data")),
         transfer=None if mode is None else Transfer(source_run, n, mode),
