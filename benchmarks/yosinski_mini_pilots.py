@@ -21,7 +21,7 @@ MNIST, random 10/10 halves).
   (sigma 0.01, biases 1 in conv2/4/5 and fc6/7, sigma 0.005 in fc6/7): can it
   train at all (Y-C8 (b) needs it)?
 * ``headroom``    -- the chosen design on 0A and 0B with every image jittered
-  (:class:`repro.data.transforms.Jitter`, strength 1, 2, 3): how hard is the
+  (:class:`repro.data.transforms.Jitter`, strength 1, 2, 3, or ``--strengths``): how hard is the
   target, i.e. how much error is there for the claims' effects to take a share of?
 
 ``--jitter S`` runs ``convergence`` and ``noise`` on the images jittered at
@@ -140,11 +140,11 @@ def paper_init(out: Path, jitter: float) -> None:
             _row(name, task, f"{r['acc']:.4f}", f"{r['loss']:.3f}", f"{chance:.2f}", f"{r['seconds']:.1f}")
 
 
-def headroom(out: Path, jitter: float) -> None:
+def headroom(out: Path, jitter: float, strengths: tuple[float, ...] = (1, 2, 3)) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("jitter", "task", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
     _row(*["---"] * 7)
-    for strength in (1, 2, 3):
+    for strength in strengths:
         accs = []
         for task in ("0A", "0B"):
             r = run(spec, MINI_SCALE.schedule, task, 1, out / "run", strength)
@@ -162,13 +162,17 @@ def main() -> None:
     parser.add_argument("pilot", choices=sorted(PILOTS))
     parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
     parser.add_argument("--jitter", type=float, default=0.0, help="Jitter strength of every image (0: none)")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[1, 2, 3], help="headroom: the strengths tried")
     args = parser.parse_args()
     from repro.quiet import quiet_libraries
     from repro.threads import pin_threads
 
     quiet_libraries()
     pin_threads(1)
-    PILOTS[args.pilot](args.out, args.jitter)
+    if args.pilot == "headroom":
+        headroom(args.out, args.jitter, tuple(args.strengths))
+    else:
+        PILOTS[args.pilot](args.out, args.jitter)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 
