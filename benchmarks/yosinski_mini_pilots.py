@@ -154,7 +154,35 @@ def headroom(out: Path, jitter: float, strengths: tuple[float, ...] = (1, 2, 3))
         _row(strength, "mean of 0A, 0B", f"{statistics.mean(accs):.4f}", "", "", "", "")
 
 
-PILOTS = dict(capacity=capacity, convergence=convergence, noise=noise, paper_init=paper_init, headroom=headroom)
+def examples(out: Path, jitter: float) -> None:
+    """``<out>/jitter_examples.png``: two training images of each of the 20 classes at strengths 0-5."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from repro.yosinski2014.data import fashion_digits
+
+    x, y, _, _ = fashion_digits(MINI_SCALE.train_per_class, MINI_SCALE.val_per_class, None)
+    picks = [i for c in range(MINI_SCALE.n_classes) for i in np.flatnonzero(y == c)[:2]]
+    strengths = (0, 1, 2, 3, 4, 5)
+    figure, axes = plt.subplots(len(strengths), len(picks), figsize=(len(picks) * 0.45, len(strengths) * 0.5))
+    for row, strength in enumerate(strengths):
+        images = fashion_digits(MINI_SCALE.train_per_class, MINI_SCALE.val_per_class, None, strength)[0]
+        for column, index in enumerate(picks):
+            axes[row, column].imshow(images[index, :, :, 0], cmap="gray", vmin=0, vmax=1)
+            axes[row, column].set_xticks([]), axes[row, column].set_yticks([])
+        axes[row, 0].set_ylabel(f"s = {strength}", rotation=0, ha="right", va="center", fontsize=8)
+    figure.suptitle("Training images of the 20 classes (two each) under Jitter(s), as every task of the grid sees them",
+                    fontsize=9)
+    out.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out / "jitter_examples.png", dpi=110, bbox_inches="tight")
+    print(f"wrote {out / 'jitter_examples.png'}")
+
+
+PILOTS = dict(capacity=capacity, convergence=convergence, noise=noise, paper_init=paper_init, headroom=headroom,
+              examples=examples)
 
 
 def main() -> None:
