@@ -157,3 +157,25 @@ def test_a_source_without_weights_is_trained_again(tmp_path, capsys):
     assert main(["run", "yosinski2014", "random_splits", "--only", "^transfer0A0B_1_1$", *out]) == 0
     assert "running dependency half0A first" in capsys.readouterr().out
     assert weights.exists()
+
+
+def test_jittered_tasks_share_each_image_s_distortion_and_record_it():
+    """With ``jitter`` > 0 the 20-class union is distorted once: an image is the same in a half and in the whole
+    label set (compared as differences of two images of one class, which the mean subtraction leaves alone),
+    labels and the undistorted union are untouched, and config.json records the transform and its seeds."""
+    import numpy as np
+
+    from repro.yosinski2014.data import fashion_digits, mini_task_data
+
+    spec = dataclasses.replace(protocol.grid("random_splits", "smoke")[0].data, jitter=2.0)
+    half, config = mini_task_data(dataclasses.replace(spec, task="0A"), None)
+    whole, _ = mini_task_data(dataclasses.replace(spec, task="whole"), None)
+    jittered = fashion_digits(spec.train_per_class, spec.val_per_class, None, 2.0)
+    plain = fashion_digits(spec.train_per_class, spec.val_per_class, None)
+    assert not np.array_equal(jittered[0], plain[0]) and np.array_equal(jittered[1], plain[1])
+    label = half.y_train[0]  # a half's labels are 0-9, the whole label set's the original ids
+    a, b = np.flatnonzero(half.y_train == label)[:2]
+    c, d = np.flatnonzero(whole.y_train == config["split"]["classes_a"][label])[:2]
+    assert np.allclose(half.x_train[a] - half.x_train[b], whole.x_train[c] - whole.x_train[d], atol=1e-6)
+    assert config["distortion"]["transform"] == "jitter" and config["distortion"]["strength"] == 2.0
+    assert config["distortion"]["seeds"] == {"train": 2014, "validation": 2015}
