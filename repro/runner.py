@@ -97,15 +97,15 @@ def ensure(keys, workspace: Workspace) -> dict[str, dict]:
 def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, only: str | None = None,
              shard: Shard = Shard(), data_dir: str | None = None, printer: Callable[[str], None] = say,
              jobs: int = 1, threads: int = DEFAULT_THREADS, execution: tuple = ("default", "off", False),
-             verbose: bool = False,
-             seed_set: int = 0, command: str | None = None) -> dict:
+             verbose: bool = False, seed_set: int = 0, command: str | None = None) -> dict:
     """Run the selected cells of ``experiments``; return the run summary.
 
     With ``jobs`` > 1 the plan's independent runs go to that many worker processes
     (:mod:`repro.scheduler`), each started with the command's ``execution`` settings
-    (strategy, mixed precision, XLA) and ``threads`` intra-op threads (:mod:`repro.threads`); rows are recorded here as runs finish. ``seed_set`` > 0 draws an
-    independent set of every seed into ``<out>/<paper>/<scale>-seed-set-<S>``. ``command`` is the command line
-    recorded in ``run_summary.json`` (default ``repro run <paper>``).
+    (strategy, mixed precision, XLA) and ``threads`` intra-op threads (:mod:`repro.threads`); rows are
+    recorded here as runs finish. ``seed_set`` > 0 draws an independent set of every seed into
+    ``<out>/<paper>/<scale>-seed-set-<S>``. ``command`` is the command line recorded in ``run_summary.json``
+    (default ``repro run <paper>``).
     """
     workspace = workspace_for(paper, scale, out, data_dir, printer, seed_set)
     scale_dir = workspace.scale_dir
