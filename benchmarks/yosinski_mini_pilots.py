@@ -25,7 +25,7 @@ MNIST, random 10/10 halves).
   target, i.e. how much error is there for the claims' effects to take a share of?
 
 ``--jitter S`` runs ``convergence`` and ``noise`` on the images jittered at
-strength S. Every run uses one intra-op thread, as a grid run does.
+strength S; ``--factors`` and ``--tasks`` choose the lengths and tasks of ``convergence``. Every run uses one intra-op thread, as a grid run does.
 """
 from __future__ import annotations
 
@@ -104,12 +104,13 @@ def capacity(out: Path, jitter: float) -> None:
                  f"{r['seconds']:.1f}")
 
 
-def convergence(out: Path, jitter: float) -> None:
+def convergence(out: Path, jitter: float, factors: tuple[int, ...] = (1, 2, 4),
+                tasks: tuple[str, ...] = ("0A", "0B", "whole")) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "iterations", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
     _row(*["---"] * 7)
-    for task in ("0A", "0B", "whole"):
-        for factor in (1, 2, 4):
+    for task in tasks:
+        for factor in factors:
             r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run", jitter)
             _row(task, r["iterations"], f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['top10']:.4f}",
                  f"{r['loss']:.3f}", f"{r['seconds']:.1f}")
@@ -191,6 +192,9 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/yosinski-pilots", type=Path)
     parser.add_argument("--jitter", type=float, default=0.0, help="Jitter strength of every image (0: none)")
     parser.add_argument("--strengths", type=float, nargs="+", default=[1, 2, 3], help="headroom: the strengths tried")
+    parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 4],
+                        help="convergence: multiples of the mini schedule's length tried")
+    parser.add_argument("--tasks", nargs="+", default=["0A", "0B", "whole"], help="convergence: the tasks")
     args = parser.parse_args()
     from repro.quiet import quiet_libraries
     from repro.threads import pin_threads
@@ -199,6 +203,8 @@ def main() -> None:
     pin_threads(1)
     if args.pilot == "headroom":
         headroom(args.out, args.jitter, tuple(args.strengths))
+    elif args.pilot == "convergence":
+        convergence(args.out, args.jitter, tuple(args.factors), tuple(args.tasks))
     else:
         PILOTS[args.pilot](args.out, args.jitter)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
