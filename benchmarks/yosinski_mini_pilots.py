@@ -25,7 +25,8 @@ MNIST, random 10/10 halves).
   target, i.e. how much error is there for the claims' effects to take a share of?
 
 ``--jitter S`` runs ``convergence`` and ``noise`` on the images jittered at
-strength S; ``--factors`` and ``--tasks`` choose the lengths and tasks of ``convergence``. Every run uses one intra-op thread, as a grid run does.
+strength S; ``--factors`` and ``--tasks`` choose the lengths and tasks of ``convergence``, ``--factor`` the
+length of ``noise``. Every run uses one intra-op thread, as a grid run does.
 """
 from __future__ import annotations
 
@@ -116,14 +117,14 @@ def convergence(out: Path, jitter: float, factors: tuple[int, ...] = (1, 2, 4),
                  f"{r['loss']:.3f}", f"{r['seconds']:.1f}")
 
 
-def noise(out: Path, jitter: float) -> None:
+def noise(out: Path, jitter: float, factor: int = 1) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "seed", "acc_final_mean", "seconds")
     _row(*["---"] * 4)
     for task in ("0A", "0B"):
         accs = []
         for seed in (11, 12, 13, 14):
-            r = run(spec, MINI_SCALE.schedule, task, seed, out / "run", jitter)
+            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, seed, out / "run", jitter)
             accs.append(r["acc"])
             _row(task, seed, f"{r['acc']:.4f}", f"{r['seconds']:.1f}")
         _row(task, "sd", f"{statistics.stdev(accs):.4f}", "")
@@ -194,6 +195,7 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[1, 2, 3], help="headroom: the strengths tried")
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 2, 4],
                         help="convergence: multiples of the mini schedule's length tried")
+    parser.add_argument("--factor", type=int, default=1, help="noise: the multiple of the mini schedule's length")
     parser.add_argument("--tasks", nargs="+", default=["0A", "0B", "whole"], help="convergence: the tasks")
     args = parser.parse_args()
     from repro.quiet import quiet_libraries
@@ -205,6 +207,8 @@ def main() -> None:
         headroom(args.out, args.jitter, tuple(args.strengths))
     elif args.pilot == "convergence":
         convergence(args.out, args.jitter, tuple(args.factors), tuple(args.tasks))
+    elif args.pilot == "noise":
+        noise(args.out, args.jitter, args.factor)
     else:
         PILOTS[args.pilot](args.out, args.jitter)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
