@@ -159,10 +159,11 @@ def build_report(paper: str, scale: str, out: Path = DEFAULT_OUT, report_dir: Pa
 def _scale_sentence(scale: str) -> str:
     if scale == "paper":
         return "This is the paper's own protocol and data."
-    return ("The mini scale runs each experiment of the paper's protocol on small embedded data sets on a CPU; its "
-            "numbers are not the paper's (the paper's README lists every deviation), so the claims are judged on "
-            "their direction and shape, with this scale's noise.") if scale == "mini" else (
-            "The smoke scale checks the machinery, not the science.")
+    if scale == "smoke":
+        return "The smoke scale checks the machinery, not the science."
+    return (f"The {scale} scale runs each experiment of the paper's protocol on small embedded data sets on a CPU; "
+            "its numbers are not the paper's (the paper's README lists every deviation), so the claims are judged "
+            "on their direction and shape, with this scale's noise.")
 
 
 def _measured_rows(quantities: Sequence[dict[str, str]]) -> list[list[str]]:

@@ -38,6 +38,18 @@ def test_mini_grid_is_the_papers_grid():
     assert all(s.needs() == () for s in specs["random_features"])  # random frozen layers copy nothing
 
 
+def test_mini_hard_is_the_mini_design_on_jittered_images_four_times_as_long():
+    """The headroom variant (papers/yosinski2014/README.md, pilots 5-6, 2b-3b): the same nets and treatments, every
+    image jittered at strength 4, every run 4x the iterations with the same number of evaluations."""
+    mini, hard = protocol.MINI_SCALE, protocol.MINI_HARD_SCALE
+    assert hard.jitter == 4.0 and mini.jitter == 0.0
+    assert hard.schedule.length == 4 * mini.schedule.length and hard.schedule.step_size == 4 * mini.schedule.step_size
+    assert hard.schedule.length // hard.schedule.eval_every == mini.schedule.length // mini.schedule.eval_every
+    runs = protocol.runs("mini-hard")
+    assert all(r.data.jitter == 4.0 and r.schedule.length == 4800 for r in runs)
+    assert {r.model for r in runs} == {r.model for r in protocol.runs("mini")}
+
+
 def test_paper_grid_follows_the_code():
     specs = protocol.grid("random_splits", "paper")
     assert sum(s.axis("condition") == "base" for s in specs) == 8
