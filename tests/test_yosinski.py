@@ -48,6 +48,7 @@ def test_mini_hard_is_the_mini_design_on_jittered_images_four_times_as_long():
     runs = protocol.runs("mini-hard")
     assert all(r.data.jitter == 4.0 and r.schedule.length == 4800 for r in runs)
     assert {r.model for r in runs} == {r.model for r in protocol.runs("mini")}
+    assert hard.random_splits == (0, 1, 2) and hard.base_nets == 2  # pilot 3b
 
 
 def test_paper_grid_follows_the_code():
