@@ -3,12 +3,12 @@
 TensorFlow's CPU kernels split a reduction (a convolution's sum over its inputs, a matrix product, a
 batch mean) into one partial sum per intra-op thread; float addition is not associative, so one run
 trained with one and with two threads differs in its last bits after the first step, and after a
-thousand SGD steps by whole tenths of a point of accuracy (the Yosinski mini at ``--jobs 1`` with two
-threads against ``--jobs 2`` with one each: 0.67 points apart per run on average, and three of nine
-verdicts moved). With the count fixed at one per run, a run gives the same numbers at any ``--jobs``
-and on any machine with the same instruction set, and the cores are used by running runs side by side
-(``--jobs``), which for networks this small is also the faster use of them (README, "Parallel, and what it
-changes"). ``--threads N`` trades that identity for speed on a single large run.
+thousand SGD steps by whole tenths of a point of accuracy (a mini grid trained at two threads per run
+against one: 0.67 points apart per run on average, and three of its nine verdicts moved). With the count
+fixed at one per run, a run gives the same numbers at any ``--jobs`` (and, if its CPU runs the same kernels,
+on another machine), and the cores are used by running runs side by side (``--jobs``), which for networks
+this small is also the faster use of them (README, "Parallel, and the same numbers at any ``--jobs``").
+``--threads N`` trades that identity for speed on a single large run.
 """
 from __future__ import annotations
 
