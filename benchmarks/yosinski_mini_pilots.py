@@ -95,7 +95,7 @@ def _row(*cells) -> None:
     print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 
-def capacity(out: Path, jitter: float) -> None:
+def capacity(out: Path, options: argparse.Namespace) -> None:
     _row("net", "pool5", "task", "acc_final_mean", "acc_final", "final train loss", "seconds")
     _row(*["---"] * 7)
     for name, spec in candidates():
@@ -105,32 +105,31 @@ def capacity(out: Path, jitter: float) -> None:
                  f"{r['seconds']:.1f}")
 
 
-def convergence(out: Path, jitter: float, factors: tuple[int, ...] = (1, 2, 4),
-                tasks: tuple[str, ...] = ("0A", "0B", "whole")) -> None:
+def convergence(out: Path, options: argparse.Namespace) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "iterations", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
     _row(*["---"] * 7)
-    for task in tasks:
-        for factor in factors:
-            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run", jitter)
+    for task in options.tasks:
+        for factor in options.factors:
+            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, 1, out / "run", options.jitter)
             _row(task, r["iterations"], f"{r['acc']:.4f}", f"{r['final']:.4f}", f"{r['top10']:.4f}",
                  f"{r['loss']:.3f}", f"{r['seconds']:.1f}")
 
 
-def noise(out: Path, jitter: float, factor: int = 1) -> None:
+def noise(out: Path, options: argparse.Namespace) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("task", "seed", "acc_final_mean", "seconds")
     _row(*["---"] * 4)
     for task in ("0A", "0B"):
         accs = []
         for seed in (11, 12, 13, 14):
-            r = run(spec, scaled(MINI_SCALE.schedule, factor), task, seed, out / "run", jitter)
+            r = run(spec, scaled(MINI_SCALE.schedule, options.factor), task, seed, out / "run", options.jitter)
             accs.append(r["acc"])
             _row(task, seed, f"{r['acc']:.4f}", f"{r['seconds']:.1f}")
         _row(task, "sd", f"{statistics.stdev(accs):.4f}", "")
 
 
-def paper_init(out: Path, jitter: float) -> None:
+def paper_init(out: Path, options: argparse.Namespace) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     fillers = with_paper_fillers(spec)
     _row("init", "task", "acc_final_mean", "final train loss", "chance", "seconds")
@@ -142,11 +141,11 @@ def paper_init(out: Path, jitter: float) -> None:
             _row(name, task, f"{r['acc']:.4f}", f"{r['loss']:.3f}", f"{chance:.2f}", f"{r['seconds']:.1f}")
 
 
-def headroom(out: Path, jitter: float, strengths: tuple[float, ...] = (1, 2, 3)) -> None:
+def headroom(out: Path, options: argparse.Namespace) -> None:
     spec = MINI_SCALE.model(MINI_SCALE.n_classes)
     _row("jitter", "task", "acc_final_mean", "acc_final", "mean of 10 best", "final train loss", "seconds")
     _row(*["---"] * 7)
-    for strength in strengths:
+    for strength in options.strengths:
         accs = []
         for task in ("0A", "0B"):
             r = run(spec, MINI_SCALE.schedule, task, 1, out / "run", strength)
@@ -156,7 +155,7 @@ def headroom(out: Path, jitter: float, strengths: tuple[float, ...] = (1, 2, 3))
         _row(strength, "mean of 0A, 0B", f"{statistics.mean(accs):.4f}", "", "", "", "")
 
 
-def examples(out: Path, jitter: float) -> None:
+def examples(out: Path, options: argparse.Namespace) -> None:
     """``<out>/jitter_examples.png``: two training images of each of the 20 classes at strengths 0-5."""
     import matplotlib
 
@@ -203,14 +202,7 @@ def main() -> None:
 
     quiet_libraries()
     pin_threads(1)
-    if args.pilot == "headroom":
-        headroom(args.out, args.jitter, tuple(args.strengths))
-    elif args.pilot == "convergence":
-        convergence(args.out, args.jitter, tuple(args.factors), tuple(args.tasks))
-    elif args.pilot == "noise":
-        noise(args.out, args.jitter, args.factor)
-    else:
-        PILOTS[args.pilot](args.out, args.jitter)
+    PILOTS[args.pilot](args.out, args)
     print(f"\nload average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
 
 

@@ -6,8 +6,8 @@ Each worker is a fresh process (``spawn``: TensorFlow does not survive a
 fork) that builds its own workspace once, with TensorFlow's intra-op pool
 at the command's threads per run (one by default, :mod:`repro.threads`:
 the same numbers at any N, and N workers on N cores do not oversubscribe
-the machine); it keeps its datasets and worker models
-for every run it is given, as a single process does.
+the machine); it keeps its datasets and worker models for every run it is
+given, as a single process does.
 
 The parent records every finished run's row at once (atomically, under the
 scale's lock), so Ctrl-C or a failing run loses no finished row: the
@@ -91,8 +91,8 @@ def run_parallel(steps: Sequence[Step], jobs: int, threads: int, workspace, exec
                  on_done: Callable[[Step, dict, bool], None], on_start: Callable[[Step], None],
                  verbose: bool = False) -> None:
     """Execute ``steps`` (a plan, dependencies first) in ``jobs`` worker processes of ``threads`` intra-op threads
-    each, calling ``on_start`` when a step
-    is handed to a worker and ``on_done(step, result, executed)`` in this process as each finishes."""
+    each, calling ``on_start`` when a step is handed to a worker and ``on_done(step, result, executed)`` in this
+    process as each finishes."""
     from repro import registry
 
     in_plan = {s.run.key for s in steps}

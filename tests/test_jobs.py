@@ -63,6 +63,7 @@ def test_jobs_must_be_positive_and_cannot_share_cores_with_a_distribution_strate
     with pytest.raises(BadArgument, match="--jobs 1 with it"):
         check_jobs(2, "mirrored")
 
+
 def test_threads_per_run_must_be_positive(capsys):
     assert main(["run", "yosinski2014", "--scale", "smoke", "--threads", "0"]) == 2
     assert "bad --threads 0" in capsys.readouterr().err

@@ -38,13 +38,14 @@ from repro.errors import ReproError
 from repro.verdicts import se_of_mean
 from repro.yosinski2014.claims import RULES
 from repro.yosinski2014.figures import draw_figures
+from repro.yosinski2014.protocol import SCALES
 
 PAPER = "yosinski2014"
 EXPERIMENTS = ("random_splits", "natman", "random_features", "reduced_data")
 LAYERS = tuple(range(1, 8))
 """n = number of copied bottom weight layers (conv1..fc7); n = 8 is meaningless (§1.8)."""
 TABLE1_RANGES = ((1, 7), (3, 7), (5, 7))
-METRIC = {"paper": "acc_top10_mean", "mini": "acc_final_mean", "mini-hard": "acc_final_mean", "smoke": "acc_final_mean"}
+METRIC = {name: scale.metric for name, scale in SCALES.items()}
 """The accuracy column every comparison and claim reads, per scale. The paper's figures plot the mean of the
 10 best of ~450 evaluations (the notebook's ``get_mean_best``); over a run that long the 10 best lie on the
 final plateau, 0.03-0.2 points above the last evaluation, and the paper scale keeps that metric so that its
@@ -57,8 +58,6 @@ caption)."""
 
 def metric_label(scale: str) -> str:
     """How the figures name :data:`METRIC` at ``scale``: "mean of the last 3 evals", "mean of 10 best evals"."""
-    from repro.yosinski2014.protocol import SCALES
-
     schedule = SCALES[scale].schedule
     if METRIC[scale] == "acc_final_mean":
         return f"mean of the last {schedule.final_k} evals" if schedule.final_k > 1 else "last eval"
@@ -454,7 +453,6 @@ def stand_ins(scale: str) -> dict[str, str]:
     (empty at paper scale). The label keeps the published target first, so the row still names its key."""
     from repro.data.fashion_mnist import CLASS_NAMES
     from repro.yosinski2014 import splits
-    from repro.yosinski2014.protocol import SCALES
 
     s = SCALES[scale]
     if s.dataset != "fashion_digits":
@@ -511,13 +509,7 @@ def count_notes(nets: Networks) -> list[str]:
 
 
 def whole_task_classes(scale: str) -> int:
-    """Classes of the whole-label-set task (fc8 width) of ``scale``, from the protocol.
-
-    Imported here rather than at module level because the protocol pulls in
-    TensorFlow, which a comparison otherwise never needs.
-    """
-    from repro.yosinski2014.protocol import SCALES
-
+    """Classes of the whole-label-set task (fc8 width) of ``scale``, from the protocol."""
     if scale not in SCALES:
         raise ReproError(f"unknown scale {scale!r} for {PAPER}; accepted: {', '.join(SCALES)}")
     return SCALES[scale].n_classes

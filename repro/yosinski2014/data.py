@@ -48,6 +48,14 @@ FASHION_DIGITS_SOURCES = ("fashion_mnist", "mnist5k")  # class ids 0-9, then 10-
 JITTER_SEED = 2014
 
 
+def union_jitters(strength: float):
+    """The two transforms that distort the union at ``strength``: training images with seed ``JITTER_SEED``,
+    validation images with ``JITTER_SEED + 1``."""
+    from repro.data.transforms import Jitter
+
+    return Jitter(strength, JITTER_SEED), Jitter(strength, JITTER_SEED + 1)
+
+
 @functools.lru_cache(maxsize=2)
 def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | None, jitter: float = 0.0):
     """The 20-class union: per class, the first ``train_per_class`` images of its source's training file
@@ -56,7 +64,6 @@ def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | Non
     import numpy as np
 
     from repro.data.arrays import load_arrays
-    from repro.data.transforms import Jitter
 
     parts = []
     for offset, source in zip((0, splits.FASHION_CLASSES), FASHION_DIGITS_SOURCES):
@@ -66,16 +73,21 @@ def fashion_digits(train_per_class: int, val_per_class: int, data_dir: str | Non
         parts.append((x_train, y_train + offset, x_val, y_val + offset))
     x_train, y_train, x_val, y_val = (np.concatenate([p[i] for p in parts]) for i in range(4))
     if jitter:
-        x_train, x_val = Jitter(jitter, JITTER_SEED)(x_train), Jitter(jitter, JITTER_SEED + 1)(x_val)
+        train_jitter, val_jitter = union_jitters(jitter)
+        x_train, x_val = train_jitter(x_train), val_jitter(x_val)
     for array in (x_train, y_train, x_val, y_val):
         array.flags.writeable = False  # shared by every caller of the cache
     return x_train, y_train, x_val, y_val
 
 
+def _distortion_record(strength: float) -> dict:
+    train_jitter, val_jitter = union_jitters(strength)
+    return {**train_jitter.describe(), "seeds": dict(train=train_jitter.seed, validation=val_jitter.seed)}
+
+
 def mini_task_data(spec, data_dir: str | None) -> tuple[TrainData, dict]:
     """In-memory data of a task (a :class:`repro.yosinski2014.protocol.TaskData`), mean image subtracted."""
     from repro.data.arrays import preprocessing_config
-    from repro.data.transforms import Jitter
 
     classes, split_config = task_split(spec.dataset, spec.n_classes, spec.task)
     per_class = spec.examples_per_class or spec.train_per_class
@@ -90,9 +102,7 @@ def mini_task_data(spec, data_dir: str | None) -> tuple[TrainData, dict]:
                              f"each class in its source's training file",
                   n_train=len(x), n_val=len(x_val), mean="per-pixel mean image of the training set subtracted",
                   augmentation=dict(crop_pad=spec.crop_pad, mirror=spec.mirror),
-                  **({"distortion": {**Jitter(spec.jitter, JITTER_SEED).describe(),
-                                     "seeds": dict(train=JITTER_SEED, validation=JITTER_SEED + 1)}}
-                     if spec.jitter else {}),
+                  **({"distortion": _distortion_record(spec.jitter)} if spec.jitter else {}),
                   preprocessing={source: preprocessing_config(source) for source in FASHION_DIGITS_SOURCES})
     return data, config
 

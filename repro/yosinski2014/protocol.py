@@ -94,6 +94,7 @@ class Scale:
     experiments: tuple[str, ...] = ("random_splits", "natman", "random_features")
     base_nets: int = 1  # seeds of every base net (half, natman half, whole): m > 1 gives the claims their noise
     jitter: float = 0.0  # mini: per-image pose, scale, shift and noise of every image (Jitter strength; 0 = none)
+    metric: str = "acc_final_mean"  # the accuracy column every comparison and claim reads (compare.METRIC)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
 
@@ -111,6 +112,7 @@ PAPER_SCALE = Scale(
     reduced_per_class=(1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000, 1300),
     reduced_schedule=caffe_sgd(0.0125, 200_000, 64_000, 256, 1000, final_k=10),
     experiments=("random_splits", "natman", "random_features", "reduced_data"),
+    metric="acc_top10_mean",
 )
 
 MINI_SGD = caffe_sgd(0.05, 1200, 600, 128, 60, final_k=3)
