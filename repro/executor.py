@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.files import save_weights, write_json
+from repro.files import write_json
 from repro.runs import ALL_BUT_LAST, AnalysisRun, Run, TrainRun, analysis_function
 from repro.schedule import Chosen
 from repro.store import CHECKPOINT, CONFIG_FILE, FINAL_WEIGHTS
 from repro.train import train
 from repro.transfer import transfer
+from repro.weightfiles import save_weights
 from repro.workspace import Workspace
 
 START_FILE = "start.json"

@@ -44,20 +44,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda out: out.write(text))
 
 
-def save_weights(model, path: Path) -> None:
-    """``model.save_weights(path)`` through a temporary file renamed over ``path`` (Keras names the format by the
-    file's suffix, so the temporary keeps ``.weights.h5``): a crash or a full disk never leaves a truncated weights
-    file that a later run would load."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name.removesuffix('.weights.h5')}.{os.getpid()}.partial.weights.h5")
-    try:
-        model.save_weights(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, payload: dict) -> None:
     """Write ``payload`` as indented, key-sorted JSON, atomically (values JSON cannot hold become strings)."""
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str))

@@ -9,8 +9,8 @@ Layout under ``<out>``::
     <out>/sources/<scale>/<run key>/                 shared runs (pre-trained sources) any paper may name
 
 A run directory holds ``result.json`` once the run finished; its final
-weights (:data:`FINAL_WEIGHTS`); ``checkpoints/epoch-XXX.weights.h5`` when
-it keeps epoch checkpoints (epoch 0 = the initialisation); and, while it
+weights (:data:`FINAL_WEIGHTS`); ``checkpoints/epoch-XXX.weights.npz`` when
+it keeps epoch checkpoints (epoch 0 = the initialisation; :mod:`repro.weightfiles`); and, while it
 trains, the resumable checkpoint :data:`CHECKPOINT`, removed at the end.
 
 Rows are written by rewriting the CSV to a temporary file and renaming it
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from repro.files import atomic_write, locked, write_json
+from repro.weightfiles import NPZ_SUFFIX
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
@@ -40,7 +41,12 @@ SOURCES_DIR = "sources"
 
 def epoch_weights(run_dir: Path, epoch: int) -> Path:
     """The weights file of epoch ``epoch`` of a run that keeps epoch checkpoints (0 = its initialisation)."""
-    return Path(run_dir) / EPOCH_DIR / f"epoch-{int(epoch):03d}.weights.h5"
+    return Path(run_dir) / EPOCH_DIR / f"epoch-{int(epoch):03d}{NPZ_SUFFIX}"
+
+
+def epoch_files(run_dir: Path) -> list[Path]:
+    """Every epoch checkpoint of a run, in epoch order."""
+    return sorted((Path(run_dir) / EPOCH_DIR).glob(f"epoch-*{NPZ_SUFFIX}"))
 
 
 def scale_dir_name(scale: str, seed_set: int = 0) -> str:

@@ -61,7 +61,8 @@ from repro.execution import current as current_execution
 from repro.files import atomic_write
 from repro.landscape.state import cached_function, evaluate, full_precision, sigmoid_bce, sparse_ce
 from repro.schedule import Schedule
-from repro.store import CHECKPOINT
+from repro.store import CHECKPOINT, epoch_weights
+from repro.weightfiles import save_weights
 
 LOSSES = {"softmax": sparse_ce, "sigmoid": sigmoid_bce}
 METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
@@ -448,7 +449,7 @@ def train(
 
     Writes ``metrics.csv`` (one row per evaluation), TensorBoard scalars under
     ``run_dir`` (:mod:`repro.events`), ``checkpoint.npz`` after every evaluation and, with
-    ``save_epoch_weights``, ``checkpoints/epoch-XXX.weights.h5`` at every epoch
+    ``save_epoch_weights``, ``checkpoints/epoch-XXX.weights.npz`` at every epoch
     boundary (epoch 0 = the initial weights) and, with a ``hook``,
     ``steps.csv`` (its rows; step = the number of updates done). Raises
     :class:`NonFiniteLoss` on a NaN/inf training loss.
@@ -466,11 +467,8 @@ def train(
     step_rows = _read_metrics(steps_path, step) if hook else []
     logged_rows = len(step_rows)
     steps_per_epoch = max(1, data.n_train // schedule.batch_size)
-    epoch_dir = run_dir / "checkpoints"
-    if save_epoch_weights:
-        epoch_dir.mkdir(exist_ok=True)
-        if step == 0:
-            model.save_weights(epoch_dir / "epoch-000.weights.h5")
+    if save_epoch_weights and step == 0:
+        save_weights(model, epoch_weights(run_dir, 0))
 
     writer = tf.summary.create_file_writer(str(run_dir))
     started = time.time() - elapsed
@@ -491,7 +489,7 @@ def train(
                 step_rows.append(dict(measured, step=step + 1))
         step += 1
         if save_epoch_weights and step % steps_per_epoch == 0:
-            model.save_weights(epoch_dir / f"epoch-{step // steps_per_epoch:03d}.weights.h5")
+            save_weights(model, epoch_weights(run_dir, step // steps_per_epoch))
         if step % schedule.eval_every == 0 or step == schedule.max_iter:
             evaluation = evaluate(model, data.validation_batches(), LOSSES[schedule.loss])
             train_acc = (evaluate(model, data.train_eval_batches(schedule.train_eval_examples),

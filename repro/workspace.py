@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from repro.errors import ReproError
 from repro.runs import EPOCHS, WEIGHTS, ChosenRun, Need, Run, TrainRun
-from repro.store import FINAL_WEIGHTS, Layout, epoch_weights, read_result
+from repro.store import FINAL_WEIGHTS, Layout, epoch_files, epoch_weights, read_result
+from repro.weightfiles import load_weights
 
 
 def say(message: str) -> None:
@@ -89,7 +90,7 @@ class Workspace:
 
     def epoch_files(self, key: str) -> list[Path]:
         """Every epoch checkpoint of a finished run, in epoch order."""
-        return sorted((self.run_dir(self.trained_key(key)) / "checkpoints").glob("epoch-*.weights.h5"))
+        return epoch_files(self.run_dir(self.trained_key(key)))
 
     # ------------------------------------------------------------------ searches
 
@@ -147,7 +148,7 @@ class Workspace:
         file again whenever asked (``slot`` given), or one cached object per file (no slot: read-only use)."""
         if slot:
             model = self.worker(spec, slot=slot)
-            model.load_weights(path)
+            load_weights(model, path)
             return model
         return self.cached(("loaded", spec, str(path)), lambda: _load(spec, path))
 
@@ -165,7 +166,7 @@ class Workspace:
 
 def _load(spec, path: Path):
     model = spec.build(seed=0)
-    model.load_weights(path)
+    load_weights(model, path)
     return model
 
 

@@ -54,16 +54,16 @@ def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
 def test_theta_r_is_the_saved_init_and_theta_a_the_best_validation_epoch(smoke):
     scale_dir = smoke / "chen2022" / "smoke"
     result = json.loads((scale_dir / "runs" / "ft-mnist-n100-s0" / "result.json").read_text())
-    assert result["theta_r"].endswith("checkpoints/epoch-000.weights.h5")
+    assert result["theta_r"].endswith("checkpoints/epoch-000.weights.npz")
     source_dir = smoke / "sources" / "smoke" / result["theta_r"].split("/")[-3]
     metrics = list(csv.DictReader(open(source_dir / "metrics.csv")))
     best = max(metrics, key=lambda r: (float(r["val_acc"]), -float(r["epoch"])))
     assert result["theta_a_epoch"] == round(float(best["epoch"]))
-    assert result["theta_a"].endswith(f"epoch-{result['theta_a_epoch']:03d}.weights.h5")
+    assert result["theta_a"].endswith(f"epoch-{result['theta_a_epoch']:03d}.weights.npz")
     finetune = json.loads((scale_dir / "runs" / "finetune-mnist-n100-s0" / "config.json").read_text())
     assert finetune["transfer"]["reinitialized"] == ["fc"] and finetune["transfer"]["source"]["weights"] == result[
         "theta_a"]
-    assert result["theta_fb"].endswith(f"epoch-{result['best_epoch']:03d}.weights.h5")
+    assert result["theta_fb"].endswith(f"epoch-{result['best_epoch']:03d}.weights.npz")
 
 
 def test_classifier_t_is_one_and_rows_carry_every_group(smoke):

@@ -79,7 +79,7 @@ def test_sources_are_shared_by_key_and_checkpointed_every_epoch(smoke):
     assert len(sources) == 7  # digits, fashion, fashion-shuffled and four MNIST label relations
     fashion = next(smoke / "sources" / "smoke" / s for s in sources if s.startswith("lenet-fashion-fashion"))
     epochs = sorted(p.name for p in (fashion / "checkpoints").iterdir())
-    assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source_schedule.length + 1)]
+    assert epochs == [f"epoch-{e:03d}.weights.npz" for e in range(protocol.SMOKE.source_schedule.length + 1)]
 
 
 def test_shared_configurations_reuse_one_run(smoke):

@@ -53,7 +53,7 @@ def test_source_model_is_shared_by_key_with_a_checkpoint_every_epoch(smoke):
     sources = list((smoke / "sources" / "smoke").iterdir())
     assert len(sources) == 1
     epochs = sorted(p.name for p in (sources[0] / "checkpoints").iterdir())
-    assert epochs == [f"epoch-{e:03d}.weights.h5" for e in range(protocol.SMOKE.source.epochs + 1)]
+    assert epochs == [f"epoch-{e:03d}.weights.npz" for e in range(protocol.SMOKE.source.epochs + 1)]
     config = json.loads((sources[0] / "config.json").read_text())
     assert config["run"]["key"] == sources[0].name and config["run"]["shared"]
 

@@ -140,8 +140,8 @@ def test_training_reports_metrics_and_writes_run_files(tmp_path):
     assert result.acc_final == pytest.approx(accs[-1])
     assert result.acc_top_k_mean == pytest.approx(np.mean(sorted(accs)[-2:]))
     assert result.acc_final_mean == pytest.approx(np.mean(accs[-2:]))
-    assert (tmp_path / "checkpoints" / "epoch-000.weights.h5").exists()
-    assert (tmp_path / "checkpoints" / "epoch-001.weights.h5").exists()
+    assert (tmp_path / "checkpoints" / "epoch-000.weights.npz").exists()
+    assert (tmp_path / "checkpoints" / "epoch-001.weights.npz").exists()
     assert list(tmp_path.glob("events.out.tfevents.*"))
 
 

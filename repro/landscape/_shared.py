@@ -7,8 +7,9 @@ generator state is not part of it). It is any of
 - a sequence of arrays in the order of ``model.weights`` (``model.get_weights()``),
 - a mapping ``variable.path -> array``,
 - another Keras model of the same architecture (its ``weights``, position by position),
-- the path of a ``.weights.h5`` file written by ``model.save_weights`` (loaded
-  into the model, read back, and the model restored).
+- the path of a weights file, Keras' ``.weights.h5`` or the suite's
+  ``.weights.npz`` (:mod:`repro.weightfiles`; loaded into the model, read
+  back, and the model restored).
 
 A *module map* (:data:`ModuleMap`) groups variables into modules: ``None``
 groups by layer (the path without its last component, ``"conv1/kernel" ->
@@ -29,6 +30,7 @@ import numpy as np
 
 from repro.files import atomic_write
 from repro.landscape.state import get_values, preserved_weights, select_variables
+from repro.weightfiles import load_weights
 
 Weights = Union[Sequence[np.ndarray], Mapping[str, np.ndarray], keras.Model, str, os.PathLike]
 VariableFilter = Union[str, Callable[[Any], bool], None]
@@ -90,7 +92,7 @@ def read_weights(model: keras.Model, weights: Weights, variables: Sequence) -> l
             full = [v.numpy() for v in weights.weights]
         elif isinstance(weights, (str, os.PathLike)):
             with preserved_weights(model):
-                model.load_weights(os.fspath(weights))
+                load_weights(model, weights)
                 full = get_values(everything)
         else:
             full = list(weights)
