@@ -5,6 +5,7 @@
     repro tune PAPER [EXPERIMENT ...]        the protocol's hyper-parameter searches -> tuned.json
     repro compare PAPER                      published vs measured, claim verdicts, figures
     repro report [PAPER ...]                 Markdown and HTML report pages from the committed results
+    repro verify [PAPER ...]                 check a results tree as a whole (after faults, after merging shards)
 
 Bad input ends with ``error: <one line>`` and exit code 2; Ctrl-C keeps
 every finished run and the checkpoint of the current one.
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed-sets", default="0", metavar="S,S...",
                          help="compare the results of these seed sets (repro run --seed-set) and report, per claim, "
                               "the verdict under each and whether they agree (default: 0)")
+
+    verify = commands.add_parser("verify", help="check a results tree as a whole (rows, runs, dependencies, "
+                                                "comparison, writers); exit 0 only when everything holds")
+    verify.add_argument("papers", nargs="*", help="papers to check (default: every paper with results under --out)")
+    verify.add_argument("--scale", default="mini")
+    verify.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    verify.add_argument("--seed-set", type=int, default=0, metavar="S", help="the tree of seed set S (default: 0)")
 
     events = commands.add_parser("events", help="rebuild the TensorBoard events of a results tree from its files")
     events.add_argument("paper")
@@ -196,6 +204,12 @@ def _compare(args: argparse.Namespace) -> None:
         if not scale_dir.is_dir():
             raise ReproError(f"no results in {scale_dir}: run `repro run {paper.key} --scale {args.scale}"
                              + (f" --seed-set {s}" if s else "") + "` first")
+    from repro.rowcheck import refuse_broken
+    from repro.runner import workspace_for
+
+    experiments = [e for e in paper.experiments if args.scale in e.scales]
+    for s in sets:
+        refuse_broken(workspace_for(paper, args.scale, args.out, seed_set=s), experiments)
     comparisons = [paper.compare(scale_dir, args.scale) for scale_dir in scale_dirs]
     quiet_libraries(args.verbose)
     from repro.events import write_figures
@@ -207,6 +221,31 @@ def _compare(args: argparse.Namespace) -> None:
         from repro.compare import seed_set_agreement
 
         print("\n" + seed_set_agreement(paper.key, args.scale, sets, comparisons, scale_dirs[0]))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from repro.runner import workspace_for
+    from repro.store import scale_dir_name
+    from repro.verify import verify
+
+    keys = args.papers or [k for k in paper_keys()
+                           if (args.out / k / scale_dir_name(args.scale, args.seed_set)).is_dir()]
+    if not keys:
+        raise ReproError(f"no results at scale {args.scale} under {args.out}")
+    failed = 0
+    for key in keys:
+        paper = get_paper(key)
+        paper.resolve_experiments(None, args.scale)
+        workspace = workspace_for(paper, args.scale, args.out, seed_set=args.seed_set)
+        if not workspace.scale_dir.is_dir():
+            raise ReproError(f"no results in {workspace.scale_dir}")
+        checks = verify(workspace)
+        print(f"{key} / {scale_dir_name(args.scale, args.seed_set)} ({workspace.scale_dir})")
+        for check in checks:
+            print("\n".join(check.lines()))
+        failed += sum(1 for c in checks if not c.holds)
+    print("verified: every check holds" if not failed else f"{failed} check(s) failed")
+    return 0 if not failed else 1
 
 
 def _events(args: argparse.Namespace) -> None:
@@ -259,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             _prepare(args)
         elif args.command == "events":
             _events(args)
+        elif args.command == "verify":
+            return _verify(args)
         else:
             _report(args)
     except ReproError as exc:

@@ -16,6 +16,7 @@ rules, and writes ``comparison.csv`` and ``comparison.md``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.metadata
 import io
 import json
@@ -45,6 +46,9 @@ COMPARISON_COLUMNS = (
     "section", "key", "condition", "n", "target", "unit", "published", "provenance",
     "measured", "delta", "status", "location", "verdict", "evidence", "part", "says", "detectable",
 )
+
+INPUTS_FILE = "comparison_inputs.json"
+OWN_OUTPUTS = ("comparison.csv", "seed_sets.csv")
 
 QuantityKey = tuple[str, str, str, str]
 """``(quantity, condition, n, target)``: how a measured value finds its published one."""
@@ -159,10 +163,14 @@ class Comparison:
         return {v: sum(1 for x in self.verdicts if x.verdict == v) for v in VERDICTS}
 
     def write(self) -> str:
-        """Write comparison.csv and comparison.md into ``results_dir``; return the text to print."""
+        """Write comparison.csv, comparison.md and the digests of the files they were computed from
+        (:data:`INPUTS_FILE`, which ``repro verify`` checks) into ``results_dir``; return the text to print."""
         self.results_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.results_dir / "comparison.csv", self.csv_text())
         atomic_write_text(self.results_dir / "comparison.md", self.markdown())
+        atomic_write_text(self.results_dir / INPUTS_FILE,
+                          json.dumps(dict(command=self.command(), inputs=comparison_inputs(self.results_dir)),
+                                     indent=2, sort_keys=True) + "\n")
         return self.text
 
     def csv_text(self) -> str:
@@ -359,6 +367,15 @@ class MergedRuns:
         names = ", ".join(f.name for f in self.files)
         dropped = f"; {self.duplicates} duplicate row(s) dropped" if self.duplicates else ""
         return f"{len(self.rows)} runs from {names}{dropped}"
+
+
+def comparison_inputs(results_dir: Path) -> dict[str, str]:
+    """``{file name: sha256}`` of what a comparison of ``results_dir`` reads: every CSV beside
+    ``comparison.csv`` (experiment files and their shards) and ``run_summary.json``."""
+    results_dir = Path(results_dir)
+    paths = [p for p in results_dir.glob("*.csv") if p.name not in OWN_OUTPUTS]
+    paths += [p for p in [results_dir / "run_summary.json"] if p.is_file()]
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(paths)}
 
 
 def read_experiment(results_dir: Path, experiment: str) -> MergedRuns | None:

@@ -34,6 +34,9 @@ def atomic_write(path: Path, write: Callable[[object], None], binary: bool = Fal
             os.fsync(out.fileno())
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
+    except OSError as exc:  # name the file being written, not the temporary (a full disk fails on write())
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -9,7 +9,9 @@
    exclusive lock on its directory, so shards that need the same base net
    at the same time train it once; an interrupted run resumes from its
    checkpoint;
-4. each selected run's row is appended atomically to its experiment's CSV.
+4. each selected run's row is appended atomically to its experiment's CSV;
+   a broken row (:mod:`repro.rowcheck`: cut short, garbled, not its
+   run's result) is removed first, so its run is recorded again.
 
 Every command also declares the TensorBoard HParams axes of the paper's
 whole grid at the scale, so parallel shards write the same declaration.
@@ -28,6 +30,7 @@ from repro.errors import ReproError
 from repro.files import locked, write_json
 from repro.plan import Shard, Step, check_graph, check_only, resolve, select
 from repro.registry import Paper
+from repro.rowcheck import drop_broken
 from repro.runs import Need, Run
 from repro.threads import DEFAULT_THREADS, threads_in_use
 from repro.store import (CHECKPOINT, LOCK, RESULT_FILE, experiment_csvs, read_result, read_rows, record_row,
@@ -60,14 +63,19 @@ def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
 
         try:
             result = execute(step.run, workspace)
+            if step.run.experiment is not None:
+                write_run_hparams(run_dir, step.run, hparam_axes(workspace))
+            write_result(run_dir, result)  # last: a run is finished once its result.json exists
         except OSError as exc:  # a full disk, a read-only directory: one line, the finished runs kept
-            raise ReproError(f"cannot write {exc.filename or run_dir} while running {step.run.key}: "
-                             f"{exc.strerror or exc}; the finished runs are kept, the command resumes this one "
-                             "once the cause is fixed") from exc
-        if step.run.experiment is not None:
-            write_run_hparams(run_dir, step.run, hparam_axes(workspace))
-        write_result(run_dir, result)
+            raise write_error(exc, run_dir, f"while running {step.run.key}") from exc
         return result, True
+
+
+def write_error(exc: OSError, where: Path, doing: str = "") -> ReproError:
+    """The one line a failed file operation ends a command with: what, where, during which run, and what is
+    kept (``doing``: ``"while running <key>"``, or empty outside a run)."""
+    return ReproError(f"{exc.strerror or exc}: {exc.filename or where}{' ' + doing if doing else ''}; the finished "
+                      "runs are kept, and the same command resumes once the cause is fixed")
 
 
 def grid_runs(workspace: Workspace) -> list[Run]:
@@ -120,6 +128,8 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     from repro.hparams import write_grid_config
 
     write_grid_config(workspace.layout.runs_dir / FIGURES_RUN, hparam_axes(workspace), grid_runs(workspace))
+    for broken in drop_broken(workspace, [paper.experiment(e) for e in experiments]):
+        printer(f"broken row removed, its run is recorded again: {broken.describe()}")
     done = {e: {row["run_key"] for row in read_rows(experiment_csvs(scale_dir, e))} for e in experiments}
     todo = [r for r in selected if r.key not in done[r.experiment]]
     if len(todo) < len(selected):
@@ -147,9 +157,12 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
             for step in steps:
                 starting(step)
                 finished(step, *finish(step, workspace))
-    except (ReproError, OSError):
+    except ReproError:
         clean_failed(workspace, [s.run.key for s in steps], created)
         raise
+    except OSError as exc:  # outside a run's own files (its lock, a dependency's files)
+        clean_failed(workspace, [s.run.key for s in steps], created)
+        raise write_error(exc, scale_dir) from exc
     seconds = round(time.time() - started, 1)
     summary = dict(
         command=command or f"repro run {paper.key}",
@@ -200,8 +213,11 @@ def clean_failed(workspace: Workspace, keys: Iterable[str], created: list[Path])
 def record(paper: Paper, scale: str, scale_dir: Path, run: Run, result: dict, shard: Shard) -> bool:
     """Append ``run``'s row to its experiment's CSV (once)."""
     experiment = paper.experiment(run.experiment)
-    return record_row(scale_dir, run.experiment, shard.pair, experiment.row(paper.key, scale, run, result),
-                      experiment.fields)
+    try:
+        return record_row(scale_dir, run.experiment, shard.pair, experiment.row(paper.key, scale, run, result),
+                          experiment.fields)
+    except OSError as exc:
+        raise write_error(exc, scale_dir, f"while recording the row of {run.key}") from exc
 
 
 def _execution() -> dict:

@@ -4,7 +4,7 @@
   and every weights file a user brings (``weights=<path>``): any Keras user
   can load it.
 * ``.weights.npz`` holds the weights of every epoch of a run that keeps them
-  (Chen's best-validation epoch, Neyshabur's and Liu's checkpoints). It is
+  (a best-validation epoch, the checkpoints a protocol fine-tunes from). It is
   ``numpy.savez`` of ``model.weights`` in order, uncompressed: the arrays
   Keras' ``.weights.h5`` holds (trainable and non-trainable weights, BN
   statistics included, no dropout seed state), bit for bit, matched to a
@@ -12,13 +12,15 @@
   position. Keras walks the model's object graph and writes one HDF5 dataset
   per variable, which cost 225 ms per save of the mini ResNet against 20 ms
   for the same arrays in a ``.npz`` (``benchmarks/results/step_profile.md``:
-  28-41 % of a Chen or Neyshabur mini run went to epoch saves).
+  28-41 % of a mini run that keeps every epoch went to epoch saves).
 
-Both are written to a temporary file renamed over the target, so a crash or a
-full disk never leaves a truncated weights file that a later run would load.
+Both are written to a temporary file renamed over the target
+(:func:`repro.files.atomic_write`), so a crash or a full disk never leaves a
+truncated weights file that a later run would load.
 """
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -41,14 +43,30 @@ def save_weights(model, path: "str | os.PathLike") -> None:
         return
     if not path.name.endswith(KERAS_SUFFIX):
         raise ValueError(f"weights file {path} must end in {KERAS_SUFFIX} or {NPZ_SUFFIX}")
-    # Keras names the format by the suffix, so the temporary keeps it.
-    temporary = path.with_name(f".{path.name.removesuffix(KERAS_SUFFIX)}.{os.getpid()}.partial{KERAS_SUFFIX}")
-    try:
-        model.save_weights(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    content = _keras_h5_bytes(model)
+    atomic_write(path, lambda out: out.write(content), binary=True)
+
+
+def _keras_h5_bytes(model) -> bytes:
+    """The bytes ``model.save_weights`` writes to a ``.weights.h5``, built in memory.
+
+    HDF5 must never write to the disk itself: on a full disk h5py reports the
+    failure from object destructors and the process can crash (a segmentation
+    fault was seen), with no exception to turn into one line. So the file is
+    built in a buffer with the store ``keras.saving`` uses (Keras is pinned in
+    ``setup.cfg``; ``tests/test_weightfiles.py`` checks that Keras loads it),
+    and written by :func:`repro.files.atomic_write`, whose ``OSError`` the
+    command reports.
+    """
+    if not model.built:
+        raise ValueError(f"model {model.name!r} is not built: nothing to save")
+    from keras.src.saving.saving_lib import H5IOStore, _save_state
+
+    buffer = io.BytesIO()
+    store = H5IOStore(buffer, mode="w")
+    _save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    return buffer.getvalue()
 
 
 def load_weights(model, path: "str | os.PathLike") -> None:

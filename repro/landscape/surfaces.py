@@ -172,7 +172,8 @@ def plot_surface(
     if title:
         axes.set_title(title)
     figure.tight_layout()
-    figure.savefig(os.fspath(path), dpi=120)
+    path = Path(path)  # atomically: a full disk never leaves half a figure
+    atomic_write(path, lambda out: figure.savefig(out, format=path.suffix.lstrip(".") or "png", dpi=120), binary=True)
 
 
 def _variables_at(model: keras.Model, paths: Sequence[str]) -> list:

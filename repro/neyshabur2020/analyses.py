@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import keras
 
+from repro.files import atomic_write
 from repro.landscape._shared import write_csv
 from repro.landscape.basins import estimate_basin
 from repro.landscape.criticality import module_criticality, path_criticality, rewind_modules
@@ -152,7 +153,8 @@ def mistakes(run: AnalysisRun, workspace: Workspace) -> dict:
     pred_a, pred_b = _predictions(model_a, x), _predictions(model_b, x)
     wrong_a, wrong_b = pred_a != y, pred_b != y
     union = int(np.sum(wrong_a | wrong_b))
-    np.savez_compressed(workspace.run_dir(run.key) / "predictions.npz", y=y, pred_a=pred_a, pred_b=pred_b)
+    atomic_write(workspace.run_dir(run.key) / "predictions.npz",
+                 lambda out: np.savez_compressed(out, y=y, pred_a=pred_a, pred_b=pred_b), binary=True)
     return dict(pair=run.param("pair"), n_test=len(y), errors_a=int(wrong_a.sum()), errors_b=int(wrong_b.sum()),
                 common_errors=int(np.sum(wrong_a & wrong_b)), only_a=int(np.sum(wrong_a & ~wrong_b)),
                 only_b=int(np.sum(wrong_b & ~wrong_a)),
