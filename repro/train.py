@@ -62,7 +62,7 @@ from repro.files import atomic_write
 from repro.landscape.state import cached_function, evaluate, full_precision, sigmoid_bce, sparse_ce
 from repro.schedule import Schedule
 from repro.store import CHECKPOINT, epoch_weights
-from repro.weightfiles import save_weights
+from repro.weightfiles import read_values, save_weights, write_npz
 
 LOSSES = {"softmax": sparse_ce, "sigmoid": sigmoid_bce}
 METRIC_FIELDS = ("step", "epoch", "lr", "train_loss", "val_loss", "val_acc", "train_acc", "seconds")
@@ -226,9 +226,9 @@ class _Checkpoint:
         self.path = path
 
     def save(self, model: keras.Model, optimizer: keras.optimizers.Optimizer, step: int, seconds: float) -> None:
-        arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.variables)}
-        arrays.update({f"o{i}": v.numpy() for i, v in enumerate(optimizer.variables)})
-        atomic_write(self.path, lambda out: np.savez(out, step=step, seconds=seconds, **arrays), binary=True)
+        arrays = {f"w{i}": value for i, value in enumerate(read_values(model, model.variables))}
+        arrays.update({f"o{i}": value for i, value in enumerate(read_values(optimizer, optimizer.variables))})
+        write_npz(self.path, dict(step=step, seconds=seconds, **arrays))
 
     def restore(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tuple[int, float]:
         try:
