@@ -23,7 +23,12 @@ when the run starts.
 Update rule (the gradient transform of :mod:`repro.train`): per-variable lr
 multipliers (``bias_lr_mult`` for vectors, Caffe's 2; ``scalar_lr_mult``
 for Fixup's scalars) and coupled L2 decay (weights only, or every parameter
-with ``decay_biases``: torch's ``weight_decay``). Evaluation happens every
+with ``decay_biases``: torch's ``weight_decay``), then momentum in Caffe's
+form (``v = m v + lr g; w -= v``: the buffer carries the lr it was built
+with, so a drop of the lr takes effect gradually) or, with
+``momentum_form="torch"``, PyTorch's (``b = m b + g; w -= lr b``: a drop
+scales the whole step at once). With a constant lr the two are the same
+update. Evaluation happens every
 ``eval_every`` units, or ``evals`` times evenly over the run. ``top_k`` is
 how many of the best evaluations the top-k mean averages (a metric that
 selects on the validation set and favours nets that converge early);
@@ -45,6 +50,7 @@ from dataclasses import asdict, dataclass, replace
 POLICIES = ("step", "multistep", "cosine", "constant")
 UNITS = ("iteration", "epoch")
 LOSSES = ("softmax", "sigmoid")
+MOMENTUM_FORMS = ("caffe", "torch")
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Schedule:
     eval_every: int = 1
     evals: int = 0
     momentum: float = 0.9
+    momentum_form: str = "caffe"  # "caffe": v = m v + lr g, w -= v (Caffe, Keras); "torch": b = m b + g, w -= lr b
     weight_decay: float = 5e-4
     bias_lr_mult: float = 2.0
     decay_biases: bool = False
@@ -85,6 +92,7 @@ class Schedule:
 
     def __post_init__(self) -> None:
         for name, value, accepted in (("policy", self.policy, POLICIES), ("unit", self.unit, UNITS),
+                                      ("momentum_form", self.momentum_form, MOMENTUM_FORMS),
                                       ("lr_unit", self.lr_unit, ("",) + UNITS), ("loss", self.loss, LOSSES)):
             if value not in accepted:
                 raise ValueError(f"schedule {name} {value!r}; accepted: {', '.join(a for a in accepted if a)}")
@@ -148,7 +156,8 @@ class Schedule:
                   "multistep": f"milestones {','.join(map(str, self.milestones)) or '-'}{lr_unit} x{self.gamma:g}",
                   "cosine": f"cosine/{self.step_size}{lr_unit}", "constant": "constant"}[self.policy]
         evaluation = f"{self.evals} evals" if self.evals else f"eval every {self.eval_every}{unit}"
-        extra = "".join([f", mixup {self.mixup_alpha:g}" if self.mixup_alpha else "",
+        extra = "".join([f", {self.momentum_form} momentum" if self.momentum_form != "caffe" else "",
+                         f", mixup {self.mixup_alpha:g}" if self.mixup_alpha else "",
                          f", {self.loss}" if self.loss != "softmax" else ""])
         return (f"sgd lr {lr} {policy}, {self.length} {unit}, batch {self.batch_size}, wd {self.weight_decay:g}, "
                 f"{evaluation}{extra}")

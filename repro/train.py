@@ -5,7 +5,8 @@ to it) for a resolved
 :class:`repro.schedule.Schedule`::
 
     g_w  = lr_mult_w * (dL/dw + wd * decay_mult_w * w)
-    v    = momentum * v + lr(t) * g_w ;   w <- w - v
+    v    = momentum * v + lr(t) * g_w ;   w <- w - v             (Caffe, Keras)
+    b    = momentum * b + g_w ;           w <- w - lr(t) * b     (PyTorch: momentum_form "torch")
 
 with ``lr(t)`` the schedule's policy, ``lr_mult`` 1 for weights and
 ``bias_lr_mult`` (Caffe: 2) for biases, weight decay on weights only, and
@@ -13,7 +14,9 @@ frozen layers excluded from both (Caffe ``blobs_lr: 0`` and
 ``weight_decay: 0``). Keras' SGD with momentum applies exactly
 ``v <- m v - lr g; w <- w + v``, so the multipliers and the coupled L2 term
 are folded into the gradient before the update (one fused kernel per
-variable on one device, :func:`_momentum_update`; ``apply_gradients`` otherwise).
+variable on one device, :func:`_momentum_update`; ``apply_gradients`` otherwise);
+:class:`TorchSGD` applies PyTorch's form (``torch.optim.SGD``, dampening 0,
+no Nesterov), which differs from Caffe's after every change of the lr.
 
 Evaluation runs every ``eval_every`` iterations on the evaluation arrays;
 the run reports the mean of the ``top_k`` best evaluations (the metric of
@@ -283,11 +286,13 @@ def trainer(model: keras.Model, schedule: Schedule) -> tuple[keras.optimizers.Op
     """
     variables, lr_mult, decayed = _gradient_transform(model, schedule)
     execution = current_execution()
-    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum, schedule.loss,
-                id(execution.strategy), execution.precision, execution.jit_compile)
+    settings = ("sgd", tuple(lr_mult), tuple(decayed), schedule.weight_decay, schedule.momentum,
+                schedule.momentum_form, schedule.loss, id(execution.strategy), execution.precision,
+                execution.jit_compile)
 
     def build():
-        optimizer = keras.optimizers.SGD(learning_rate=schedule.base_lr, momentum=schedule.momentum)
+        sgd = TorchSGD if schedule.momentum_form == "torch" else keras.optimizers.SGD
+        optimizer = sgd(learning_rate=schedule.base_lr, momentum=schedule.momentum)
         if execution.precision == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(variables)
@@ -376,20 +381,43 @@ def _times(gradient: tf.Tensor, mult: float) -> tf.Tensor:
     return gradient if mult == 1.0 else gradient * mult
 
 
-def _momentum_update(optimizer: keras.optimizers.SGD, grads: list, variables: list) -> None:
-    """Keras' SGD step with momentum, ``m <- mu m - lr g; w <- w + m``, in one fused kernel per variable.
+class TorchSGD(keras.optimizers.SGD):
+    """``torch.optim.SGD`` with momentum (dampening 0, no Nesterov): ``b <- mu b + g; w <- w - lr b``.
 
-    ``ResourceApplyKerasMomentum`` evaluates the same expression as :meth:`keras.optimizers.SGD.update_step`
-    (which issues a multiplication, a subtraction, an assignment and an addition, each a pass over the
-    variable) and gives the same bits; the momentum buffers and the iteration count are the optimizer's own,
-    so checkpoints and :func:`reset_optimizer` see no difference. One device, no loss scaling: the other
-    cases go through ``apply_gradients``.
+    Keras' SGD keeps ``v = mu v - lr g`` instead, which carries the lr into the buffer. The weight decay
+    and lr multipliers are folded into ``g`` by the step (:func:`make_train_step`), as torch adds
+    ``weight_decay * w`` to the gradient before the momentum.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = keras.ops.cast(learning_rate, variable.dtype)
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        if self.momentum == 0:
+            self.assign_sub(variable, keras.ops.multiply(gradient, learning_rate))
+            return
+        buffer = self.momentums[self._get_variable_index(variable)]
+        momentum = keras.ops.cast(self.momentum, variable.dtype)
+        self.assign(buffer, keras.ops.add(keras.ops.multiply(buffer, momentum), gradient))
+        self.assign_sub(variable, keras.ops.multiply(buffer, learning_rate))
+
+
+def _momentum_update(optimizer: keras.optimizers.SGD, grads: list, variables: list) -> None:
+    """The SGD step with momentum in one fused kernel per variable: Keras' ``m <- mu m - lr g; w <- w + m``
+    (``ResourceApplyKerasMomentum``) or, for :class:`TorchSGD`, PyTorch's ``b <- mu b + g; w <- w - lr b``
+    (``ResourceApplyMomentum``).
+
+    Each kernel evaluates the same expression as the optimizer's ``update_step`` (which issues a
+    multiplication, an addition, an assignment and another pass, each over the whole variable) and gives the
+    same bits; the momentum buffers and the iteration count are the optimizer's own, so checkpoints and
+    :func:`reset_optimizer` see no difference. One device, no loss scaling: the other cases go through
+    ``apply_gradients``.
     """
     momentum = tf.constant(optimizer.momentum, tf.float32)
+    apply = (tf.raw_ops.ResourceApplyMomentum if isinstance(optimizer, TorchSGD)
+             else tf.raw_ops.ResourceApplyKerasMomentum)
     for gradient, variable, buffer in zip(grads, variables, optimizer.momentums):
-        tf.raw_ops.ResourceApplyKerasMomentum(
-            var=variable.value.handle, accum=buffer.value.handle, lr=optimizer.learning_rate,
-            grad=gradient, momentum=momentum, use_locking=False, use_nesterov=False)
+        apply(var=variable.value.handle, accum=buffer.value.handle, lr=optimizer.learning_rate, grad=gradient,
+              momentum=momentum, use_locking=False, use_nesterov=False)
     optimizer.iterations.assign_add(1)
 
 

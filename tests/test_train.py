@@ -192,10 +192,12 @@ def test_cosine_schedule_steps_once_per_epoch_like_torch():
     assert schedule.lr_at(36) == pytest.approx(0.01 * (1 + math.cos(math.pi * 9 / 10)) / 2)
 
 
-def test_the_fused_momentum_update_gives_keras_sgd_s_bits():
-    """``_momentum_update`` (one kernel per variable) against ``SGD.apply_gradients`` on the same variables and
-    gradients, five steps at a changing learning rate: every weight and momentum buffer bit for bit."""
-    from repro.train import _momentum_update
+@pytest.mark.parametrize("form", ["caffe", "torch"])
+def test_the_fused_momentum_update_gives_the_optimizer_s_bits(form):
+    """``_momentum_update`` (one kernel per variable) against ``apply_gradients`` of Keras' SGD (Caffe's form)
+    and of :class:`TorchSGD` on the same variables and gradients, five steps at a changing learning rate:
+    every weight and momentum buffer bit for bit."""
+    from repro.train import TorchSGD, _momentum_update
 
     rng = np.random.default_rng(0)
     shapes = [(300, 200), (200,), (3, 3, 4, 8)]
@@ -204,7 +206,7 @@ def test_the_fused_momentum_update_gives_keras_sgd_s_bits():
     results = []
     for fused in (False, True):
         variables = [keras.Variable(w) for w in start]
-        optimizer = keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)
+        optimizer = (TorchSGD if form == "torch" else keras.optimizers.SGD)(learning_rate=0.05, momentum=0.9)
         optimizer.build(variables)
         for step, gradients in enumerate(grads):
             optimizer.learning_rate.assign(0.05 / (1 + step))

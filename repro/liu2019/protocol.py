@@ -100,12 +100,13 @@ class Source:
 
 
 def official_sgd(epochs: int, batch_size: int, lr: float = 0.01, lr_step: int = 0, evals: int = 10) -> Schedule:
-    """SGD of the official code: lr, momentum 0.9, weight decay 5e-4 on every parameter (torch), one lr for all,
-    constant (``lenet.py``) or x0.1 after ``lr_step`` iterations (the ResNet scripts' ``twostage``); ``evals``
-    evaluations evenly over the run."""
+    """SGD of the official code (``torch.optim.SGD``, its momentum form): lr, momentum 0.9, weight decay 5e-4 on
+    every parameter, one lr for all, constant (``lenet.py``) or x0.1 after ``lr_step`` iterations (the ResNet
+    scripts' ``twostage``); ``evals`` evaluations evenly over the run."""
     return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch",
                     policy="step" if lr_step else "constant", step_size=lr_step, lr_unit="iteration", evals=evals,
-                    momentum=0.9, weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, top_k=1)
+                    momentum=0.9, weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, momentum_form="torch",
+                    top_k=1)
 
 
 @dataclass(frozen=True)
