@@ -120,3 +120,20 @@ def test_paper_scale_pretraining_fine_tuning_and_measures_under_mock_data(mocked
     assert all(row[protocol.group_column(g)] for g in protocol.GROUPS)  # all 18 groups of ResNet-50
     measures = rows(out / "chen2022" / "paper", "domain_measures")[0]
     assert float(measures["G"]) >= 0 and float(measures["D"]) > 0 and measures["n_target_features"] == "24"
+
+
+def test_paper_fine_tuning_is_at_the_readme_commands_batch_18_and_finetune_py_s_128_is_an_option():
+    from dataclasses import replace
+
+    from repro.registry import get_paper
+
+    runs = {r.key: r for r in protocol.runs("paper")}
+    default, alternative = runs["finetune-cifar10-s0"], runs["finetune-cifar10-b128-s0"]
+    assert default.schedule.batch_size == 18 and alternative.schedule.batch_size == 128
+    assert replace(alternative.schedule, batch_size=18) == default.schedule
+    assert alternative.seeds == default.seeds and alternative.transfer == default.transfer
+    assert [n.key for n in runs["ft-cifar10-b128-s0"].inputs] == [protocol.source_key(protocol.PAPER_SCALE),
+                                                                   "finetune-cifar10-b128-s0"]
+    paper = get_paper("chen2022")
+    assert "transferability_batch128" not in paper.resolve_experiments(None, "paper")
+    assert "transferability_batch128" not in paper.experiment_names("mini")

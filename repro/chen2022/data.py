@@ -126,7 +126,7 @@ code):
   bilinear), not PIL's.
 
 ``source_examples`` / ``target_examples`` return float32 numpy arrays of
-``count`` x s x s x 3 (5,000 x 224 x 224 x 3 floats = 3.0 GB at the paper's
+``count`` x s x s x 3 (2,000 x 224 x 224 x 3 floats = 1.2 GB at the paper's
 ``feature_examples``): the first ``count`` images as read without file
 shuffling (ImageNet validation in tfds's read order; the target's training
 split or list) through the validation transform.
