@@ -147,6 +147,16 @@ def _schedule(target: str, arm: str, lr: float, n_train: int):
     return dataclasses.replace(scale.schedule_for(scale.target(target), arm), base_lr=lr).resolve(n_train)
 
 
+def test_interpolation_takes_the_official_number_of_points_per_target(smoke):
+    """ckpt_interpolation.py: 50 points on DomainNet, 20 on CheXpert; a target's own number reaches the analysis
+    (at smoke the CheXpert stand-in has 4, the others the scale's 3)."""
+    assert protocol.PAPER_SCALE.interpolation_points == 50
+    assert protocol.PAPER_SCALE.target("chexpert").interpolation_points == 20
+    with (smoke / "neyshabur2020" / "smoke" / "interpolation.csv").open() as handle:
+        points = {(row["target"], row["points"]) for row in csv.DictReader(handle)}
+    assert points == {("digits", "4")} | {(t.name, "3") for t in protocol.SMOKE.targets if t.name != "digits"}
+
+
 def test_paper_schedules_are_the_official_ones():
     domainnet = _schedule("real", "P-T", 0.1, 50_000)
     steps = 50_000 // 32

@@ -203,7 +203,8 @@ def interpolation(run: AnalysisRun, workspace: Workspace) -> dict:
     scale = _scale(run)
     x, y = _test_set(run, workspace)
     model_a, model_b, where = _pair(run, workspace)
-    alphas = np.linspace(0.0, 1.0, scale.interpolation_points)
+    points = scale.target(run.param("target")).interpolation_points or scale.interpolation_points
+    alphas = np.linspace(0.0, 1.0, points)
     line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas, loss_fn=_loss_fn(run))
     write_interpolation_csv(line, workspace.run_dir(run.key) / "curve.csv", dict(pair=run.param("pair")))
     accuracy = line.accuracies

@@ -98,6 +98,7 @@ class Target:
     description: str
     schedules: tuple[tuple[str, Schedule], ...] = ()
     loss: str = "softmax"  # "softmax" or "sigmoid" (multi-label BCE, mean AUC)
+    interpolation_points: int = 0  # its own number of interpolation points (0: the scale's)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,9 @@ MINI = Scale(
 
 SMOKE = replace(
     MINI, name="smoke", width=2, blocks=(1, 1, 1, 1),
-    targets=tuple(replace(t, train_per_class=8, test_per_class=4) for t in MINI_TARGETS),
+    # The CheXpert stand-in interpolates at its own number of points, as CheXpert does at paper scale.
+    targets=tuple(replace(t, train_per_class=8, test_per_class=4, interpolation_points=4 if t.name == "digits" else 0)
+                  for t in MINI_TARGETS),
     source=replace(MINI.source, train_per_class=24, val_per_class=4,
                    schedule=torch_sgd(0.05, 2, 16, (1,), mixup_alpha=0.7)),
     schedule=torch_sgd(1.0, 2, 8, (1,), lr_scale=1 / 2, mixup_alpha=0.7, train_eval_examples=16),
@@ -234,7 +237,7 @@ PAPER_TARGETS = (
     Target("quickdraw", "quickdraw", 345, 0, 0, "DomainNet quickdraw, train and test subsampled to 50,000"),
     Target("chexpert", "chexpert", 5, 0, 0,
            "CheXpert, 5 labels (U-Ones for Edema and Atelectasis), rows 0-50k / 50k-100k of train.csv (seed 1234)",
-           schedules=CHEXPERT_SCHEDULES, loss="sigmoid"),
+           schedules=CHEXPERT_SCHEDULES, loss="sigmoid", interpolation_points=20),  # ckpt_interpolation.py
 )
 DOMAINNET = ("real", "clipart", "quickdraw")
 
@@ -244,13 +247,17 @@ PAPER_SCALE = Scale(
     chexpert_stand_in="chexpert",
     image_size=224, channels=3, width=64, stem="imagenet", blocks=(3, 4, 6, 3),
     source=SourceSettings(dataset="imagenet2012", n_classes=1000, train_per_class=0, val_per_class=0,
+                          # Mixup 0.7 in ImageNet pre-training is an assumption: imagenet_train.run_train's
+                          # default, which the DomainNet configs never override; the pre-training run itself is
+                          # not released (papers/neyshabur2020/README.md, "Code versus paper").
                           schedule=torch_sgd(0.1, 90, 256, (30, 60), mixup_alpha=0.7)),
     schedule=torch_sgd(1.0, 100, 32, (30, 60, 90), lr_scale=1 / 8, mixup_alpha=0.7, train_eval_examples=10_000),
     repeats=2,
     block_sizes=("1", "2", "4", "7", "8", "14", "16", "28", "32", "56", "112", "224", PIXEL_SHUFFLE),
     shuffle_seeds=(0, 1, 2),
     source_checkpoints=(0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90),
-    interpolation_points=50, analysis_examples=5_000, criticality_examples=5_000,
+    interpolation_points=50,  # ckpt_interpolation.py on DomainNet (CheXpert: 20, its Target's own)
+    analysis_examples=5_000, criticality_examples=5_000,
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1), criticality_alphas=tuple(k / 10 for k in range(11)),
     criticality_samples=5,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
