@@ -41,6 +41,38 @@ def test_frechet_distance_of_gaussians_matches_the_closed_form():
     assert domain_gap(a, b) == pytest.approx(6.0 / 5.0, rel=0.02)  # in units of tr(Sigma_source) = 1 + 4
 
 
+def _with_moments(mean: np.ndarray, cov: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` rows whose sample mean and (biased) covariance are exactly ``mean`` and ``cov``."""
+    z = np.random.default_rng(seed).normal(size=(n, len(mean)))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False, bias=True))).T  # whitened: cov = I
+    return z @ np.linalg.cholesky(cov).T + mean
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def test_frechet_distance_with_full_covariances_matches_the_closed_form():
+    """Non-diagonal covariances that do not commute: tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), the root of a
+    symmetric matrix by its eigendecomposition. An element-wise square root, or one of S_a S_b's diagonal,
+    fails here (it passes the diagonal case above)."""
+    rng = np.random.default_rng(4)
+    m_a, m_b = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    cov_a, cov_b = m_a @ m_a.T + 0.1 * np.eye(5), m_b @ m_b.T + 0.1 * np.eye(5)
+    assert np.abs(cov_a @ cov_b - cov_b @ cov_a).max() > 1.0
+    mu_a, mu_b = rng.normal(size=5), rng.normal(size=5)
+    root_a = _psd_sqrt(cov_a)
+    expected = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b)
+                     - 2 * np.trace(_psd_sqrt(root_a @ cov_b @ root_a)))
+    a, b = _with_moments(mu_a, cov_a, 400, 5), _with_moments(mu_b, cov_b, 400, 6)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    elementwise = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b)
+                        - 2 * np.sum(np.sqrt(np.abs(np.diag(cov_a @ cov_b)))))
+    assert abs(elementwise - expected) > 0.01 * expected
+
+
 def test_intraclass_variance_is_the_mean_class_trace_over_the_source_variance():
     source = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])  # tr(Sigma) = 1 + 1
     target = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0], [10.0, 14.0]])

@@ -6,7 +6,10 @@ the gradient of every parameter and the parameters after 3 steps of ``torch.opti
 protocol's weight decay on every parameter) on that batch, dropout off (eval mode: the frameworks draw
 different masks). Large tensors are stored as summaries (sum, L2 norm, 64 sampled entries).
 
-Networks: LeNet (Liu et al. 2019's ``lenet.py``: body + ``LeNet_cls`` head), 28x28x1, 10 classes.
+Networks: LeNet (Liu et al. 2019's ``lenet.py``: body + ``LeNet_cls`` head), 28x28x1, 10 classes; torchvision's
+ResNet-50 (Liu's and Chen's ResNet-50: width 64, [3, 4, 6, 3], 1000 classes) at 64x64x3, the same layers as at
+224 with a twelfth of the arithmetic, its BatchNorm scales and shifts drawn like the other weights
+(:func:`golden_resnet50` says which checks run in eval mode and which in train mode).
 
     PYTHONPATH=. python tools/golden_networks.py   # in an environment with torch (pip install -e ".[bench]")
 """
@@ -43,35 +46,40 @@ class LeNet(nn.Module):
         return self.cls_fc3(x)
 
 
-def draw(shapes: list[tuple[int, ...]], seed: int, scale: float) -> list[np.ndarray]:
-    """The weights both frameworks start from (the test repeats this draw)."""
+def draw(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
+    """The weights both frameworks start from (the test repeats this draw): normal with std 1/sqrt(fan_in) for
+    kernels (fan_in = every dimension but the first, in PyTorch's layout), 0.05 for vectors."""
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal(shape) * scale).astype(np.float32) for shape in shapes]
+    return [(rng.standard_normal(shape) * (1 / np.sqrt(np.prod(shape[1:])) if len(shape) > 1 else 0.05))
+            .astype(np.float32) for shape in shapes]
 
 
-def summary(prefix: str, arrays: list[np.ndarray], seed: int) -> dict:
-    """Sum, L2 norm and ``SAMPLES`` entries (fixed flat indices) of each array."""
+def summary(prefix: str, arrays: list[np.ndarray], seed: int, samples: int = SAMPLES) -> dict:
+    """Per array (rows in ``arrays``' order): its sum, its L2 norm, and ``samples`` entries at fixed flat indices
+    (drawn with replacement from arrays smaller than that)."""
     rng = np.random.default_rng(seed)
-    out = {}
-    for i, array in enumerate(arrays):
-        flat = array.astype(np.float64).ravel()
-        index = rng.choice(flat.size, size=min(SAMPLES, flat.size), replace=False)
-        out.update({f"{prefix}{i}_sum": flat.sum(), f"{prefix}{i}_norm": np.linalg.norm(flat),
-                    f"{prefix}{i}_index": index, f"{prefix}{i}_values": flat[index]})
-    return out
+    flats = [a.astype(np.float64).ravel() for a in arrays]
+    index = np.stack([rng.choice(f.size, size=samples, replace=f.size < samples) for f in flats])
+    return {f"{prefix}_sum": np.array([f.sum() for f in flats]),
+            f"{prefix}_norm": np.array([np.linalg.norm(f) for f in flats]),
+            f"{prefix}_index": index, f"{prefix}_values": np.stack([f[i] for f, i in zip(flats, index)])}
+
+
+def batch(seed: int, shape: tuple[int, ...], classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The batch (NCHW) and labels both frameworks see (the test repeats this draw)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(np.float32), rng.integers(0, classes, size=shape[0]).astype(np.int64)
 
 
 def golden_lenet() -> dict:
     model = LeNet().eval()
     names = [name for name, _ in model.named_parameters()]
     shapes = [tuple(p.shape) for _, p in model.named_parameters()]
-    weights = draw(shapes, seed=1, scale=0.05)
+    weights = draw(shapes, seed=1)
     with torch.no_grad():
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.tensor(w))
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, size=8).astype(np.int64)
+    x, y = batch(2, (8, 1, 28, 28), 10)
     logits = model(torch.tensor(x))
     loss = nn.functional.cross_entropy(logits, torch.tensor(y))
     loss.backward()
@@ -82,15 +90,102 @@ def golden_lenet() -> dict:
         nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
         optimizer.step()
     after = [p.detach().numpy().copy() for p in model.parameters()]
-    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), x=x, y=y,
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=1,
+                bn_scales=np.array([], dtype=str),
                 logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=5e-4,
                 torch_version=torch.__version__, **summary("grad", grads, 3), **summary("after", after, 4))
 
 
+class Bottleneck(nn.Module):
+    """torchvision's ``Bottleneck`` (stride in the 3x3 conv), with its module names."""
+
+    def __init__(self, channels: int, planes: int, stride: int, downsample: bool):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, planes, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = nn.Conv2d(planes, planes * 4, 1, bias=False), nn.BatchNorm2d(planes * 4)
+        self.downsample = nn.Sequential(nn.Conv2d(channels, planes * 4, 1, stride=stride, bias=False),
+                                        nn.BatchNorm2d(planes * 4)) if downsample else None
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return torch.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet50(nn.Module):
+    """torchvision's ``resnet50()`` module tree: conv1, bn1, maxpool, layer1..4, avgpool, fc."""
+
+    def __init__(self, classes: int = 1000, width: int = 64, blocks=(3, 4, 6, 3)):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        channels = width
+        for stage, count in enumerate(blocks, start=1):
+            planes, layers = width * 2 ** (stage - 1), []
+            for block in range(count):
+                stride = 2 if stage > 1 and block == 0 else 1
+                layers.append(Bottleneck(channels, planes, stride, block == 0))
+                channels = planes * 4
+            setattr(self, f"layer{stage}", nn.Sequential(*layers))
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
+        for stage in range(1, 5):
+            x = getattr(self, f"layer{stage}")(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def golden_resnet50() -> dict:
+    """Eval mode (BatchNorm on its running statistics) for the logits, gradients and steps: in train mode, with
+    4 images of 64x64 the last stage normalises over 16 values per channel, and a 1e-6 change of the input moves
+    the gradients by 1.5 % in either framework alone, so no cross-framework tolerance would mean anything there.
+    Train mode is checked on what it adds: the logits on batch statistics and the running statistics after one
+    forward pass."""
+    model = ResNet50()
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [tuple(p.shape) for _, p in model.named_parameters()]
+    bn_scales = {f"{m}.weight" for m, module in model.named_modules() if isinstance(module, nn.BatchNorm2d)}
+    with torch.no_grad():
+        for (name, p), w in zip(model.named_parameters(), draw(shapes, seed=5)):
+            p.copy_(torch.tensor(w + 1.0 if name in bn_scales else w))  # BN scales around 1
+    x, y = batch(6, (4, 3, 64, 64), 1000)
+    model.train()
+    with torch.no_grad():
+        logits_train = model(torch.tensor(x)).numpy()
+    running = [name for name, _ in model.named_buffers() if "running" in name]
+    buffers = dict(model.named_buffers())
+    after_train_pass = [buffers[name].numpy().copy() for name in running]
+    with torch.no_grad():  # back to the initial running statistics (mean 0, variance 1) for the eval-mode checks
+        for name in running:
+            buffers[name].fill_(0.0 if name.endswith("mean") else 1.0)
+    model.eval()
+    logits = model(torch.tensor(x))
+    loss = nn.functional.cross_entropy(logits, torch.tensor(y))
+    loss.backward()
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
+    for _ in range(STEPS):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
+        optimizer.step()
+    after = [p.detach().numpy().copy() for p in model.parameters()]
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=5,
+                bn_scales=np.array(sorted(bn_scales)), logits_train=logits_train,
+                logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=1e-4,
+                torch_version=torch.__version__, buffer_names=np.array(running),
+                **summary("grad", grads, 7, 16), **summary("after", after, 8, 16),
+                **summary("running", after_train_pass, 9, 16))
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    np.savez(OUT / "lenet.npz", **golden_lenet())
-    print(f"written: {OUT / 'lenet.npz'} (torch {torch.__version__})")
+    for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50)):
+        np.savez(OUT / f"{name}.npz", **golden())
+        print(f"written: {OUT / f'{name}.npz'} (torch {torch.__version__})")
 
 
 if __name__ == "__main__":

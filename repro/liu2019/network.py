@@ -66,6 +66,7 @@ from typing import Sequence
 import keras
 
 from repro.errors import BadArgument
+from repro.models.batchnorm import TorchBatchNormalization
 from repro.models.inits import Seeds, torch_default
 from repro.models.resnet import (
     _BLOCK_LAYER,
@@ -125,9 +126,7 @@ def liu_resnet50(
     x = keras.layers.Dense(BOTTLENECK_DIM, name="cls_bottleneck", **torch_default(channels, seeds))(x)
     gamma_seed = seeds.next()  # drawn for both choices: cls_fc's init does not depend on head_bn_gamma
     gamma = "ones" if head_bn_gamma == "ones" else keras.initializers.RandomUniform(0.0, 1.0, seed=gamma_seed)
-    x = keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, gamma_initializer=gamma, name="cls_bn"
-    )(x)
+    x = TorchBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, gamma_initializer=gamma, name="cls_bn")(x)
     x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="cls_relu")(x)
     logits = keras.layers.Dense(num_classes, name="cls_fc", **torch_default(BOTTLENECK_DIM, seeds))(x)
     model = keras.Model(inputs, logits, name=name)

@@ -7,7 +7,8 @@ The architecture follows torchvision ``resnet50`` (He et al. 2016; the
   stage's first block sits in the **3x3** conv (``conv2``);
 - convs have **no bias**; each conv is followed by BatchNorm
   (torch ``eps=1e-5, momentum=0.1``, i.e. Keras ``epsilon=1e-5,
-  momentum=0.9``);
+  momentum=0.9``), whose running variance takes the unbiased batch variance
+  as torch's does (:mod:`repro.models.batchnorm`);
 - the first block of each stage has a projection shortcut
   (``1x1`` conv with the block's stride + BatchNorm), named ``downsample``;
 - stride-2 convs and the stem max-pool pad symmetrically like torch
@@ -50,6 +51,7 @@ from typing import Sequence
 import keras
 
 from repro.errors import BadArgument, CorruptCheckpoint
+from repro.models.batchnorm import TorchBatchNormalization
 from repro.models.inits import Seeds, torch_default
 
 RESNET50_BLOCKS: tuple[int, ...] = (3, 4, 6, 3)
@@ -82,7 +84,7 @@ def _conv_bn(
         ),
         name=name,
     )(x)
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
+    return TorchBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
 
 
 def _bottleneck(
