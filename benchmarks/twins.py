@@ -81,6 +81,9 @@ except ImportError:  # pragma: no cover - the message is the point
 
 from landscape_common import cpu_name, markdown_table, source_state, stage, uptime_line  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tools"))
+from golden_networks import Bottleneck  # noqa: E402  torchvision's block, one definition
+
 LR = 0.01
 MOMENTUM = 0.9
 
@@ -155,28 +158,6 @@ class CaffeNetTwin(nn.Module):
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.features(x), 1))
-
-
-class Bottleneck(nn.Module):
-    """repro.models.resnet._bottleneck (torchvision Bottleneck, stride in the 3x3 conv)."""
-
-    def __init__(self, channels: int, planes: int, stride: int, downsample: bool):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes, eps=1e-5, momentum=0.1)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes, eps=1e-5, momentum=0.1)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4, eps=1e-5, momentum=0.1)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = nn.Sequential(nn.Conv2d(channels, planes * 4, 1, stride=stride, bias=False),
-                                        nn.BatchNorm2d(planes * 4, eps=1e-5, momentum=0.1)) if downsample else None
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
 
 
 class ResNetTwin(nn.Module):

@@ -80,20 +80,27 @@ def golden_lenet() -> dict:
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.tensor(w))
     x, y = batch(2, (8, 1, 28, 28), 10)
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=1,
+                bn_scales=np.array([], dtype=str), **eval_and_steps(model, x, y, 5e-4, seeds=(3, 4), samples=SAMPLES))
+
+
+def eval_and_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, weight_decay: float, seeds: tuple[int, int],
+                   samples: int) -> dict:
+    """In the model's current mode: the logits and loss of the batch, the gradients, and the parameters after
+    ``STEPS`` steps of ``torch.optim.SGD`` (momentum 0.9, ``weight_decay``) on it."""
     logits = model(torch.tensor(x))
     loss = nn.functional.cross_entropy(logits, torch.tensor(y))
     loss.backward()
     grads = [p.grad.numpy().copy() for p in model.parameters()]
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=5e-4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=weight_decay)
     for _ in range(STEPS):
         optimizer.zero_grad()
         nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
         optimizer.step()
     after = [p.detach().numpy().copy() for p in model.parameters()]
-    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=1,
-                bn_scales=np.array([], dtype=str),
-                logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=5e-4,
-                torch_version=torch.__version__, **summary("grad", grads, 3), **summary("after", after, 4))
+    return dict(logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=weight_decay,
+                torch_version=torch.__version__, **summary("grad", grads, seeds[0], samples),
+                **summary("after", after, seeds[1], samples))
 
 
 class Bottleneck(nn.Module):
@@ -163,22 +170,9 @@ def golden_resnet50() -> dict:
         for name in running:
             buffers[name].fill_(0.0 if name.endswith("mean") else 1.0)
     model.eval()
-    logits = model(torch.tensor(x))
-    loss = nn.functional.cross_entropy(logits, torch.tensor(y))
-    loss.backward()
-    grads = [p.grad.numpy().copy() for p in model.parameters()]
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=1e-4)
-    for _ in range(STEPS):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
-        optimizer.step()
-    after = [p.detach().numpy().copy() for p in model.parameters()]
     return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=5,
-                bn_scales=np.array(sorted(bn_scales)), logits_train=logits_train,
-                logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=1e-4,
-                torch_version=torch.__version__, buffer_names=np.array(running),
-                **summary("grad", grads, 7, 16), **summary("after", after, 8, 16),
-                **summary("running", after_train_pass, 9, 16))
+                bn_scales=np.array(sorted(bn_scales)), logits_train=logits_train, buffer_names=np.array(running),
+                **summary("running", after_train_pass, 9, 16), **eval_and_steps(model, x, y, 1e-4, (7, 8), 16))
 
 
 def main() -> None:
