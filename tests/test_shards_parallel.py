@@ -73,7 +73,7 @@ def sharded(tmp_path_factory):
     assert codes == [0] * COUNT, "\n\n".join(log.read_text() for log in logs)
     code, listed = _main(_run_args(out, "--dry-run", "--json"))
     assert code == 0
-    return SimpleNamespace(out=out, scale_dir=out / PAPER / SCALE, keys=[r["key"] for r in json.loads(listed)],
+    return SimpleNamespace(out=out, scale_dir=out / PAPER / SCALE, keys=[r["key"] for r in json.loads(listed) if r["selected"]],
                            runs={r.key: r for r in protocol.grid(EXPERIMENT, SCALE)})
 
 
