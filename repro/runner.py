@@ -172,7 +172,7 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
         seconds=seconds, environment=environment_snapshot(), execution=_execution(), jobs=jobs,
         threads_per_run=threads if jobs > 1 else threads_in_use(), seed_set=seed_set,
     )
-    if shard.count == 1 and not only:
+    if shard.count == 1 and not only and todo:  # a command that ran nothing keeps the summary of the one that did
         write_json(scale_dir / "run_summary.json", summary)
     if todo:
         printer(f"done: {len(todo)} runs in {seconds / 60:.1f} min ({seconds:.0f} s)")

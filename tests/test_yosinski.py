@@ -92,6 +92,7 @@ def test_smoke_run_of_the_whole_grid_then_compare(tmp_path, capsys):
     captured = capsys.readouterr().out
     assert "ETA" in captured and "done:" in captured and f"next: repro compare yosinski2014 --scale smoke --out {out}" in captured
     assert main(["run", "yosinski2014", "--scale", "smoke", "--out", out]) == 0  # everything skipped
+    assert json.loads((scale_dir / "run_summary.json").read_text()) == summary  # the run that trained keeps it
     rerun = capsys.readouterr().out.splitlines()
     total = sum(len(protocol.grid(e, "smoke")) for e in protocol.SMOKE_SCALE.experiments)
     assert rerun[1] == f"{total} of the {total} runs have finished already: nothing to do" and len(rerun) == 3
