@@ -258,6 +258,9 @@ def _jsonable(value: Any) -> Any:
         describe = getattr(value, "describe", None)
         if describe is not None and not isinstance(value, (Run, Schedule)):
             record = {"type": type(value).__name__, **record}
+        settings = getattr(value, "settings", None)
+        if callable(settings):  # a data spec's pipeline (image size, crops, normalisation), where it states it
+            record["settings"] = _jsonable(settings())
         return record
     if isinstance(value, tuple) and value and all(isinstance(p, tuple) and len(p) == 2
                                                    and isinstance(p[0], str) for p in value):

@@ -144,7 +144,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from repro.chen2022.protocol import NORMALIZE_MEAN, NORMALIZE_STD, Scale, Target
+from repro.chen2022.protocol import NORMALIZE_MEAN, NORMALIZE_STD, Scale, Target, transform_settings
 from repro.data.catalog import catalog_builder, check_split, default_data_dir
 from repro.data.imagenet import imagenet_records
 from repro.data.images import decode_rgb, element_seed, pil_resize, random_resized_crop
@@ -531,18 +531,6 @@ def _check_batch(batch_size: int) -> None:
         raise BadArgument(f"batch size {batch_size!r} is not accepted; accepted: an integer >= 1")
 
 
-def _transform_config(size: int, source: bool = False) -> dict:
-    crop = f"RandomResizedCrop({size}, scale=(0.08, 1.0), ratio=(3/4, 4/3))"
-    jitter = " -> ColorJitter() [default arguments: a no-op, omitted]" if source else ""
-    resize = f"Resize(({size}, {size})) [bilinear, aspect not kept, antialiased like PIL, rounded to uint8]"
-    return dict(
-        image_size=size, decode="RGB (grayscale -> 3 equal channels)",
-        train_transform=f"{resize} -> {crop} -> RandomHorizontalFlip(0.5){jitter} -> ToTensor -> Normalize",
-        eval_transform=f"{resize} -> ToTensor -> Normalize",
-        normalization=dict(mean=[NORMALIZE_MEAN] * 3, std=[NORMALIZE_STD] * 3, scale="x / 255"),
-    )
-
-
 def _order_config(n_train: int) -> dict:
     buffer = max(1, min(n_train, SHUFFLE_BUFFER))
     return dict(train_order=f"shuffle buffer {buffer}, repeated, full batches (drop_remainder), "
@@ -590,7 +578,7 @@ def source_data(scale: Scale, data_dir: str | os.PathLike | None) -> tuple[Strea
     validation = _eval_batches(_source_records("validation", data_dir), IMAGE_SIZE, batch)
     config = dict(dataset=SOURCE, source="tfds catalog (manual download)", version=str(builder.version),
                   train_split="train", val_split="validation", n_train=n_train, n_val=n_val,
-                  classes=scale.source_classes, batch_size=batch, **_transform_config(IMAGE_SIZE, source=True),
+                  classes=scale.source_classes, batch_size=batch, **transform_settings(IMAGE_SIZE, source=True),
                   **_order_config(n_train),
                   note="official: copies pre-resized to 224 (ILSVRC2012_img_*_224); here the original JPEGs")
     return StreamData(make_train, validation, n_train, train_eval=train_eval), config
@@ -618,7 +606,7 @@ def target_data(scale: Scale, target: Target, data_dir: str | os.PathLike | None
 
     validation = _eval_batches(data.records("test"), size, batch)
     config = dict(target=target.name, description=target.description, classes=target.classes, **data.config,
-                  n_train=data.n_train, n_test=data.n_test, batch_size=batch, **_transform_config(size),
+                  n_train=data.n_train, n_test=data.n_test, batch_size=batch, **transform_settings(size),
                   **_order_config(data.n_train))
     return StreamData(make_train, validation, data.n_train, train_eval=train_eval), config
 

@@ -121,6 +121,7 @@ class Scale:
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
     finetune_batch128: "Schedule | None" = None  # the fine-tuning of transferability_batch128
+    paper_datasets: bool = False  # the paper's own datasets and image pipeline (repro/chen2022/data.py)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -194,9 +195,30 @@ PAPER_SCALE = Scale(
     finetune=official_sgd(0.01, 100, 18),
     targets=PAPER_TARGETS, feature_examples=2000,  # 2,000 x 224 x 224 x 3 floats = 1.2 GB per domain
     experiments=tuple(EXPERIMENTS) + tuple(ALTERNATIVES), finetune_batch128=official_sgd(0.01, 100, 128),
+    paper_datasets=True,
 )
 
 SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
+
+
+def transform_settings(size: int, source: bool = False) -> dict:
+    """The paper scale's image pipeline (``pretrain_on_ImageNet.py``'s with ``source``, else ``finetune.py``'s),
+    as recorded in a run's description and ``config.json`` (``repro/chen2022/data.py`` implements it)."""
+    crop = f"RandomResizedCrop({size}, scale=(0.08, 1.0), ratio=(3/4, 4/3))"
+    jitter = " -> ColorJitter() [default arguments: a no-op, omitted]" if source else ""
+    resize = f"Resize(({size}, {size})) [bilinear, aspect not kept, antialiased like PIL, rounded to uint8]"
+    return dict(
+        image_size=size, decode="RGB (grayscale -> 3 equal channels)", crop=crop, flip=0.5,
+        train_transform=f"{resize} -> {crop} -> RandomHorizontalFlip(0.5){jitter} -> ToTensor -> Normalize",
+        eval_transform=f"{resize} -> ToTensor -> Normalize",
+        normalization=dict(mean=[NORMALIZE_MEAN] * 3, std=[NORMALIZE_STD] * 3, scale="x / 255"),
+    )
+
+
+def mini_settings(scale: "Scale", crop_pad: int) -> dict:
+    """The image pipeline below paper scale (``repro/chen2022/mini_data.py``)."""
+    return dict(image_size=scale.image_size, crop_pad=crop_pad, mirror=scale.mirror,
+                normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD))
 
 
 @dataclass(frozen=True)
@@ -212,6 +234,11 @@ class SourceData:
     def describe(self) -> str:
         scale = SCALES[self.scale]
         return f"{scale.source_dataset} ({scale.source_per_class or 'all'}/class), source of scale {self.scale}"
+
+    def settings(self) -> dict:
+        scale = SCALES[self.scale]
+        return (transform_settings(scale.image_size, source=True) if scale.paper_datasets
+                else mini_settings(scale, scale.pretrain_crop_pad))
 
 
 @dataclass(frozen=True)
@@ -229,9 +256,14 @@ class TargetData:
         target = SCALES[self.scale].target(self.target)
         return f"{target.name} ({target.dataset}{', ' + target.transform if target.transform else ''})"
 
+    def settings(self) -> dict:
+        scale = SCALES[self.scale]
+        return (transform_settings(scale.target(self.target).size(scale)) if scale.paper_datasets
+                else mini_settings(scale, scale.finetune_crop_pad))
+
 
 def data_module(scale: Scale):
-    if scale.name == "paper":
+    if scale.paper_datasets:
         from repro.chen2022 import data
 
         return data
