@@ -170,12 +170,14 @@ def broken_in(checks: Iterable[FileCheck]) -> list[BrokenRow]:
     return [b for check in checks for b in check.broken]
 
 
-def drop_broken(workspace, experiments: Iterable) -> list[BrokenRow]:
-    """Find the broken rows of ``experiments`` and remove them from their files, every other line kept as it
-    is, so that their runs are recorded again; the rows removed. Checked and rewritten under the scale
-    directory's lock, which every row writer takes (:func:`repro.store.record_row`)."""
+def drop_broken(workspace, experiments: Iterable) -> list[FileCheck]:
+    """Check every CSV of ``experiments`` and remove the broken rows from their files, every other line kept as
+    it is, so that their runs are recorded again; the checks (their whole rows are what the files now hold).
+    Checked and rewritten under the scale directory's lock, which every row writer takes
+    (:func:`repro.store.record_row`)."""
     with locked(Path(workspace.scale_dir) / LOCK):
-        broken = broken_in(check_tree(workspace, experiments))
+        checks = check_tree(workspace, experiments)
+        broken = broken_in(checks)
         by_file: dict[Path, set[int]] = {}
         for b in broken:
             by_file.setdefault(b.path, set()).add(b.line)
@@ -184,7 +186,7 @@ def drop_broken(workspace, experiments: Iterable) -> list[BrokenRow]:
                 records = list(csv.reader(handle.read().splitlines(keepends=True)))
             kept = [values for n, values in enumerate(records, start=1) if n not in numbers]
             atomic_write(path, lambda out, kept=kept: csv.writer(out).writerows(kept))
-    return broken
+    return checks
 
 
 def refuse_broken(workspace, experiments: Iterable) -> None:

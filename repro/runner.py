@@ -30,11 +30,10 @@ from repro.errors import ReproError
 from repro.files import locked, write_json
 from repro.plan import Shard, Step, check_graph, check_only, resolve, select
 from repro.registry import Paper
-from repro.rowcheck import drop_broken
+from repro.rowcheck import broken_in, drop_broken
 from repro.runs import Need, Run
 from repro.threads import DEFAULT_THREADS, threads_in_use
-from repro.store import (CHECKPOINT, LOCK, RESULT_FILE, experiment_csvs, read_result, read_rows, record_row,
-                         scale_dir_name, write_result)
+from repro.store import CHECKPOINT, LOCK, RESULT_FILE, read_result, record_row, scale_dir_name, write_result
 from repro.workspace import Workspace, say
 
 
@@ -128,9 +127,11 @@ def run_grid(paper: Paper, experiments: list[str], scale: str, out: Path, *, onl
     from repro.hparams import write_grid_config
 
     write_grid_config(workspace.layout.runs_dir / FIGURES_RUN, hparam_axes(workspace), grid_runs(workspace))
-    for broken in drop_broken(workspace, [paper.experiment(e) for e in experiments]):
+    checks = drop_broken(workspace, [paper.experiment(e) for e in experiments])
+    for broken in broken_in(checks):
         printer(f"broken row removed, its run is recorded again: {broken.describe()}")
-    done = {e: {row["run_key"] for row in read_rows(experiment_csvs(scale_dir, e))} for e in experiments}
+    done = {e: {row["run_key"] for check in checks for row in check.rows if row["experiment"] == e}
+            for e in experiments}
     todo = [r for r in selected if r.key not in done[r.experiment]]
     if len(todo) < len(selected):
         printer(f"{len(selected) - len(todo)} of the {len(selected)} runs have finished already"

@@ -121,7 +121,6 @@ class Scale:
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
     finetune_batch128: "Schedule | None" = None  # the fine-tuning of transferability_batch128
-    paper_datasets: bool = False  # the paper's own datasets and image pipeline (repro/chen2022/data.py)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -195,7 +194,6 @@ PAPER_SCALE = Scale(
     finetune=official_sgd(0.01, 100, 18),
     targets=PAPER_TARGETS, feature_examples=2000,  # 2,000 x 224 x 224 x 3 floats = 1.2 GB per domain
     experiments=tuple(EXPERIMENTS) + tuple(ALTERNATIVES), finetune_batch128=official_sgd(0.01, 100, 128),
-    paper_datasets=True,
 )
 
 SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
@@ -237,7 +235,7 @@ class SourceData:
 
     def settings(self) -> dict:
         scale = SCALES[self.scale]
-        return (transform_settings(scale.image_size, source=True) if scale.paper_datasets
+        return (transform_settings(scale.image_size, source=True) if scale.name == "paper"
                 else mini_settings(scale, scale.pretrain_crop_pad))
 
 
@@ -258,12 +256,12 @@ class TargetData:
 
     def settings(self) -> dict:
         scale = SCALES[self.scale]
-        return (transform_settings(scale.target(self.target).size(scale)) if scale.paper_datasets
+        return (transform_settings(scale.target(self.target).size(scale)) if scale.name == "paper"
                 else mini_settings(scale, scale.finetune_crop_pad))
 
 
 def data_module(scale: Scale):
-    if scale.paper_datasets:
+    if scale.name == "paper":
         from repro.chen2022 import data
 
         return data
