@@ -2,12 +2,19 @@
 
     python benchmarks/neyshabur_mini_pilots.py [--steps 50]
     python benchmarks/neyshabur_mini_pilots.py --lr [--out /tmp/neyshabur-pilots]
+    python benchmarks/neyshabur_mini_pilots.py --converge [--out /tmp/neyshabur-pilots]
+    python benchmarks/neyshabur_mini_pilots.py --chexpert [--out /tmp/neyshabur-pilots]
 
 ``--lr`` trains one RI-T / P-T run per cell on the mini targets mnist and
 digits at lr divisors 8 (the paper's), 4 and 2, with and without mixup
 (P pre-trained into ``--out`` first, or found there), and prints the table of
-papers/neyshabur2020/README.md "Pilots". Without it, a Markdown table of what
-one mini run costs on this machine:
+papers/neyshabur2020/README.md "Pilots". ``--converge`` and ``--chexpert`` are
+pilots N1 and N3 of the faithful mini (README, "Pilots of the converged
+mini"): how long RI-T must train at the paper's learning rates, and how long
+the CheXpert stand-in must train for P-T to fit its training set. Each cell
+trains into its own directory under ``--out`` and is read back from there
+when the command runs again. Without a flag, a Markdown table of what one
+mini run costs on this machine:
 
 * the traced SGD step of the mini Fixup ResNet (the [3, 4, 6, 3] bottleneck
   layout) at widths 4 and 8 and batches 32 and 128, with and without XLA;
@@ -126,14 +133,161 @@ def lr_pilots(out: str, scale_name: str = "mini") -> None:
                   f"| {result.train_acc_mean:.3f} | {time.perf_counter() - started:.0f} s |", flush=True)
 
 
+CONVERGE_TARGETS = ("fashion_unseen", "mnist", "digits")
+PAPER_DIVISOR = 8.0  # DomainNet: the nominal lr x 32 / 256 (linear scaling to batch 32)
+
+
+def _milestones(epochs: int) -> tuple[int, ...]:
+    """The paper's MultiStep drops (30, 60, 90 of 100 epochs) at the same shares of ``epochs``."""
+    return tuple(round(epochs * share) for share in (0.3, 0.6, 0.9))
+
+
+def _cell(out: Path, name: str, build, data, schedule, seed: int = 1) -> dict:
+    """Train one pilot cell into ``out / name`` (or read it back) and return its final metrics and curve."""
+    import csv
+    import time
+
+    from repro.train import train
+
+    run_dir = out / name
+    metrics = run_dir / "metrics.csv"
+    resolved = schedule.resolve(data.n_train)
+    rows = list(csv.DictReader(metrics.open())) if metrics.exists() else []
+    if not rows or int(rows[-1]["step"]) < resolved.max_iter:
+        started = time.perf_counter()
+        train(build(), data, resolved, run_dir, data_seed=seed)
+        print(f"  {name}: {time.perf_counter() - started:.0f} s", flush=True)
+        rows = list(csv.DictReader(metrics.open()))
+    return dict(train=[float(r["train_acc"]) for r in rows], test=[float(r["val_acc"]) for r in rows],
+                loss=[float(r["train_loss"]) for r in rows], seconds=float(rows[-1]["seconds"]))
+
+
+def _pilot_setup(out: str, scale_name: str = "mini"):
+    """The scale, P (pre-trained into ``out`` by the runner unless it is there) and a builder of arm networks."""
+    from pathlib import Path
+
+    from repro.neyshabur2020 import protocol
+    from repro.registry import get_paper
+    from repro.runner import ensure, workspace_for
+    from repro.transfer import transfer
+
+    scale = protocol.SCALES[scale_name]
+    workspace = workspace_for(get_paper(protocol.PAPER), scale.name, Path(out))
+    p_run = protocol.source_run(scale)
+    ensure([p_run.key], workspace)
+    source = workspace.loaded(p_run.model, workspace.weights(p_run.key))
+
+    def builder(target, arm: str, seed: int = 1):
+        spec = protocol.network(scale, target.classes)
+
+        def build():
+            model = spec.build(seed=seed)
+            if arm == "P-T":
+                modules = list(spec.modules(model))
+                transfer(model, modules, len(modules) - 1, "finetune", source)
+            return model
+        return build
+
+    return scale, builder
+
+
+def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance: float = 0.01) -> None:
+    """Pilot N1: RI-T at the paper's lrs (nominal 0.1 and 0.02 / 8, batch 32, mixup 0.7, MultiStep x0.1 at 30, 60
+    and 90 % of the length) for E epochs on the ladder, one seed (init 1, data 1), on every mini target.
+
+    A cell is converged at E when its final eval-mode training accuracy (first 500 training images) and its final
+    test accuracy at E are both within ``tolerance`` of those at 2E; the ladder climbs until that holds (the last
+    rung has no 2E to compare with and is reported as the cap).
+    """
+    from pathlib import Path
+
+    from repro.neyshabur2020 import protocol
+
+    scale, builder = _pilot_setup(out)
+    root = Path(out) / "converge"
+    print("| target | lr | E | final train | final test | best test | mean train | converged at E (vs 2E) |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name in CONVERGE_TARGETS:
+        target = scale.target(name)
+        data, _ = protocol.TargetData(scale.name, target.name).load(None)
+        for lr in protocol.NOMINAL_LRS:
+            found: dict[int, dict] = {}
+            for index, epochs in enumerate(ladder):
+                schedule = protocol.torch_sgd(lr, epochs, 32, _milestones(epochs), lr_scale=1 / PAPER_DIVISOR,
+                                              mixup_alpha=0.7, train_eval_examples=500)
+                found[epochs] = _cell(root, f"RIT-{name}-lr{lr:g}-e{epochs}", builder(target, "RI-T"), data, schedule)
+                if index == 0:
+                    continue
+                shorter, longer = found[ladder[index - 1]], found[epochs]
+                if (abs(shorter["train"][-1] - longer["train"][-1]) <= tolerance
+                        and abs(shorter["test"][-1] - longer["test"][-1]) <= tolerance):
+                    break
+            for index, (epochs, cell) in enumerate(found.items()):
+                doubled = found.get(2 * epochs)
+                verdict = ("cap (no 2E)" if doubled is None else
+                           "yes" if (abs(cell["train"][-1] - doubled["train"][-1]) <= tolerance
+                                     and abs(cell["test"][-1] - doubled["test"][-1]) <= tolerance) else "no")
+                print(f"| {name} | {lr:g} | {epochs} | {cell['train'][-1]:.3f} | {cell['test'][-1]:.3f} "
+                      f"| {max(cell['test']):.3f} | {sum(cell['train']) / len(cell['train']):.3f} | {verdict} |",
+                      flush=True)
+
+
+def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_name: str = "digits",
+                    fitted: float = 0.99) -> None:
+    """Pilot N3: the CheXpert stand-in trained like CheXpert (batch 256, the nominal lr itself, constant, no mixup)
+    for E epochs (P-T) and 2E (RI-T) on the ladder, one seed, both lrs.
+
+    A rung is long enough when P-T and RI-T at their better lr (higher best test accuracy) fit their training set
+    (eval-mode accuracy on the first 500 training images >= ``fitted``) before the middle of their schedules, so
+    that overfitting, if it happens, has half of the training to show; the ladder climbs until that holds.
+    """
+    from pathlib import Path
+
+    from repro.neyshabur2020 import protocol
+
+    scale, builder = _pilot_setup(out)
+    root = Path(out) / "chexpert"
+    target = scale.target(target_name)
+    data, _ = protocol.TargetData(scale.name, target.name).load(None)
+    print("| arm | lr | epochs | epoch train acc first >= 0.99 | final train | best test (epoch) | final test "
+          "| final train loss |\n|---|---|---|---|---|---|---|---|")
+    for epochs in ladder:
+        fits = {}
+        for arm, length in (("P-T", epochs), ("RI-T", 2 * epochs)):
+            best = None
+            for lr in protocol.NOMINAL_LRS:
+                schedule = protocol.torch_sgd(lr, length, 256, (), train_eval_examples=500)
+                cell = _cell(root, f"{protocol.ARM_CODE[arm]}-{target_name}-lr{lr:g}-e{length}",
+                             builder(target, arm), data, schedule)
+                first = next((i + 1 for i, acc in enumerate(cell["train"]) if acc >= fitted), None)
+                peak = max(range(len(cell["test"])), key=cell["test"].__getitem__)
+                print(f"| {arm} | {lr:g} | {length} | {first or '-'} | {cell['train'][-1]:.3f} "
+                      f"| {cell['test'][peak]:.3f} ({peak + 1}) | {cell['test'][-1]:.3f} | {cell['loss'][-1]:.4f} |",
+                      flush=True)
+                if best is None or cell["test"][peak] > best[0]:
+                    best = (cell["test"][peak], first)
+            fits[arm] = best[1] is not None and best[1] <= length // 2
+        if all(fits.values()):
+            print(f"long enough: P-T {epochs}, RI-T {2 * epochs} epochs")
+            return
+    print("no rung of the ladder is long enough")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--lr", action="store_true", help="the learning-rate pilots instead of the timings")
+    parser.add_argument("--converge", action="store_true", help="pilot N1: how long RI-T must train")
+    parser.add_argument("--chexpert", action="store_true", help="pilot N3: how long the CheXpert stand-in trains")
     parser.add_argument("--out", default="/tmp/neyshabur-pilots", help="where P is pre-trained (or found)")
     args = parser.parse_args()
-    if args.lr:
-        lr_pilots(args.out)
+    if args.lr or args.converge or args.chexpert:
+        from repro.quiet import quiet_libraries
+        from repro.threads import pin_threads
+
+        quiet_libraries()
+        pin_threads(1)
+        (lr_pilots if args.lr else converge_pilots if args.converge else chexpert_pilots)(args.out)
         return
     print("| network | batch | XLA | ms / step | images / s |\n|---|---|---|---|---|")
     for width in (4, 8):
