@@ -106,6 +106,7 @@ import tensorflow_datasets as tfds
 from repro.data.catalog import catalog_builder, check_split, tfds_catalog
 from repro.data.images import element_seed, pil_resize
 from repro.errors import BadArgument
+from repro.liu2019.protocol import IMAGENET_MEAN, IMAGENET_STD, RESNET_CROP, RESNET_RESIZE
 from repro.train import StreamData
 
 # --------------------------------------------------------------------------- LeNet digits (lenet.py)
@@ -123,10 +124,7 @@ PIL_LUMA_SHIFT = 16
 RESNET_DATASETS = ("caltech_birds2011", "food101")
 RESNET_SPLITS = {"caltech_birds2011": ("train", "test"), "food101": ("train", "validation")}
 RESNET_CLASSES = {"caltech_birds2011": 200, "food101": 101}
-RESIZE = 256
-CROP = 224
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE, CROP = RESNET_RESIZE, RESNET_CROP
 SHUFFLE_BUFFER = 10_000
 UNIFORM_RATIO = 1.5  # official: weights with max / min < 1.5 are treated as uniform
 # tf.random.experimental.stateless_fold_in keys of one training element's draws

@@ -378,6 +378,29 @@ def source_key(scale: Scale, source: Source) -> str:
             f"{source_suffix(scale.seed_set)}")
 
 
+# ----------------------------------------------------------------------------- image pipelines (as described)
+
+RESNET_RESIZE, RESNET_CROP = 256, 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LENET_SCALING = "x / 255 - 0.5"  # lenet.py
+
+
+def lenet_settings() -> dict:
+    """The LeNet input of ``lenet.py``: grayscale 28x28, ``x / 255 - 0.5``, no augmentation."""
+    return dict(image_size=28, channels=1, normalize=LENET_SCALING, augmentation=None)
+
+
+def resnet_settings() -> dict:
+    """The ResNet-50 scripts' pipeline (``fine-tune.py``, ``loss_landscape.py``, ``variation_of_loss.py``):
+    resize to 256x256, a random 224x224 window for training (no flip), the centre one for testing, ImageNet
+    normalisation (``repro/liu2019/data.py`` implements it)."""
+    return dict(image_size=RESNET_CROP, resize=f"{RESNET_RESIZE}x{RESNET_RESIZE}, aspect not kept",
+                crop=f"random {RESNET_CROP}x{RESNET_CROP} window, offsets int(U(0, {RESNET_RESIZE - RESNET_CROP}))",
+                flip=0.0, eval_crop=f"centre {RESNET_CROP}x{RESNET_CROP} window",
+                normalize=dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), scale="x / 255"))
+
+
 @dataclass(frozen=True)
 class SourceData:
     """A LeNet source's training and validation images, block-shuffled and relabelled as the source says."""
@@ -395,6 +418,9 @@ class SourceData:
         source = SCALES[self.scale].source(self.source)
         return f"source {source.name}: {source.train.name}, {source.labels} labels" + (
             f", {source.block}px blocks shuffled" if source.block else "")
+
+    def settings(self) -> dict:
+        return lenet_settings()
 
 
 @dataclass(frozen=True)
@@ -422,6 +448,9 @@ class TargetData:
 
     def describe(self) -> str:
         return f"target {self.target}" + (" (class-balanced stream)" if self.class_balanced else "")
+
+    def settings(self) -> dict:
+        return lenet_settings() if self.network == "lenet" else resnet_settings()
 
 
 def target_data(scale: Scale, setting: Setting) -> TargetData:

@@ -116,6 +116,8 @@ from repro.data.transforms import image_shuffle
 from repro.data.images import (CROP, RESIZE, center_crop, decode_rgb, element_seed, random_resized_crop,
                                resize_short_side)
 from repro.errors import BadArgument
+from repro.neyshabur2020.protocol import (DOMAINNET_SUBSAMPLE, EVAL_RESIZE_CROP, IMAGENET_MEAN, IMAGENET_NORMALIZE,
+                                          IMAGENET_STD, chexpert_settings, imagenet_settings)
 from repro.train import StreamData
 
 # --------------------------------------------------------------------------- DomainNet
@@ -124,11 +126,8 @@ DOMAINNET = "domainnet"
 DOMAINNET_DOMAINS = ("real", "painting", "clipart", "quickdraw", "infograph", "sketch")
 PAPER_DOMAINS = ("real", "clipart", "quickdraw")
 DOMAINNET_CLASSES = 345
-SUBSAMPLE_SIZE = 50_000
-SUBSAMPLE_SEED = 2020
+SUBSAMPLE_SIZE, SUBSAMPLE_SEED = DOMAINNET_SUBSAMPLE
 ORDERS = ("txt", "tfds")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DOMAINNET_BATCH = 32
 SHUFFLE_BUFFER = 10_000
 
@@ -360,10 +359,9 @@ def domainnet_pipeline_config(domain: str, *, augment: bool, batch_size: int = D
         "dataset": f"{DOMAINNET}/{domain}",
         "subsample": {"size": subsample_size, "seed": SUBSAMPLE_SEED, "order": order,
                       "rule": "RandomState(seed).choice(n, size, replace=False) when n > size, train and test"},
-        "train_transform": ("RandomResizedCrop(224, scale=(0.08, 1), ratio=(3/4, 4/3)) + HorizontalFlip"
-                            if augment else "Resize(256) + CenterCrop(224) (noaug)"),
-        "eval_transform": "Resize(256) + CenterCrop(224)",
-        "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "scale": "x / 255"},
+        "train_transform": imagenet_settings(augment)["train_transform"],
+        "eval_transform": EVAL_RESIZE_CROP,
+        "normalize": IMAGENET_NORMALIZE,
         "shuffle_transform": describe() if describe else (shuffle_transform and repr(shuffle_transform)),
         "batch_size": batch_size,
         "num_classes": DOMAINNET_CLASSES,
@@ -664,11 +662,7 @@ def chexpert_pipeline_config(training: bool, batch_size: int = CHEXPERT_BATCH) -
         "uncertain": {name: int(name in UNCERTAIN_ONES) for name in CHEXPERT_LABELS},
         "blank": 0,
         "duplicated_positives": list(DUPLICATED_POSITIVES) if training else [],
-        "pre_resize": "short side 224 if larger (ImageMagick '224^>'), Mitchell, antialiased",
-        "augmentation": ("RandomAffine(degrees=15, translate=0.05, scale=(0.95, 1.05), fill=128), nearest, "
-                         "before equalization") if training else None,
-        "preprocess": "equalizeHist, long side 224 (bilinear), pad bottom/right 128, GaussianBlur 3x3 "
-                      "(0.25, 0.5, 0.25), (x - 128) / 64, 3 channels",
+        **{key: value for key, value in chexpert_settings(training).items() if key != "image_size"},
         "batch_size": batch_size,
         "order": "shuffled, repeated" if training else "split order, one pass",
     }
@@ -719,8 +713,9 @@ def source_data(scale, data_dir: str | os.PathLike | None) -> tuple[StreamData, 
 
     validation = imagenet_dataset("validation", data_dir, training=False, batch_size=batch)
     n_train = catalog_builder("imagenet2012", data_dir).info.splits["train"].num_examples
-    config = dict(dataset="imagenet2012", train_transform="RandomResizedCrop(224) + HorizontalFlip",
-                  eval_transform="Resize(256) + CenterCrop(224)", normalize=dict(mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    settings = imagenet_settings(augment=True)
+    config = dict(dataset="imagenet2012", train_transform=settings["train_transform"],
+                  eval_transform=EVAL_RESIZE_CROP, normalize=IMAGENET_NORMALIZE)
     return StreamData(make_train, validation, n_train), config
 
 

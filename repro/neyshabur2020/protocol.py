@@ -299,6 +299,48 @@ def source_key(scale: Scale) -> str:
             f"{source_suffix(scale.seed_set)}")
 
 
+# ----------------------------------------------------------------------------- image pipelines (as described)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DOMAINNET_SUBSAMPLE = (50_000, 2020)  # (size, seed): RandomState(2020).choice(n, 50000) when n > 50000
+RANDOM_RESIZED_CROP = "RandomResizedCrop(224, scale=(0.08, 1), ratio=(3/4, 4/3))"
+EVAL_RESIZE_CROP = "Resize(256) + CenterCrop(224)"
+IMAGENET_NORMALIZE = dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), scale="x / 255")
+
+
+def imagenet_settings(augment: bool) -> dict:
+    """The official ImageNet / DomainNet pipeline (``libdata/torchvision.py``): RandomResizedCrop + flip when
+    ``augment``, else the evaluation transform ("noaug" configs); ImageNet normalisation
+    (``repro/neyshabur2020/data.py`` implements it)."""
+    return dict(image_size=224, crop=RANDOM_RESIZED_CROP if augment else None, flip=0.5 if augment else 0.0,
+                train_transform=f"{RANDOM_RESIZED_CROP} + HorizontalFlip" if augment else f"{EVAL_RESIZE_CROP} (noaug)",
+                eval_transform=EVAL_RESIZE_CROP, normalize=IMAGENET_NORMALIZE)
+
+
+def chexpert_settings(training: bool = True) -> dict:
+    """The official CheXpert pipeline (``third_party/chexpert_data/chexpert.py``, ``chexpert_train.py``)."""
+    return dict(
+        image_size=224,
+        pre_resize="short side 224 if larger (ImageMagick '224^>'), Mitchell, antialiased",
+        augmentation=("RandomAffine(degrees=15, translate=0.05, scale=(0.95, 1.05), fill=128), nearest, "
+                      "before equalization") if training else None,
+        preprocess="equalizeHist, long side 224 (bilinear), pad bottom/right 128, GaussianBlur 3x3 "
+                   "(0.25, 0.5, 0.25), (x - 128) / 64, 3 channels")
+
+
+def mini_settings(scale: "Scale") -> dict:
+    """The image pipeline below paper scale (``repro/neyshabur2020/mini_data.py``): no augmentation anywhere,
+    every domain normalised with the source training set's pixel mean and std."""
+    return dict(image_size=scale.image_size, channels=scale.channels, augmentation=None,
+                normalize="(x - mean) / std, mean and std of P's training pixels")
+
+
+def _shuffle_settings(block: str | None, shuffle_seed: int) -> dict:
+    return {} if block is None else dict(shuffle=dict(block=block, permutation_seed=shuffle_seed,
+                                                      after="normalisation", images="train and test alike"))
+
+
 @dataclass(frozen=True)
 class SourceData:
     """P's training and validation data (five Fashion-MNIST classes at mini, ImageNet at paper scale)."""
@@ -311,6 +353,10 @@ class SourceData:
 
     def describe(self) -> str:
         return f"P's task: {SCALES[self.scale].source.dataset}"
+
+    def settings(self) -> dict:
+        scale = SCALES[self.scale]
+        return imagenet_settings(augment=True) if scale.name == "paper" else mini_settings(scale)
 
 
 @dataclass(frozen=True)
@@ -331,6 +377,19 @@ class TargetData:
     def describe(self) -> str:
         shuffled = "" if self.block is None else f", shuffled: block {self.block} seed {self.shuffle_seed}"
         return f"target {self.target}{shuffled}"
+
+    def settings(self) -> dict:
+        """The pipeline of the target (paper scale: DomainNet augmented unless block-shuffled, as the official
+        "noaug" configs; CheXpert its own), and the shuffle."""
+        scale = SCALES[self.scale]
+        if scale.name != "paper":
+            pipeline = mini_settings(scale)
+        elif self.target == "chexpert":
+            pipeline = chexpert_settings()
+        else:
+            size, seed = DOMAINNET_SUBSAMPLE
+            pipeline = dict(imagenet_settings(augment=self.block is None), subsample=dict(size=size, seed=seed))
+        return {**pipeline, **_shuffle_settings(self.block, self.shuffle_seed)}
 
 
 def data_module(scale: Scale):
