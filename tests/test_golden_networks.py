@@ -155,3 +155,29 @@ def test_resnet50_batchnorm_in_train_mode_matches_pytorch_and_its_running_statis
     np.testing.assert_allclose(logits, golden["logits_train"], rtol=1e-3, atol=5e-4)
     buffers = [str(n) for n in golden["buffer_names"]]
     _check(golden, "running", buffers, [_resnet_variable(model, n).numpy() for n in buffers], rtol=1e-4, atol=1e-5)
+
+
+def test_chen_transferability_matches_the_official_script_on_the_same_weights():
+    """Chen et al. 2022's T_l and T (``cal_transferability.py``, run by ``tools/golden_networks.py`` on three
+    ResNet-50 weight sets) from the suite's groups (:func:`repro.chen2022.analyses.chen_groups`, on the Keras
+    network holding the same weights) and :mod:`repro.chen2022.measure`: the same 18 groups in the same order,
+    the same tensors in each, the same values (torch takes the mean in float32, the suite in float64)."""
+    from repro.chen2022 import measure
+    from repro.chen2022.analyses import chen_groups
+
+    golden = np.load(GOLDEN / "chen_transferability.npz")
+    names, shapes = [str(n) for n in golden["names"]], _shapes(golden)
+    drawn = [_draw(shapes, int(seed)) for seed in golden["seeds"]]
+    weight_sets = (drawn[0], drawn[1], [a + float(step) * d for a, d, step in zip(drawn[1], drawn[2], golden["steps"])])
+    model = resnet((64, 64, 3), 10, seed=0)
+    groups = chen_groups(model)
+    kernels = []
+    for arrays in weight_sets:
+        for name, value in zip(names, arrays):
+            _resnet_variable(model, name).assign(_to_keras(name, value))
+        by_path = {v.path: v.numpy() for v in model.variables}
+        kernels.append({path: by_path[path] for path in groups})
+    layer_t = measure.layer_transferability(*kernels, groups)
+    assert len(layer_t) == len(golden["layer_t"]) == 18
+    np.testing.assert_allclose(list(layer_t.values()), golden["layer_t"], rtol=1e-5)
+    np.testing.assert_allclose(measure.overall_transferability(layer_t), float(golden["overall_t"]), rtol=1e-5)

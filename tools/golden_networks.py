@@ -9,7 +9,9 @@ different masks). Large tensors are stored as summaries (sum, L2 norm, 64 sample
 Networks: LeNet (Liu et al. 2019's ``lenet.py``: body + ``LeNet_cls`` head), 28x28x1, 10 classes; torchvision's
 ResNet-50 (Liu's and Chen's ResNet-50: width 64, [3, 4, 6, 3], 1000 classes) at 64x64x3, the same layers as at
 224 with a twelfth of the arithmetic, its BatchNorm scales and shifts drawn like the other weights
-(:func:`golden_resnet50` says which checks run in eval mode and which in train mode).
+(:func:`golden_resnet50` says which checks run in eval mode and which in train mode). And Chen et al. 2022's
+layer-wise transferability T computed by the official ``cal_transferability.py`` arithmetic on three ResNet-50
+weight sets (:func:`golden_chen_transferability`).
 
     PYTHONPATH=. python tools/golden_networks.py   # in an environment with torch (pip install -e ".[bench]")
 """
@@ -175,9 +177,52 @@ def golden_resnet50() -> dict:
                 **summary("running", after_train_pass, 9, 16), **eval_and_steps(model, x, y, 1e-4, (7, 8), 16))
 
 
+def official_weight_variation(model_r: nn.Module, model_a: nn.Module, model_b: nn.Module) -> tuple[list, list]:
+    """Chen et al. 2022's ``cal_transferability.get_weight_variation``, written out: mean |p - p_B| of every
+    parameter whose name holds 'conv' (not the downsample convs, named ``downsample.0``) and of ``fc.weight``,
+    in ``named_parameters`` order, then grouped: conv1, the three convs of each of the 16 bottlenecks (their
+    mean), fc."""
+    variation_r, variation_a = [], []
+    for (name, p_r), (_, p_a), (_, p_b) in zip(model_r.named_parameters(), model_a.named_parameters(),
+                                               model_b.named_parameters()):
+        if "conv" in name or name == "fc.weight":
+            variation_r.append(float((p_r - p_b).detach().abs().mean()))
+            variation_a.append(float((p_a - p_b).detach().abs().mean()))
+        if name == "fc.weight":
+            break
+
+    def grouped(values: list) -> list:
+        return [values[0]] + [sum(values[3 * i + 1:3 * i + 4]) / 3 for i in range(16)] + [values[-1]]
+
+    return grouped(variation_r), grouped(variation_a)
+
+
+def golden_chen_transferability() -> dict:
+    """T_l = D_l(theta_r, theta_FB) / D_l(theta_A, theta_FB) of the 18 groups and T = the mean of the first 17, as
+    ``cal_transferability.vis`` computes them, on three ResNet-50 weight sets with a 10-way fc: theta_r and
+    theta_A drawn (seeds 11, 12; in the script their fc is a fresh ``nn.Linear``, here drawn too) and theta_FB
+    = theta_A + step_k x a third draw (seed 13), the k-th parameter moved by step_k = 0.02 (1 + k mod 7), so that
+    the groups' T differ and a tensor counted in the wrong group (or a downsample conv counted) changes them."""
+    models = [ResNet50(classes=10) for _ in range(3)]
+    shapes = [tuple(p.shape) for _, p in models[0].named_parameters()]
+    drawn = [draw(shapes, seed) for seed in (11, 12, 13)]
+    steps = [0.02 * (1 + k % 7) for k in range(len(shapes))]
+    weights = [drawn[0], drawn[1], [a + step * d for a, d, step in zip(drawn[1], drawn[2], steps)]]
+    with torch.no_grad():
+        for model, arrays in zip(models, weights):
+            for (_, p), w in zip(model.named_parameters(), arrays):
+                p.copy_(torch.tensor(w))
+    variation_r, variation_a = official_weight_variation(*models)
+    layer_t = [r / a for r, a in zip(variation_r, variation_a)]
+    return dict(names=np.array([n for n, _ in models[0].named_parameters()]), shapes=np.array([str(s) for s in shapes]),
+                seeds=np.array([11, 12, 13]), steps=np.array(steps), layer_t=np.array(layer_t), overall_t=sum(layer_t[:-1]) / 17,
+                torch_version=torch.__version__)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50)):
+    for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50),
+                         ("chen_transferability", golden_chen_transferability)):
         np.savez(OUT / f"{name}.npz", **golden())
         print(f"written: {OUT / f'{name}.npz'} (torch {torch.__version__})")
 
