@@ -163,7 +163,7 @@ def test_paper_schedules_are_the_official_ones():
     assert domainnet.lr_at(0) == pytest.approx(0.0125) and domainnet.batch_size == 32
     assert domainnet.milestones == (30 * steps, 60 * steps, 90 * steps) and domainnet.max_iter == 100 * steps
     assert domainnet.mixup_alpha == 0.7 and domainnet.weight_decay == 1e-4 and domainnet.decay_biases
-    assert domainnet.scalar_lr_mult == 0.1 and domainnet.bias_lr_mult == 1.0
+    assert domainnet.scalar_lr_mult == 0.1 and domainnet.bias_lr_mult == 0.1  # libtrain.make_optimizer: fc.bias too
     ri_t = _schedule("chexpert", "RI-T", 0.02, 50_000)
     assert ri_t.lr_at(0) == pytest.approx(0.02) and ri_t.batch_size == 256 and ri_t.milestones == ()
     assert ri_t.lr_at(ri_t.max_iter - 1) == pytest.approx(0.02)

@@ -9,7 +9,8 @@ different masks). Large tensors are stored as summaries (sum, L2 norm, 64 sample
 Networks: LeNet (Liu et al. 2019's ``lenet.py``: body + ``LeNet_cls`` head), 28x28x1, 10 classes; torchvision's
 ResNet-50 (Liu's and Chen's ResNet-50: width 64, [3, 4, 6, 3], 1000 classes) at 64x64x3, the same layers as at
 224 with a twelfth of the arithmetic, its BatchNorm scales and shifts drawn like the other weights
-(:func:`golden_resnet50` says which checks run in eval mode and which in train mode). And Chen et al. 2022's
+(:func:`golden_resnet50` says which checks run in eval mode and which in train mode); Neyshabur et al. 2020's
+Fixup ResNet-50 with the official optimizer's parameter groups (:func:`golden_fixup_resnet50`). And Chen et al. 2022's
 layer-wise transferability T computed by the official ``cal_transferability.py`` arithmetic on three ResNet-50
 weight sets (:func:`golden_chen_transferability`).
 
@@ -177,6 +178,104 @@ def golden_resnet50() -> dict:
                 **summary("running", after_train_pass, 9, 16), **eval_and_steps(model, x, y, 1e-4, (7, 8), 16))
 
 
+class FixupBottleneck(nn.Module):
+    """The Fixup bottleneck of the official ``third_party/fixup_resnet/fixup_resnet_imagenet.py``, with its
+    parameter names and registration order (so ``named_parameters`` lists them as the official model does)."""
+
+    def __init__(self, channels: int, planes: int, stride: int, downsample: bool):
+        super().__init__()
+        zero = lambda: nn.Parameter(torch.zeros(1))  # noqa: E731 - one scalar per call
+        self.bias1a, self.conv1, self.bias1b = zero(), nn.Conv2d(channels, planes, 1, bias=False), zero()
+        self.bias2a = zero()
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bias2b, self.bias3a = zero(), zero()
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.scale, self.bias3b = nn.Parameter(torch.ones(1)), zero()
+        self.downsample = nn.Conv2d(channels, planes * 4, 1, stride=stride, bias=False) if downsample else None
+
+    def forward(self, x):
+        out = torch.relu(self.conv1(x + self.bias1a) + self.bias1b)
+        out = torch.relu(self.conv2(out + self.bias2a) + self.bias2b)
+        out = self.conv3(out + self.bias3a) * self.scale + self.bias3b
+        shortcut = self.downsample(x + self.bias1a) if self.downsample is not None else x
+        return torch.relu(out + shortcut)
+
+
+class FixupResNet50(nn.Module):
+    """The official ``FixupResNet(FixupBottleneck, [3, 4, 6, 3])``: 7x7/2 stem conv + scalar bias + max-pool, four
+    stages, GAP, scalar bias, fc; no BatchNorm."""
+
+    def __init__(self, classes: int, width: int = 64, blocks=(3, 4, 6, 3)):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bias1 = nn.Parameter(torch.zeros(1))
+        channels = width
+        for stage, count in enumerate(blocks, start=1):
+            planes, layers = width * 2 ** (stage - 1), []
+            for block in range(count):
+                layers.append(FixupBottleneck(channels, planes, 2 if stage > 1 and block == 0 else 1, block == 0))
+                channels = planes * 4
+            setattr(self, f"layer{stage}", nn.Sequential(*layers))
+        self.bias2 = nn.Parameter(torch.zeros(1))
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x) + self.bias1), 3, stride=2, padding=1)
+        for stage in range(1, 5):
+            x = getattr(self, f"layer{stage}")(x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1) + self.bias2)
+
+
+def official_fixup_param_groups(model: nn.Module, base_lr: float) -> list[dict]:
+    """``libtrain.make_optimizer``'s groups: every parameter whose name holds 'bias' (the Fixup scalars and
+    ``fc.bias``) or 'scale' at ``base_lr / 10``, the rest at ``base_lr``."""
+    low = [p for name, p in model.named_parameters() if "bias" in name or "scale" in name]
+    rest = [p for name, p in model.named_parameters() if not ("bias" in name or "scale" in name)]
+    return [{"params": low, "lr": base_lr / 10}, {"params": rest, "lr": base_lr}]
+
+
+def _fixup_run(dtype: torch.dtype) -> dict:
+    """Logits, loss, gradients and the parameters after 3 official SGD steps, computed in ``dtype``."""
+    model = FixupResNet50(classes=345).to(dtype)
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [tuple(p.shape) for _, p in model.named_parameters()]
+    with torch.no_grad():
+        for (name, p), w in zip(model.named_parameters(), draw(shapes, seed=21)):
+            p.copy_(torch.tensor(w + 1.0 if name.endswith("scale") else w, dtype=dtype))
+    x, y = batch(22, (4, 3, 64, 64), 345)
+    x_t, y_t = torch.tensor(x, dtype=dtype), torch.tensor(y)
+    logits = model(x_t)
+    loss = nn.functional.cross_entropy(logits, y_t)
+    grads = [g.double().numpy().copy() for g in torch.autograd.grad(loss, list(model.parameters()))]
+    optimizer = torch.optim.SGD(official_fixup_param_groups(model, FIXUP_LR), lr=FIXUP_LR, momentum=0.9,
+                                weight_decay=FIXUP_WEIGHT_DECAY)
+    for _ in range(STEPS):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x_t), y_t).backward()
+        optimizer.step()
+    return dict(names=names, shapes=shapes, logits=logits.detach().double().numpy(), loss=loss.item(), grads=grads,
+                after=[p.detach().double().numpy().copy() for p in model.parameters()])
+
+
+FIXUP_LR, FIXUP_WEIGHT_DECAY = 0.1 / 8, 1e-4
+
+
+def golden_fixup_resnet50() -> dict:
+    """Neyshabur et al. 2020's Fixup ResNet-50 (345 classes, DomainNet's) at 64x64, in float64: logits, loss and
+    gradients of drawn weights (the zero-initialised conv3 and the scalars drawn too, scales around 1), then 3
+    steps of ``torch.optim.SGD`` with the official parameter groups (:func:`official_fixup_param_groups`),
+    momentum 0.9 and weight decay 1e-4 on every parameter, at the DomainNet rate 0.1 / 8. Float64, because
+    without BatchNorm 50 layers of drawn weights amplify float32 rounding (PyTorch's own float32 run moves the
+    weights after 3 steps by up to 2.7e-5 from these), so the network is compared in float64, where two correct
+    implementations agree to 1e-12."""
+    run = _fixup_run(torch.float64)
+    return dict(names=np.array(run["names"]), shapes=np.array([str(s) for s in run["shapes"]]), weight_seed=21,
+                scales=np.array(sorted(n for n in run["names"] if n.endswith("scale"))), logits=run["logits"],
+                loss=run["loss"], lr=FIXUP_LR, steps=STEPS, weight_decay=FIXUP_WEIGHT_DECAY,
+                torch_version=torch.__version__, **summary("grad", run["grads"], 23, 16),
+                **summary("after", run["after"], 24, 16))
+
+
 def official_weight_variation(model_r: nn.Module, model_a: nn.Module, model_b: nn.Module) -> tuple[list, list]:
     """Chen et al. 2022's ``cal_transferability.get_weight_variation``, written out: mean |p - p_B| of every
     parameter whose name holds 'conv' (not the downsample convs, named ``downsample.0``) and of ``fc.weight``,
@@ -222,6 +321,7 @@ def golden_chen_transferability() -> dict:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50),
+                         ("fixup_resnet50", golden_fixup_resnet50),
                          ("chen_transferability", golden_chen_transferability)):
         np.savez(OUT / f"{name}.npz", **golden())
         print(f"written: {OUT / f'{name}.npz'} (torch {torch.__version__})")

@@ -74,12 +74,14 @@ def torch_sgd(lr: float, epochs: int, batch_size: int, milestones: tuple[int, ..
               mixup_alpha: float = 0.0, weight_decay: float = 1e-4, scalar_lr_mult: float = 0.1,
               train_eval_examples: int = 0, loss: str = "softmax") -> Schedule:
     """The official training loop: ``torch.optim.SGD`` (its momentum form, momentum 0.9, weight decay on every
-    parameter, Fixup's scalars at lr x ``scalar_lr_mult``), MultiStepLR x0.1 at ``milestones`` (epochs; none:
-    constant), evaluated every epoch, mixup with ``mixup_alpha``; the optimizer's lr is the nominal ``lr`` x
-    ``lr_scale`` (linear scaling)."""
+    parameter), MultiStepLR x0.1 at ``milestones`` (epochs; none: constant), evaluated every epoch, mixup with
+    ``mixup_alpha``; the optimizer's lr is the nominal ``lr`` x ``lr_scale`` (linear scaling).
+    ``libtrain.make_optimizer`` puts every parameter whose name holds 'bias' or 'scale' at lr / 10: in the Fixup
+    ResNet these are its scalars and the classifier's bias (``fc.bias``), so both multipliers are
+    ``scalar_lr_mult``."""
     return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch", policy="multistep",
                     milestones=milestones, lr_scale=lr_scale, eval_every=1, weight_decay=weight_decay,
-                    bias_lr_mult=1.0, decay_biases=True, momentum_form="torch", scalar_lr_mult=scalar_lr_mult,
+                    bias_lr_mult=scalar_lr_mult, decay_biases=True, momentum_form="torch", scalar_lr_mult=scalar_lr_mult,
                     mixup_alpha=mixup_alpha, train_eval_examples=train_eval_examples, loss=loss, top_k=1)
 
 
