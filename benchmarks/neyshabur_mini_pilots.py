@@ -2,7 +2,7 @@
 
     python benchmarks/neyshabur_mini_pilots.py [--steps 50]
     python benchmarks/neyshabur_mini_pilots.py --lr [--out /tmp/neyshabur-pilots]
-    python benchmarks/neyshabur_mini_pilots.py --converge [--out /tmp/neyshabur-pilots]
+    python benchmarks/neyshabur_mini_pilots.py --converge [--divisor 8 --lrs 0.1 0.02 --ladder 20 40 80] [--out DIR]
     python benchmarks/neyshabur_mini_pilots.py --chexpert [--out /tmp/neyshabur-pilots]
 
 ``--lr`` trains one RI-T / P-T run per cell on the mini targets mnist and
@@ -191,9 +191,11 @@ def _pilot_setup(out: str, scale_name: str = "mini"):
     return scale, builder
 
 
-def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance: float = 0.01) -> None:
-    """Pilot N1: RI-T at the paper's lrs (nominal 0.1 and 0.02 / 8, batch 32, mixup 0.7, MultiStep x0.1 at 30, 60
-    and 90 % of the length) for E epochs on the ladder, one seed (init 1, data 1), on every mini target.
+def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance: float = 0.01,
+                    divisor: float = PAPER_DIVISOR, lrs: tuple[float, ...] = (0.1, 0.02)) -> None:
+    """Pilots N1 and N1b: RI-T at nominal ``lrs`` / ``divisor`` (N1: the paper's 0.1 and 0.02 / 8; batch 32,
+    mixup 0.7, MultiStep x0.1 at 30, 60 and 90 % of the length) for E epochs on the ladder, one seed (init 1,
+    data 1), on every mini target.
 
     A cell is converged at E when its final eval-mode training accuracy (first 500 training images) and its final
     test accuracy at E are both within ``tolerance`` of those at 2E; the ladder climbs until that holds (the last
@@ -205,17 +207,19 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
 
     scale, builder = _pilot_setup(out)
     root = Path(out) / "converge"
-    print("| target | lr | E | final train | final test | best test | mean train | converged at E (vs 2E) |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print("| target | lr | divisor | E | final train | final test | best test | mean train | seconds "
+          "| converged at E (vs 2E) |\n|---|---|---|---|---|---|---|---|---|---|")
+    suffix = "" if divisor == PAPER_DIVISOR else f"-d{divisor:g}"
     for name in CONVERGE_TARGETS:
         target = scale.target(name)
         data, _ = protocol.TargetData(scale.name, target.name).load(None)
-        for lr in protocol.NOMINAL_LRS:
+        for lr in lrs:
             found: dict[int, dict] = {}
             for index, epochs in enumerate(ladder):
-                schedule = protocol.torch_sgd(lr, epochs, 32, _milestones(epochs), lr_scale=1 / PAPER_DIVISOR,
+                schedule = protocol.torch_sgd(lr, epochs, 32, _milestones(epochs), lr_scale=1 / divisor,
                                               mixup_alpha=0.7, train_eval_examples=500)
-                found[epochs] = _cell(root, f"RIT-{name}-lr{lr:g}-e{epochs}", builder(target, "RI-T"), data, schedule)
+                found[epochs] = _cell(root, f"RIT-{name}-lr{lr:g}-e{epochs}{suffix}", builder(target, "RI-T"), data,
+                                      schedule)
                 if index == 0:
                     continue
                 shorter, longer = found[ladder[index - 1]], found[epochs]
@@ -227,9 +231,9 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
                 verdict = ("cap (no 2E)" if doubled is None else
                            "yes" if (abs(cell["train"][-1] - doubled["train"][-1]) <= tolerance
                                      and abs(cell["test"][-1] - doubled["test"][-1]) <= tolerance) else "no")
-                print(f"| {name} | {lr:g} | {epochs} | {cell['train'][-1]:.3f} | {cell['test'][-1]:.3f} "
-                      f"| {max(cell['test']):.3f} | {sum(cell['train']) / len(cell['train']):.3f} | {verdict} |",
-                      flush=True)
+                print(f"| {name} | {lr:g} | {divisor:g} | {epochs} | {cell['train'][-1]:.3f} | {cell['test'][-1]:.3f} "
+                      f"| {max(cell['test']):.3f} | {sum(cell['train']) / len(cell['train']):.3f} "
+                      f"| {cell['seconds']:.0f} | {verdict} |", flush=True)
 
 
 def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_name: str = "digits",
@@ -279,6 +283,9 @@ def main() -> None:
     parser.add_argument("--lr", action="store_true", help="the learning-rate pilots instead of the timings")
     parser.add_argument("--converge", action="store_true", help="pilot N1: how long RI-T must train")
     parser.add_argument("--chexpert", action="store_true", help="pilot N3: how long the CheXpert stand-in trains")
+    parser.add_argument("--divisor", type=float, default=PAPER_DIVISOR, help="--converge: the lr divisor (N1: 8)")
+    parser.add_argument("--lrs", type=float, nargs="+", default=[0.1, 0.02], help="--converge: the nominal lrs")
+    parser.add_argument("--ladder", type=int, nargs="+", default=[20, 40, 80], help="--converge: the lengths")
     parser.add_argument("--out", default="/tmp/neyshabur-pilots", help="where P is pre-trained (or found)")
     args = parser.parse_args()
     if args.lr or args.converge or args.chexpert:
@@ -287,7 +294,10 @@ def main() -> None:
 
         quiet_libraries()
         pin_threads(1)
-        (lr_pilots if args.lr else converge_pilots if args.converge else chexpert_pilots)(args.out)
+        if args.converge:
+            converge_pilots(args.out, tuple(args.ladder), divisor=args.divisor, lrs=tuple(args.lrs))
+        else:
+            (lr_pilots if args.lr else chexpert_pilots)(args.out)
         return
     print("| network | batch | XLA | ms / step | images / s |\n|---|---|---|---|---|")
     for width in (4, 8):
