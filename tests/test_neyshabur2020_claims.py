@@ -114,11 +114,14 @@ class World:
         rows: dict[str, list[dict[str, str]]] = {e: [] for e in (
             "learning_curves", "block_shuffle", "mistakes", "cka", "distances", "interpolation", "basin",
             "criticality", "checkpoints")}
+        fixed = dict(self.scale.fixed_lrs)  # the arms' lrs where the scale fixes them (paper), else 0.1 chosen
+        lr_of = {arm: f"{fixed.get(arm, 0.1):g}" for arm in ("P-T", "RI-T")}
         for (arm, t), v in self.lc.items():
             rows["learning_curves"].append(dict(condition="lr_choice", arm=arm, target=t, chosen_lr="0.1", lr=""))
             for seed in range(len(v["final"])):
                 rows["learning_curves"].append(dict(
-                    run_key=f"lc-{arm}-{t}-r{seed + 1}", condition=arm, arm=arm, target=t, lr="0.1", seed=str(seed + 1),
+                    run_key=f"lc-{arm}-{t}-r{seed + 1}", condition=arm, arm=arm, target=t, lr=lr_of[arm],
+                    seed=str(seed + 1),
                     test_acc_final=str(v["final"][seed]), test_acc_best=str(v["best"][seed]),
                     best_epoch=str(v["best_epoch"][seed]), train_acc_mean=str(v["train"][seed]),
                     epochs=str(v["epochs"][seed])))
@@ -151,10 +154,10 @@ class World:
         for (t, arm), drops in self.drops.items():
             final = 0.90 if arm == "P-T" else 0.70
             rows["criticality"].append(dict(
-                run_key=f"crit-{t}-{arm}", target=t, arm=arm, lr="0.1", acc_final=str(final),
+                run_key=f"crit-{t}-{arm}", target=t, arm=arm, lr=lr_of[arm], acc_final=str(final),
                 **{f"acc_{m.replace('.', '_')}": str(final - d / 100) for m, d in drops.items()}))
         for (t, k), v in self.ckpt.items():
-            rows["checkpoints"].append(dict(target=t, source_epoch=str(k), test_acc_final=str(v["acc"]),
+            rows["checkpoints"].append(dict(target=t, source_epoch=str(k), lr=lr_of["P-T"], test_acc_final=str(v["acc"]),
                                             train_acc_mean=str(v["train"])))
         return Measured(self.scale, rows, root)
 

@@ -166,7 +166,7 @@ def measurements(m: Measured) -> dict[QuantityKey, tuple[float, Source]]:
                 ("interpolation", row["run_key"], "acc_mid"))
         for epoch in m.scale.source_checkpoints:
             paper_epoch = checkpoint_for_paper(m.scale.name, epoch)
-            runs = rows_of("checkpoints", target=t.name, source_epoch=str(epoch))
+            runs = _safe(lambda: m.checkpoint_rows(t.name, epoch))
             if paper_epoch is None or not runs:
                 continue
             for quantity, column in (("ckpt_test_acc", "test_acc_final"), ("ckpt_train_acc_mean", "train_acc_mean")):

@@ -761,6 +761,7 @@ def figure7_checkpoints(scale_dir: Path, published: Sequence[PublishedValue],
         grid = figure.subplots(len(data), 2, squeeze=False)
         for i, (target, rows) in enumerate(data):
             epochs, milestones = _source_schedule(rows)
+            rows = _at_pt_lr(rows)
             series = {}
             for column in ("test_acc_final", "train_acc_mean"):
                 by_epoch: dict[float, list[float]] = {}
@@ -787,6 +788,13 @@ def figure7_checkpoints(scale_dir: Path, published: Sequence[PublishedValue],
 
 def _published_by_epoch(pub: Published, quantity: str, domain: str) -> dict[float, float]:
     return {float(n): v for n, v in _published_by_n(pub, quantity, "", domain).items() if _num(n) is not None}
+
+
+def _at_pt_lr(rows: Rows) -> Rows:
+    """Figure 7's rows at P-T's fixed lr where the scale fixes one and runs the checkpoints at several."""
+    scale = SCALES.get(rows[0].get("scale", "")) if rows else None
+    lr = dict(scale.fixed_lrs).get("P-T") if scale is not None else None
+    return rows if lr is None else [r for r in rows if _num(r.get("lr")) == lr]
 
 
 def _source_schedule(rows: Rows) -> tuple[float, tuple[int, ...]]:

@@ -51,6 +51,11 @@ class Measured:
         return self.rows[name]
 
     def chosen_lr(self, arm: str, target: str) -> float:
+        """The nominal lr of ``arm`` on ``target`` in the experiments after Figure 2: the scale's fixed one, or the
+        one its search chose."""
+        fixed = dict(self.scale.fixed_lrs)
+        if arm in fixed:
+            return fixed[arm]
         for row in self.experiment("learning_curves"):
             if row["condition"] == "lr_choice" and row["arm"] == arm and row["target"] == target:
                 return float(row["chosen_lr"])
@@ -96,10 +101,15 @@ class Measured:
         with np.load(path) as saved:
             return saved["y"], saved["pred_a"], saved["pred_b"]
 
+    def checkpoint_rows(self, target: str, epoch: int) -> list[dict[str, str]]:
+        """The Figure 7 runs from P's checkpoint ``epoch`` on ``target`` at P-T's lr (the scale may run others)."""
+        lr = self.chosen_lr("P-T", target)
+        return [row for row in self.experiment("checkpoints") if row["target"] == target
+                and int(row["source_epoch"]) == epoch and math.isclose(float(row["lr"]), lr)]
+
     def checkpoint_value(self, target: str, epoch: int, column: str) -> float:
-        for row in self.experiment("checkpoints"):
-            if row["target"] == target and int(row["source_epoch"]) == epoch:
-                return number(row, column)
+        for row in self.checkpoint_rows(target, epoch):
+            return number(row, column)
         raise NotMeasured(f"no checkpoints run from epoch {epoch} on {target}")
 
     def criticality_row(self, target: str, arm: str, lr: float) -> dict[str, str]:

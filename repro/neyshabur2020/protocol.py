@@ -155,6 +155,11 @@ class Scale:
     basin_samples: int
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
     experiment_targets: dict = field(default_factory=dict)  # experiment -> target names; default: every target
+    # The lr of each arm in the experiments after Figure 2: fixed (arm -> nominal lr, the official configs'), or,
+    # when empty, the one its search chose (the tuner's choice between the nominal lrs).
+    fixed_lrs: tuple[tuple[str, float], ...] = ()
+    # Figure 7's fine-tuning lrs: every one listed (the official configs run both), or, when empty, P-T's lr.
+    checkpoint_lrs: tuple[float, ...] = ()
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
 
     def targets_of(self, experiment: str) -> tuple[Target, ...]:
@@ -264,6 +269,9 @@ PAPER_SCALE = Scale(
     criticality_samples=5,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
     basin_samples=10,
+    # The official runs behind Figures 3-6 and 16 are finetune lr 0.02 and randinit lr 0.1
+    # (ckpt_interpolation.py's checkpoints; Figure 5's legend); configs/p200_finetune_ckpt.py runs both lrs.
+    fixed_lrs=(("P-T", 0.02), ("RI-T", 0.1)), checkpoint_lrs=NOMINAL_LRS,
     # Figure 3 and 7 are DomainNet only; Table 1 and Figures 5-6 CheXpert only; the basin is measured on DomainNet.
     experiment_targets=dict(block_shuffle=DOMAINNET, checkpoints=DOMAINNET, basin=DOMAINNET, mistakes=DOMAINNET,
                             cka=("chexpert",), criticality=("chexpert",), criticality_paths=("chexpert",)),
@@ -421,15 +429,19 @@ def source_run(scale: Scale) -> TrainRun:
                                 data=derive_seed(key, 0, "data", *seed_salt(scale.seed_set))), save_epochs=True)
 
 
-def chosen_lr(arm: str, target: str) -> Chosen:
-    """The nominal lr the arm's search chose on ``target`` (the ``lr_choice`` run, or ``tuned.json``)."""
-    return Chosen(lr_choice_key(arm, target))
+def arm_lr(scale: Scale, arm: str, target: str) -> "float | Chosen":
+    """The nominal lr of ``arm`` on ``target`` after Figure 2: the scale's fixed one, or the one the arm's search
+    chose (the ``lr_choice`` run, or ``tuned.json``)."""
+    fixed = dict(scale.fixed_lrs)
+    return fixed[arm] if arm in fixed else Chosen(lr_choice_key(arm, target))
 
 
-def role_run(scale: Scale, arm: str, target: str, rep: int) -> ChosenRun:
-    """The ``rep``-th learning-curve run of ``arm`` on ``target`` at the lr its search chose."""
-    return ChosenRun(lr_choice_key(arm, target),
-                     tuple((lr, lc_key(arm, target, lr, rep)) for lr in NOMINAL_LRS))
+def role_run(scale: Scale, arm: str, target: str, rep: int) -> "str | ChosenRun":
+    """The ``rep``-th learning-curve run of ``arm`` on ``target`` at the arm's lr (:func:`arm_lr`)."""
+    lr = arm_lr(scale, arm, target)
+    if not isinstance(lr, Chosen):
+        return lc_key(arm, target, lr, rep)
+    return ChosenRun(lr_choice_key(arm, target), tuple((lr, lc_key(arm, target, lr, rep)) for lr in NOMINAL_LRS))
 
 
 def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dict, *, arm: str, lr, rep: int,
@@ -437,7 +449,7 @@ def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dic
               same_as=None) -> TrainRun:
     """A P-T run (every module of P but the classifier copied, everything fine-tuned; the official
     ``load_finetune_init`` drops only ``fc.weight`` and ``fc.bias``) or an RI-T run, at nominal ``lr`` (a number
-    or :func:`chosen_lr`). Runs that differ only in lr share their init (from ``init_rep``) and data order
+    or :func:`arm_lr`). Runs that differ only in lr share their init (from ``init_rep``) and data order
     (from ``rep``): the two lr arms start from the same network and see the same batches."""
     seeds = (PAPER, scale.name, target.name, arm, *seed_salt(scale.seed_set))
     transfer = None
@@ -480,7 +492,7 @@ def _learning_curves(scale: Scale) -> list[Run]:
         rep = scale.repeats + 1
         found.append(train_run(scale, "learning_curves", same_init_key(target.name), target,
                                _cell("RI-T same init", "RI-T", target, rep), arm="RI-T",
-                               lr=chosen_lr("RI-T", target.name), rep=rep, init_rep=1, save_epochs=True))
+                               lr=arm_lr(scale, "RI-T", target.name), rep=rep, init_rep=1, save_epochs=True))
     return found
 
 
@@ -502,21 +514,27 @@ def _block_shuffle(scale: Scale) -> list[Run]:
                             same_as = bs_key(arm, target.name, "1", seed)
                     found.append(train_run(scale, "block_shuffle", bs_key(arm, target.name, block, seed), target,
                                            _cell(arm, arm, target, rep, block=block), arm=arm,
-                                           lr=chosen_lr(arm, target.name), rep=rep, init_rep=rep, block=block,
+                                           lr=arm_lr(scale, arm, target.name), rep=rep, init_rep=rep, block=block,
                                            same_as=same_as))
     return found
 
 
 def _checkpoints(scale: Scale) -> list[Run]:
-    """Figure 7: P-T from P's checkpoints; the final checkpoint is the learning-curve run of P-T."""
+    """Figure 7: P-T from P's checkpoints at each of the scale's ``checkpoint_lrs`` (``ck-real-e30-lr0.02``), or at
+    P-T's lr (``ck-real-e30``); the final checkpoint is the learning-curve run of P-T at that lr."""
     found: list[Run] = []
     for target in scale.targets_of("checkpoints"):
-        for epoch in scale.source_checkpoints:
-            final = epoch == scale.source.epochs
-            found.append(train_run(scale, "checkpoints", f"ck-{target.name}-e{epoch}", target,
-                                   _cell("P-T", "P-T", target, 1, source_epoch=epoch), arm="P-T",
-                                   lr=chosen_lr("P-T", target.name), rep=1, init_rep=1, source_epoch=epoch,
-                                   same_as=role_run(scale, "P-T", target.name, 1) if final else None))
+        for lr in scale.checkpoint_lrs or (None,):
+            for epoch in scale.source_checkpoints:
+                final = epoch == scale.source.epochs
+                same_as = None
+                if final:
+                    same_as = role_run(scale, "P-T", target.name, 1) if lr is None else lc_key("P-T", target.name, lr, 1)
+                key = f"ck-{target.name}-e{epoch}" + ("" if lr is None else f"-lr{nominal_lr_text(lr)}")
+                found.append(train_run(scale, "checkpoints", key, target,
+                                       _cell("P-T", "P-T", target, 1, source_epoch=epoch), arm="P-T",
+                                       lr=arm_lr(scale, "P-T", target.name) if lr is None else lr, rep=1, init_rep=1,
+                                       source_epoch=epoch, same_as=same_as))
     return found
 
 
