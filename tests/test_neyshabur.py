@@ -103,6 +103,20 @@ def test_the_official_seed_0_does_not_shuffle_four_blocks():
     assert not np.array_equal(BlockShuffle(16, protocol.SHUFFLE_SEED_OFFSET + protocol.MINI.shuffle_seeds[0])(x), x)
 
 
+def test_block_shuffle_runs_with_the_images_and_seeds_of_another_run_reuse_it(monkeypatch):
+    """With the paper's seeds 0, 1, 2: every permutation that is the identity (the full block at each seed, block
+    16 at seed 0) reuses the learning-curve run of its seeds where there is one (runs 1 and 2), '*' on one
+    channel reuses block 1 at every seed, and the rest are runs of their own (the full block at seed 2)."""
+    scale = dataclasses.replace(protocol.MINI, shuffle_seeds=(0, 1, 2))
+    monkeypatch.setitem(protocol.SCALES, "mini", scale)
+    runs = {r.key: r for r in protocol.grid("block_shuffle", "mini") if r.key.startswith("bs-PT-mnist-")}
+    reused = {key: run.same_as for key, run in runs.items() if run.same_as is not None}
+    role = {rep: protocol.role_run(scale, "P-T", "mnist", rep) for rep in (1, 2)}
+    assert reused == {"bs-PT-mnist-b16-s0": role[1], "bs-PT-mnist-b32-s0": role[1], "bs-PT-mnist-b32-s1": role[2],
+                      **{f"bs-PT-mnist-bpx-s{seed}": f"bs-PT-mnist-b1-s{seed}" for seed in (0, 1, 2)}}
+    assert len(runs) - len(reused) == 3 * 5 + 1 - 1  # blocks 1-16 at three seeds, the full block at seed 2, not b16-s0
+
+
 @pytest.mark.parametrize("block", ["4", protocol.PIXEL_SHUFFLE])
 def test_mini_targets_shuffle_train_and_test_with_one_permutation(block):
     from repro.neyshabur2020 import mini_data
