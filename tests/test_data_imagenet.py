@@ -6,6 +6,8 @@ random JPEG images of random sizes with labels in 0..999.
 """
 import repro  # noqa: F401  (first: pins the TensorFlow backend before keras loads)
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,7 +15,6 @@ import tensorflow_datasets as tfds
 
 from repro.data import imagenet
 from repro.data.catalog import tfds_catalog
-from repro.data.splits import filter_classes, first_k_per_class
 from repro.yosinski2014.splits import imagenet_random_split
 from repro.errors import BadArgument, DatasetMissing
 
@@ -97,16 +98,23 @@ def test_mean_image_round_trip(mocked_imagenet, tmp_path):
         imagenet.load_mean_image(tmp_path / "missing.npy")
 
 
-def test_class_subset_remap_and_first_k(mocked_imagenet):
+def test_class_subset_remap(mocked_imagenet):
     labels = record_labels(mocked_imagenet)
-    half = imagenet_random_split(1).half("B")
-    table = half.remap()
+    table = imagenet_random_split(1).half("B").remap()
     expected = table[labels][table[labels] >= 0]
-    np.testing.assert_array_equal(record_labels(mocked_imagenet, classes=half), expected)
-    _, first_one = first_k_per_class(labels, labels, 1)
-    np.testing.assert_array_equal(record_labels(mocked_imagenet, per_class=1), first_one)
-    pair = sorted(set(labels[:10].tolist()))[:2]
-    _, pair_labels = filter_classes(labels, labels, pair)
-    _, expected_pair = first_k_per_class(pair_labels, pair_labels, 1)
-    assert len(expected_pair) == 2
-    np.testing.assert_array_equal(record_labels(mocked_imagenet, classes=pair, per_class=1), expected_pair)
+    np.testing.assert_array_equal(record_labels(mocked_imagenet, classes=imagenet_random_split(1).half("B")), expected)
+
+
+def test_first_k_per_class_follows_file_name_order_and_is_kept(mocked_imagenet):
+    """makeit_keep_first_n on a files.txt in name order within each class: the k lexicographically first file
+    names of every class, whatever the record order; the list is written once under the data_dir."""
+    records = tfds_catalog("imagenet2012", "validation", mocked_imagenet, shuffle_files=False,
+                           decoders={"image": tfds.decode.SkipDecoding()})
+    names, labels = zip(*((n.decode(), int(y)) for n, y in tfds.as_numpy(records.map(
+        lambda ex: (ex["file_name"], ex["label"])))))
+    for k in (1, 2):
+        first = {name for label in set(labels) for name in sorted(n for n, y in zip(names, labels) if y == label)[:k]}
+        assert imagenet.first_k_file_names("validation", mocked_imagenet, k) == first
+        expected = [y for n, y in zip(names, labels) if n in first]
+        np.testing.assert_array_equal(record_labels(mocked_imagenet, per_class=k), expected)
+    assert len(list((Path(mocked_imagenet) / "repro_lists").glob("imagenet2012_validation_first*.txt"))) == 2

@@ -12,9 +12,13 @@ the same order as Caffe's ``synsets.txt`` (n01440764 = 0), so class ids of
 
 1. class subset (a split half, or all 1000) and label remap to 0..k-1 in
    increasing original-id order (``make_reduced_dataset.py: makeit``);
-2. optionally the first k examples of every class in dataset order
-   (``make_reduced_dataset.py --perclass``);
-   tfds's record order stands in for Caffe's ``files.txt`` order;
+2. optionally the first k examples of every class in the order of the
+   official ``files.txt`` (``make_reduced_dataset.py: makeit_keep_first_n``),
+   taken to be Caffe's ILSVRC12 ``train.txt``, whose files run in name order
+   within a class (``n01440764_10026.JPEG``, ``..._10027``, ...): the k
+   lexicographically first file names of each class (:func:`first_k_file_names`;
+   the repository lists ``files.txt`` but does not hold it, so this order is
+   an assumption);
 3. decode, resize to 256x256 ignoring the aspect ratio (bilinear, as
    ``convert_imageset --resize_height 256 --resize_width 256`` of the Caffe
    ImageNet tutorial the official README points to; the official scripts
@@ -28,9 +32,12 @@ the same order as Caffe's ``synsets.txt`` (n01440764 = 0), so class ids of
    by iterations and its data layer wraps around); validation: centre 227
    crop, no mirror, batch 50, one pass.
 
-Deviations: Caffe shuffled the LevelDB once at creation and then read it
-in order; here the stream is reshuffled every epoch through a shuffle
-buffer. Channels are RGB (Caffe: BGR), which does not matter for networks
+Caffe shuffled the LevelDB once at creation (``convert_imageset ... 1``)
+and then read it in the same order every epoch; here the files are
+interleaved in a seeded order and the records pass a shuffle buffer, both
+the same every epoch (``reshuffle_each_iteration=False``): one fixed
+pseudo-random order read again and again. Deviations: that order is a
+buffered shuffle, not a permutation of the whole training set. Channels are RGB (Caffe: BGR), which does not matter for networks
 trained from scratch. Caffe evaluates ``test_iter`` x 50 = 50,000 images,
 seeing each image of a 25k half twice; one pass gives the same accuracy.
 """
@@ -47,7 +54,7 @@ import tensorflow_datasets as tfds
 from repro.data.catalog import tfds_catalog
 from repro.data.splits import IMAGENET_CLASSES, ClassSubset, label_remap
 from repro.errors import BadArgument, DatasetMissing
-from repro.files import atomic_write
+from repro.files import atomic_write, atomic_write_text
 
 NAME = "imagenet2012"
 RESIZE = 256
@@ -60,22 +67,6 @@ def _class_ids(classes: ClassSubset | Sequence[int] | None) -> tuple[int, ...] |
     if classes is None:
         return None
     return tuple(classes.classes if isinstance(classes, ClassSubset) else classes)
-
-
-def _first_k(ds: tf.data.Dataset, k: int, num_classes: int) -> tf.data.Dataset:
-    """Keep the first ``k`` (image, label) pairs of every label; stop once every label has ``k``."""
-
-    def step(counts, element):
-        image, label = element
-        full_before = tf.reduce_min(counts) >= k
-        keep = counts[label] < k
-        counts = tf.tensor_scatter_nd_add(counts, [[label]], [1])
-        return counts, (image, label, keep, full_before)
-
-    ds = ds.scan(tf.zeros([num_classes], tf.int64), step)
-    ds = ds.take_while(lambda image, label, keep, full_before: tf.logical_not(full_before))
-    ds = ds.filter(lambda image, label, keep, full_before: keep)
-    return ds.map(lambda image, label, keep, full_before: (image, label))
 
 
 def imagenet_records(
@@ -91,7 +82,7 @@ def imagenet_records(
 ) -> tf.data.Dataset:
     """(encoded image bytes, remapped int64 label) of ``split`` after steps 1-2 of the module docstring.
 
-    ``per_class`` needs the dataset order, so it forces ``shuffle_files=False``.
+    With ``shuffle_files`` the files are interleaved in an order drawn from ``seed``, the same every epoch.
     """
     ids = _class_ids(classes)
     if per_class is not None and (not isinstance(per_class, int) or per_class < 1):
@@ -102,20 +93,43 @@ def imagenet_records(
         data_dir,
         manual_dir=manual_dir,
         prepare=prepare,
-        shuffle_files=shuffle_files and per_class is None,
+        shuffle_files=shuffle_files,
         decoders={"image": tfds.decode.SkipDecoding()},
-        read_config=tfds.ReadConfig(shuffle_seed=seed),
+        read_config=tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=False),
     )
+    if per_class is not None:
+        kept = sorted(first_k_file_names(split, data_dir, per_class, manual_dir=manual_dir, prepare=prepare))
+        names = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(kept or [""]), tf.ones([max(len(kept), 1)], tf.int64)), default_value=0)
+        ds = ds.filter(lambda ex: names.lookup(ex["file_name"]) > 0)
     ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int64)), num_parallel_calls=tf.data.AUTOTUNE)
-    num_classes = IMAGENET_CLASSES
     if ids is not None:
         table = tf.constant(label_remap(ids, IMAGENET_CLASSES))
         ds = ds.map(lambda image, label: (image, tf.gather(table, label)))
         ds = ds.filter(lambda image, label: label >= 0)
-        num_classes = len(ids)
-    if per_class is not None:
-        ds = _first_k(ds, per_class, num_classes)
     return ds
+
+
+def first_k_file_names(split: str, data_dir: str | os.PathLike | None, k: int, *,
+                       manual_dir: str | os.PathLike | None = None, prepare: bool = False) -> frozenset[str]:
+    """The ``k`` lexicographically first file names of every class of ``split`` (step 2 of the module docstring).
+
+    One pass over the split's file names and labels; the list is kept in ``<data_dir>/repro_lists/`` and read
+    from there afterwards.
+    """
+    from repro.data.catalog import default_data_dir
+
+    path = Path(data_dir or default_data_dir()) / "repro_lists" / f"{NAME}_{split}_first{k}.txt"
+    if path.is_file():
+        return frozenset(path.read_text().splitlines())
+    ds = tfds_catalog(NAME, split, data_dir, manual_dir=manual_dir, prepare=prepare, shuffle_files=False,
+                      decoders={"image": tfds.decode.SkipDecoding()})
+    by_class: dict[int, list[str]] = {}
+    for name, label in tfds.as_numpy(ds.map(lambda ex: (ex["file_name"], ex["label"]))):
+        by_class.setdefault(int(label), []).append(name.decode())
+    kept = sorted(name for names in by_class.values() for name in sorted(names)[:k])
+    atomic_write_text(path, "".join(f"{name}\n" for name in kept))
+    return frozenset(kept)
 
 
 def decode_resize(encoded: tf.Tensor) -> tf.Tensor:
@@ -228,7 +242,7 @@ def imagenet_caffe(
     )
     mean_tensor = tf.constant(mean)
     if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False).repeat()
         ds = ds.enumerate()
 
         def prepare_train(index, element):
