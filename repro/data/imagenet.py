@@ -76,13 +76,15 @@ def imagenet_records(
     classes: ClassSubset | Sequence[int] | None = None,
     per_class: int | None = None,
     shuffle_files: bool = False,
+    reshuffle_files: bool = True,
     seed: int = 0,
     manual_dir: str | os.PathLike | None = None,
     prepare: bool = False,
 ) -> tf.data.Dataset:
     """(encoded image bytes, remapped int64 label) of ``split`` after steps 1-2 of the module docstring.
 
-    With ``shuffle_files`` the files are interleaved in an order drawn from ``seed``, the same every epoch.
+    With ``shuffle_files`` the files are interleaved in an order drawn from ``seed``: a new one every epoch, or
+    the same one with ``reshuffle_files=False`` (Caffe's once-shuffled database).
     """
     ids = _class_ids(classes)
     if per_class is not None and (not isinstance(per_class, int) or per_class < 1):
@@ -95,7 +97,7 @@ def imagenet_records(
         prepare=prepare,
         shuffle_files=shuffle_files,
         decoders={"image": tfds.decode.SkipDecoding()},
-        read_config=tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=False),
+        read_config=tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=reshuffle_files),
     )
     if per_class is not None:
         kept = sorted(first_k_file_names(split, data_dir, per_class, manual_dir=manual_dir, prepare=prepare))
@@ -236,6 +238,7 @@ def imagenet_caffe(
         classes=classes,
         per_class=per_class,
         shuffle_files=training,
+        reshuffle_files=False,
         seed=seed,
         manual_dir=manual_dir,
         prepare=prepare,
