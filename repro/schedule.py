@@ -2,7 +2,9 @@
 
 SGD with momentum, weight decay and one learning-rate policy over a run of
 ``length`` iterations or epochs (an epoch is ``max(1, n_train // batch_size)``
-iterations, the loaders drop the last short batch):
+iterations, the loaders drop the last short batch; with ``last_batch="keep"``,
+torch's ``DataLoader(shuffle=True)`` default, ``ceil(n_train / batch_size)``
+iterations, the last one short):
 
 =============  ==============================================================  =======================
 policy         lr at iteration t                                               source
@@ -51,6 +53,7 @@ POLICIES = ("step", "multistep", "cosine", "constant")
 UNITS = ("iteration", "epoch")
 LOSSES = ("softmax", "sigmoid")
 MOMENTUM_FORMS = ("caffe", "torch")
+LAST_BATCHES = ("drop", "keep")
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,14 @@ class Schedule:
     loss: str = "softmax"  # "softmax": cross-entropy, top-1 accuracy; "sigmoid": multi-label BCE, mean AUC
     top_k: int = 1
     final_k: int = 1
+    last_batch: str = "drop"  # "keep": every epoch ends with the short batch of the n_train mod batch_size left
     steps_per_epoch: int = 0  # set by resolve()
 
     def __post_init__(self) -> None:
         for name, value, accepted in (("policy", self.policy, POLICIES), ("unit", self.unit, UNITS),
                                       ("momentum_form", self.momentum_form, MOMENTUM_FORMS),
-                                      ("lr_unit", self.lr_unit, ("",) + UNITS), ("loss", self.loss, LOSSES)):
+                                      ("lr_unit", self.lr_unit, ("",) + UNITS), ("loss", self.loss, LOSSES),
+                                      ("last_batch", self.last_batch, LAST_BATCHES)):
             if value not in accepted:
                 raise ValueError(f"schedule {name} {value!r}; accepted: {', '.join(a for a in accepted if a)}")
         if self.policy in ("step", "cosine") and self.step_size <= 0:
@@ -105,7 +110,8 @@ class Schedule:
         """The schedule in iterations for ``n_train`` training examples (``base_lr`` must be a number)."""
         if isinstance(self.base_lr, Chosen):
             raise ValueError(f"resolve the chosen learning rate ({self.base_lr.search}) first")
-        per_epoch = max(1, n_train // self.batch_size)
+        per_epoch = (-(-n_train // self.batch_size) if self.last_batch == "keep"
+                     else max(1, n_train // self.batch_size))
         unit = per_epoch if self.unit == "epoch" else 1
         lr_unit = per_epoch if (self.lr_unit or self.unit) == "epoch" else 1
         length = self.length * unit

@@ -78,6 +78,8 @@ class TrainData:
     Training batches: a per-epoch permutation drawn from ``(data_seed, epoch)``
     cut into ``n // batch`` batches (the last ``n mod batch`` images of an epoch
     are skipped; a set smaller than one batch reads on, see :meth:`_cycled`),
+    or, with ``keep_last``, into ``ceil(n / batch)`` batches, the last one short
+    (torch's ``DataLoader(shuffle=True)``),
     each image zero-padded by ``crop_pad`` and randomly cropped back to its size
     (the analogue of Caffe's random 227 crop of a 256 image), mirrored with
     probability 1/2 when ``mirror``. Validation images are used as they are
@@ -102,12 +104,13 @@ class TrainData:
     def n_train(self) -> int:
         return len(self.x_train)
 
-    def batch(self, step: int, batch_size: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, step: int, batch_size: int, data_seed: int, keep_last: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.x_train)
-        if n < batch_size:
+        if n < batch_size and not keep_last:
             index = self._cycled(step, batch_size, data_seed)
         else:
-            epoch, offset = divmod(step, n // batch_size)
+            epoch, offset = divmod(step, -(-n // batch_size) if keep_last else n // batch_size)
             order = np.random.RandomState([data_seed, epoch]).permutation(n)
             index = np.sort(order[offset * batch_size:(offset + 1) * batch_size])
         rng = np.random.default_rng([data_seed, step])
@@ -165,13 +168,13 @@ class StreamData:
         self.train_eval = train_eval
         self._iterator = None
 
-    def batch(self, step: int, batch_size: int, data_seed: int):
+    def batch(self, step: int, batch_size: int, data_seed: int, keep_last: bool = False):
         if self._iterator is None:
             from repro.runs import derive_seed
 
             self._iterator = iter(self.make_train(derive_seed(data_seed, step)))
         x, y = next(self._iterator)
-        if x.shape[0] != batch_size:
+        if x.shape[0] != batch_size and not (keep_last and x.shape[0] < batch_size):
             raise ValueError(f"pipeline batch {x.shape[0]} != schedule batch {batch_size}")
         return x, y
 
@@ -494,7 +497,14 @@ def train(
     steps_path = run_dir / "steps.csv"
     step_rows = _read_metrics(steps_path, step) if hook else []
     logged_rows = len(step_rows)
-    steps_per_epoch = max(1, data.n_train // schedule.batch_size)
+    steps_per_epoch = schedule.steps_per_epoch or max(1, data.n_train // schedule.batch_size)
+    keep_last = schedule.last_batch == "keep"
+    execution = current_execution()
+    short = data.n_train % schedule.batch_size
+    if keep_last and execution.distributed and short % execution.replicas:
+        raise BadArgument(f"each epoch ends with a batch of {short} examples (the protocol keeps the short last "
+                          f"batch), which does not split evenly over {execution.replicas} replicas; use a number of "
+                          f"devices that divides {short}")
     if save_epoch_weights and step == 0:
         save_weights(model, epoch_weights(run_dir, 0))
 
@@ -502,7 +512,7 @@ def train(
     started = time.time() - elapsed
     losses: list[float] = []
     while step < schedule.max_iter:
-        x, y = data.batch(step, schedule.batch_size, data_seed)
+        x, y = data.batch(step, schedule.batch_size, data_seed, keep_last)
         x, y_a, y_b, lam = mix_batch(x, y, schedule.mixup_alpha, data_seed, step)
         optimizer.learning_rate.assign(schedule.lr_at(step))
         if hook:

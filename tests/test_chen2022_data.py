@@ -194,10 +194,23 @@ def test_training_stream_is_deterministic_per_seed(mocked):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     assert any(not np.array_equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
-    assert stream.make_train(5).element_spec[0].shape.as_list() == [BATCH, 32, 32, 3]
+    assert stream.make_train(5).element_spec[0].shape.as_list() == [None, 32, 32, 3]
     assert all(in_range(x) for x, _ in a)
     _, labels = raw("cifar10", "train", mocked)
     assert set(np.concatenate([y for _, y in a]).tolist()) <= set(labels.tolist())
+
+
+def test_training_stream_is_epochs_that_end_with_their_short_batch(mocked):
+    """DataLoader(shuffle=True) of finetune.py: every epoch each training image once, batches of 4, 4, 2 for 10
+    images, and the next epoch in another order; the schedule counts the same 3 steps per epoch."""
+    stream, config = data.target_data(SCALE, TARGETS["cifar10"], mocked)
+    _, labels = raw("cifar10", "train", mocked)
+    epochs = [[y.numpy() for _, y in stream.make_train(5).skip(3 * e).take(3)] for e in range(2)]
+    for batches in epochs:
+        assert [len(y) for y in batches] == [4, 4, 2]
+        assert sorted(np.concatenate(batches).tolist()) == sorted(labels.tolist())
+    assert "each ending with its short batch" in config["train_order"]
+    assert SCALE.finetune.resolve(N).steps_per_epoch == 3
 
 
 def test_train_transform_crops_resizes_and_flips():

@@ -119,6 +119,28 @@ def test_a_batch_larger_than_the_training_set_reads_on_through_the_next_epochs()
     assert not np.array_equal(small._cycled(0, 25, 1), small._cycled(0, 25, 2))
 
 
+def test_keeping_the_last_batch_cuts_each_epoch_permutation_into_ceil_n_over_b_batches():
+    """torch's DataLoader(shuffle=True): every epoch a new permutation, batches of b and a short last one, each
+    image once per epoch; the schedule counts ceil(n / b) steps per epoch; a set smaller than one batch is one
+    short batch per epoch (no reading on)."""
+    data = _data(n=10)
+    schedule = Schedule(base_lr=0.1, batch_size=4, length=2, unit="epoch", policy="constant",
+                        last_batch="keep").resolve(data.n_train)
+    assert schedule.steps_per_epoch == 3 and schedule.max_iter == 6
+    assert Schedule(base_lr=0.1, batch_size=4, length=2, unit="epoch", policy="constant").resolve(10).steps_per_epoch == 2
+    epochs = [[data.batch(step, 4, data_seed=1, keep_last=True)[1] for step in range(e * 3, e * 3 + 3)]
+              for e in range(2)]
+    for batches in epochs:
+        assert [len(y) for y in batches] == [4, 4, 2]
+        assert sorted(np.concatenate(batches).tolist()) == sorted(data.y_train.tolist())
+    first = [data.batch(step, 4, data_seed=1, keep_last=True)[0] for step in range(3)]
+    second = [data.batch(step, 4, data_seed=1, keep_last=True)[0] for step in range(3, 6)]
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert data.batch(0, 25, data_seed=1, keep_last=True)[0].shape == (10, 32, 32, 1)
+    with pytest.raises(ValueError, match="last_batch"):
+        Schedule(base_lr=0.1, batch_size=4, length=1, policy="constant", last_batch="pad")
+
+
 def test_final_mean_is_the_mean_of_the_last_k_whatever_their_rank():
     assert final_mean([0.9, 0.5, 0.3, 0.4], 2) == pytest.approx(0.35)
     assert final_mean([0.2], 10) == pytest.approx(0.2)

@@ -497,17 +497,31 @@ def train_image(encoded: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
     return image
 
 
-def _train_batches(records: Records, n_train: int, size: int, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless, shuffled, augmented full batches; every draw seeded by (``seed``, element index)."""
+def _train_batches(records: Records, n_train: int, size: int, batch_size: int, seed: int,
+                   keep_last: bool = False) -> tf.data.Dataset:
+    """Endless, shuffled, augmented batches; every draw seeded by (``seed``, element index).
+
+    With ``keep_last`` (``torch.utils.data.DataLoader(shuffle=True)``, the official loaders) the stream is cut
+    into epochs of ``n_train`` examples, each reshuffled and ending with its short batch; otherwise full batches
+    run across the epochs.
+    """
     buffer = max(1, min(n_train, SHUFFLE_BUFFER))
-    ds = records(shuffle_files=True, seed=seed)
-    ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    shuffled = records(shuffle_files=True, seed=seed).shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
     def prepare(index, element):
         encoded, label = element
         return train_image(encoded, element_seed(seed, index), size), label
 
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
+    if keep_last:
+        def one_epoch(epoch):
+            return (shuffled.take(n_train).enumerate()
+                    .map(lambda i, element: prepare(epoch * n_train + i, element), num_parallel_calls=tf.data.AUTOTUNE)
+                    .batch(batch_size))
+
+        ds = tf.data.Dataset.range(np.iinfo(np.int64).max // max(1, n_train)).flat_map(one_epoch)
+    else:
+        ds = shuffled.repeat().enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -531,10 +545,11 @@ def _check_batch(batch_size: int) -> None:
         raise BadArgument(f"batch size {batch_size!r} is not accepted; accepted: an integer >= 1")
 
 
-def _order_config(n_train: int) -> dict:
+def _order_config(n_train: int, keep_last: bool) -> dict:
     buffer = max(1, min(n_train, SHUFFLE_BUFFER))
-    return dict(train_order=f"shuffle buffer {buffer}, repeated, full batches (drop_remainder), "
-                            "augmentation seeded by (stream seed, element index)",
+    batches = ("epochs of n_train examples, reshuffled, each ending with its short batch" if keep_last
+               else "repeated, full batches (drop_remainder)")
+    return dict(train_order=f"shuffle buffer {buffer}, {batches}, augmentation seeded by (stream seed, element index)",
                 eval_order="record order, one pass, last partial batch kept")
 
 
@@ -561,6 +576,7 @@ def source_data(scale: Scale, data_dir: str | os.PathLike | None) -> tuple[Strea
     """
     _check_source(scale)
     batch = scale.pretrain.batch_size
+    keep_last = scale.pretrain.last_batch == "keep"
     _check_batch(batch)
     builder = catalog_builder(SOURCE, data_dir)
     for split in SOURCE_SPLITS:
@@ -570,7 +586,7 @@ def source_data(scale: Scale, data_dir: str | os.PathLike | None) -> tuple[Strea
 
     def make_train(seed: int) -> tf.data.Dataset:
         return _train_batches(lambda **kw: _source_records("train", data_dir, **kw), n_train, IMAGE_SIZE, batch,
-                              int(seed))
+                              int(seed), keep_last)
 
     def train_eval(k: int) -> tf.data.Dataset:
         return _eval_batches(_source_records("train", data_dir).take(k), IMAGE_SIZE, batch)
@@ -579,7 +595,7 @@ def source_data(scale: Scale, data_dir: str | os.PathLike | None) -> tuple[Strea
     config = dict(dataset=SOURCE, source="tfds catalog (manual download)", version=str(builder.version),
                   train_split="train", val_split="validation", n_train=n_train, n_val=n_val,
                   classes=scale.source_classes, batch_size=batch, **transform_settings(IMAGE_SIZE, source=True),
-                  **_order_config(n_train),
+                  **_order_config(n_train, keep_last),
                   note="official: copies pre-resized to 224 (ILSVRC2012_img_*_224); here the original JPEGs")
     return StreamData(make_train, validation, n_train, train_eval=train_eval), config
 
@@ -594,12 +610,14 @@ def target_data(scale: Scale, target: Target, data_dir: str | os.PathLike | None
     transform.
     """
     batch = scale.finetune.batch_size
+    keep_last = scale.finetune.last_batch == "keep"
     _check_batch(batch)
     size = image_size(target)
     data = target_records(target, data_dir)
 
     def make_train(seed: int) -> tf.data.Dataset:
-        return _train_batches(lambda **kw: data.records("train", **kw), data.n_train, size, batch, int(seed))
+        return _train_batches(lambda **kw: data.records("train", **kw), data.n_train, size, batch, int(seed),
+                              keep_last)
 
     def train_eval(k: int) -> tf.data.Dataset:
         return _eval_batches(data.records("train").take(k), size, batch)
@@ -607,7 +625,7 @@ def target_data(scale: Scale, target: Target, data_dir: str | os.PathLike | None
     validation = _eval_batches(data.records("test"), size, batch)
     config = dict(target=target.name, description=target.description, classes=target.classes, **data.config,
                   n_train=data.n_train, n_test=data.n_test, batch_size=batch, **transform_settings(size),
-                  **_order_config(data.n_train))
+                  **_order_config(data.n_train, keep_last))
     return StreamData(make_train, validation, data.n_train, train_eval=train_eval), config
 
 

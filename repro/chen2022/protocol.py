@@ -92,10 +92,12 @@ class Target:
 def official_sgd(lr: float, epochs: int, batch_size: int, step_every: int = 0) -> Schedule:
     """The official SGD (``torch.optim.SGD``, its momentum form): momentum 0.9, weight decay 1e-4 on every
     parameter, one lr for all; StepLR (x0.1 every ``step_every`` epochs, ``pretrain_on_ImageNet.py``) or,
-    without it, cosine annealing to 0 stepped once per epoch (``finetune.py``); evaluated every epoch."""
+    without it, cosine annealing to 0 stepped once per epoch (``finetune.py``); evaluated every epoch; each
+    epoch a new permutation of the training set ending with its short batch (``DataLoader(shuffle=True)``)."""
     return Schedule(base_lr=lr, batch_size=batch_size, length=epochs, unit="epoch",
                     policy="step" if step_every else "cosine", step_size=step_every or 1, eval_every=1,
-                    weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, momentum_form="torch", top_k=1)
+                    weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True, momentum_form="torch", top_k=1,
+                    last_batch="keep")
 
 
 @dataclass(frozen=True)
