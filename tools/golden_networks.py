@@ -10,7 +10,8 @@ Networks: LeNet (Liu et al. 2019's ``lenet.py``: body + ``LeNet_cls`` head), 28x
 ResNet-50 (Liu's and Chen's ResNet-50: width 64, [3, 4, 6, 3], 1000 classes) at 64x64x3, the same layers as at
 224 with a twelfth of the arithmetic, its BatchNorm scales and shifts drawn like the other weights
 (:func:`golden_resnet50` says which checks run in eval mode and which in train mode); Neyshabur et al. 2020's
-Fixup ResNet-50 with the official optimizer's parameter groups (:func:`golden_fixup_resnet50`). And Chen et al. 2022's
+Fixup ResNet-50 with the official optimizer's parameter groups (:func:`golden_fixup_resnet50`); Yosinski et
+al. 2014's CaffeNet with Caffe's SGD written out from its source (:func:`golden_caffenet`). And Chen et al. 2022's
 layer-wise transferability T computed by the official ``cal_transferability.py`` arithmetic on three ResNet-50
 weight sets (:func:`golden_chen_transferability`).
 
@@ -276,6 +277,82 @@ def golden_fixup_resnet50() -> dict:
                 **summary("after", run["after"], 24, 16))
 
 
+class CaffeNet(nn.Module):
+    """Caffe's ``bvlc_reference_caffenet`` as the Yosinski et al. 2014 prototxts define it: conv1 11x11/4,
+    relu, pool 3/2, LRN(5, 1e-4, 0.75) (Caffe's across-channel LRN: ``x / (1 + alpha / 5 sum x^2)^0.75``, which is
+    torch's ``LocalResponseNorm``), conv2 5x5 pad 2 group 2, relu, pool, LRN, conv3 3x3 pad 1, conv4 and conv5 3x3
+    pad 1 group 2, relu, pool, fc6, fc7 (relu; dropout off here), fc8. At 227x227 every pooling divides exactly,
+    so Caffe's ceil-mode output sizes equal torch's floor-mode ones."""
+
+    def __init__(self, classes: int = 1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, classes)
+        self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+
+    def forward(self, x):
+        pool = lambda t: nn.functional.max_pool2d(t, 3, stride=2)  # noqa: E731
+        x = self.lrn(pool(torch.relu(self.conv1(x))))
+        x = self.lrn(pool(torch.relu(self.conv2(x))))
+        x = torch.relu(self.conv4(torch.relu(self.conv3(x))))
+        x = pool(torch.relu(self.conv5(x)))
+        x = torch.relu(self.fc7(torch.relu(self.fc6(torch.flatten(x, 1)))))
+        return self.fc8(x)
+
+
+CAFFE_LR, CAFFE_MOMENTUM, CAFFE_WEIGHT_DECAY = 0.01, 0.9, 5e-4
+
+
+def caffe_sgd_step(params: list[np.ndarray], grads: list[np.ndarray], history: list[np.ndarray], names: list[str],
+                   lr: float = CAFFE_LR) -> None:
+    """One update of Caffe's ``SGDSolver`` (``sgd_solver.cpp``, written out), in place: ``Regularize`` adds
+    ``weight_decay * decay_mult * w`` to the gradient (L2), ``ComputeUpdateValue`` sets
+    ``h = momentum * h + lr * lr_mult * g`` and ``Update`` does ``w -= h``; the prototxts give weights
+    lr_mult 1, decay_mult 1 and biases lr_mult 2, decay_mult 0."""
+    for w, g, h, name in zip(params, grads, history, names):
+        bias = name.endswith("bias")
+        g = g + (0.0 if bias else CAFFE_WEIGHT_DECAY) * w
+        h *= CAFFE_MOMENTUM
+        h += lr * (2.0 if bias else 1.0) * g
+        w -= h
+
+
+def golden_caffenet() -> dict:
+    """Yosinski et al. 2014's CaffeNet (1000 classes, 227x227, batch 2) in float64: logits, loss and gradients of
+    drawn weights, then the weights after 3 steps of Caffe's SGD (:func:`caffe_sgd_step`) at the paper's lr
+    0.01. Float64 so that the comparison tests the arithmetic, not the rounding."""
+    model = CaffeNet().double()
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [tuple(p.shape) for _, p in model.named_parameters()]
+    params = [w.astype(np.float64) for w in draw(shapes, seed=31)]
+    x, y = batch(32, (2, 3, 227, 227), 1000)
+    x_t, y_t = torch.tensor(x, dtype=torch.float64), torch.tensor(y)
+
+    def forward_backward():
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), params):
+                p.copy_(torch.from_numpy(w))
+        logits = model(x_t)
+        loss = nn.functional.cross_entropy(logits, y_t)
+        return logits, loss, [g.numpy().copy() for g in torch.autograd.grad(loss, list(model.parameters()))]
+
+    logits, loss, grads = forward_backward()
+    first_grads = grads
+    history = [np.zeros_like(w) for w in params]
+    for step in range(STEPS):
+        if step:
+            _, _, grads = forward_backward()
+        caffe_sgd_step(params, grads, history, names)
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=31, lr=CAFFE_LR,
+                momentum=CAFFE_MOMENTUM, weight_decay=CAFFE_WEIGHT_DECAY, steps=STEPS,
+                logits=logits.detach().numpy(), loss=loss.item(), torch_version=torch.__version__,
+                **summary("grad", first_grads, 33, 16), **summary("after", params, 34, 16))
+
+
 def official_weight_variation(model_r: nn.Module, model_a: nn.Module, model_b: nn.Module) -> tuple[list, list]:
     """Chen et al. 2022's ``cal_transferability.get_weight_variation``, written out: mean |p - p_B| of every
     parameter whose name holds 'conv' (not the downsample convs, named ``downsample.0``) and of ``fc.weight``,
@@ -321,7 +398,7 @@ def golden_chen_transferability() -> dict:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50),
-                         ("fixup_resnet50", golden_fixup_resnet50),
+                         ("fixup_resnet50", golden_fixup_resnet50), ("caffenet", golden_caffenet),
                          ("chen_transferability", golden_chen_transferability)):
         np.savez(OUT / f"{name}.npz", **golden())
         print(f"written: {OUT / f'{name}.npz'} (torch {torch.__version__})")
