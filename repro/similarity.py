@@ -26,7 +26,7 @@ NaN ever comes out of the square root.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -257,9 +257,10 @@ def _gram_step(taps: keras.Model):
 
 
 def _fixed_batches(
-    inputs: np.ndarray | tf.data.Dataset, batch_size: int, passes: int, seed: int | None
+    inputs: "np.ndarray | tf.data.Dataset | Iterable", batch_size: int, passes: int, seed: int | None
 ) -> Iterator[tf.Tensor]:
-    """Batches of exactly ``batch_size`` inputs, ``passes`` times over ``inputs``, remainder dropped."""
+    """Batches of exactly ``batch_size`` inputs, ``passes`` times over ``inputs`` (an array, a dataset, or a
+    re-iterable of batches), remainder dropped."""
     if batch_size <= 3:
         raise BadArgument(f"CKA batch size {batch_size} must be more than 3")
     if passes < 1:
@@ -272,6 +273,18 @@ def _fixed_batches(
         batched = inputs.unbatch().batch(batch_size, drop_remainder=True)
         for _ in range(passes):
             yield from batched
+        return
+    if not hasattr(inputs, "shape"):  # a re-iterable of batches (x, ...) or x: re-cut into batches of batch_size
+        if seed is not None:
+            raise BadArgument("seed applies to array inputs; shuffle the batches before passing them")
+        for _ in range(passes):
+            pending = np.zeros((0,), np.float32)
+            for batch in inputs:
+                x = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch)
+                pending = x if len(pending) == 0 else np.concatenate([pending, x])
+                while len(pending) >= batch_size:
+                    yield tf.convert_to_tensor(pending[:batch_size])
+                    pending = pending[batch_size:]
         return
     inputs = np.asarray(inputs)
     rng = None if seed is None else np.random.default_rng(seed)

@@ -103,6 +103,31 @@ def test_the_official_seed_0_does_not_shuffle_four_blocks():
     assert not np.array_equal(BlockShuffle(16, protocol.SHUFFLE_SEED_OFFSET + protocol.MINI.shuffle_seeds[0])(x), x)
 
 
+def test_analyses_over_the_whole_test_set_streamed_equal_those_over_it_in_memory(smoke, monkeypatch):
+    """Paper scale evaluates the whole test set, pass after pass over the stream (``analysis_examples=None``); on
+    the smoke runs, whose test sets fit in the first ``analysis_examples``, the streamed mistakes, interpolation
+    and rewinding are those in memory, and CKA (then minibatch CKA) covers every test example."""
+    from repro.neyshabur2020 import analyses
+    from repro.runner import workspace_for
+
+    scale_dir = smoke / "neyshabur2020" / "smoke"
+    declared = {r.key: r for r in PAPER.runs("smoke")}
+    keys = ("mis-mnist-PT-PT", "interp-mnist-RIT-PT", "crit-mnist-PT-lrchosen", "cka-mnist-PT-RIT")
+    workspace = workspace_for(PAPER, "smoke", smoke)
+    in_memory = {key: getattr(analyses, declared[key].experiment)(declared[key], workspace) for key in keys}
+    monkeypatch.setitem(protocol.SCALES, "smoke", dataclasses.replace(protocol.SMOKE, analysis_examples=None))
+    monkeypatch.setattr(analyses, "CKA_BATCH", 8)
+    streamed = {key: getattr(analyses, declared[key].experiment)(declared[key], workspace_for(PAPER, "smoke", smoke))
+                for key in keys}
+    for key in keys[:3]:
+        numbers = {k: v for k, v in in_memory[key].items() if isinstance(v, float)}
+        assert numbers and {k: streamed[key][k] for k in numbers} == pytest.approx(numbers, abs=1e-6), key
+    assert streamed["mis-mnist-PT-PT"]["n_test"] == in_memory["mis-mnist-PT-PT"]["n_test"] == 40
+    assert streamed["cka-mnist-PT-RIT"]["n_examples"] == 40
+    assert all(0 <= streamed["cka-mnist-PT-RIT"][f"cka_{s}"] <= 1 for s in protocol.STAGES)
+    assert {r["run_key"] for r in rows(scale_dir, "cka")} >= {"cka-mnist-PT-RIT"}
+
+
 def test_block_shuffle_runs_with_the_images_and_seeds_of_another_run_reuse_it(monkeypatch):
     """With the paper's seeds 0, 1, 2: every permutation that is the identity (the full block at each seed, block
     16 at seed 0) reuses the learning-curve run of its seeds where there is one (runs 1 and 2), '*' on one

@@ -11,8 +11,9 @@ interpolation; everything else follows the paper's definitions (§3-4):
   |E_a ∩ E_b| / |E_a ∪ E_b| (Jaccard) and the disagreement rate;
 - CKA (Table 1): linear CKA (Kornblith et al. 2019, biased HSIC) between
   the flattened outputs of conv1 and layer1..layer4 on the first
-  ``analysis_examples`` test images (minibatch CKA, unbiased HSIC in
-  batches of 500, beyond 1,000 examples: paper scale);
+  ``analysis_examples`` test images, or on the whole test set streamed when
+  the scale sets none (paper scale; minibatch CKA, unbiased HSIC in batches
+  of 500, beyond 1,000 examples);
 - distances (Table 2): ||theta_a - theta_b||_2 over every parameter but the
   classifier (re-initialised at fine-tuning, and of another shape in P),
   whole and per module;
@@ -103,11 +104,35 @@ def _target_data(run: AnalysisRun, workspace: Workspace):
     return workspace.data(TargetData(run.param("scale"), run.param("target")))[0]
 
 
+class _Passes:
+    """The whole test set as a re-iterable: every iteration is a new pass over the target's evaluation stream;
+    ``examples`` counts the examples of the last complete pass."""
+
+    def __init__(self, data):
+        self.data = data
+        self.examples = 0
+
+    def __iter__(self):
+        count = 0
+        for x, y in self.data.validation_batches():
+            count += len(y)
+            yield x, y
+        self.examples = count
+
+
 def _test_set(run: AnalysisRun, workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``analysis_examples`` test examples of the target (in memory at mini, from the stream at paper)."""
+    """The first ``analysis_examples`` test examples of the target, in memory."""
     data = _target_data(run, workspace)
     return workspace.cached(("test_set", run.param("scale"), run.param("target")), lambda: first_examples(
         data.validation_batches(), _scale(run).analysis_examples))
+
+
+def _test_batches(run: AnalysisRun, workspace: Workspace):
+    """The analyses' test examples as evaluation batches: the first ``analysis_examples`` (in memory), or, when
+    the scale sets none, the whole test set streamed pass after pass, as the official scripts evaluate it."""
+    if _scale(run).analysis_examples is None:
+        return _Passes(_target_data(run, workspace))
+    return _batches(*_test_set(run, workspace))
 
 
 def _target_model(run: AnalysisRun, workspace: Workspace, weights: Path, slot: str = "a") -> keras.Model:
@@ -142,15 +167,20 @@ def _stage(module: str) -> str:
     return module.split(".")[0]
 
 
-def _predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return np.argmax(model.predict(x, batch_size=500, verbose=0), axis=-1)
+def _predictions(model_a: keras.Model, model_b: keras.Model, batches) -> tuple[np.ndarray, ...]:
+    """Labels and both models' top-1 predictions over the batches."""
+    ys, preds_a, preds_b = [], [], []
+    for x, y in batches:
+        ys.append(np.asarray(y))
+        preds_a.append(np.argmax(model_a(x, training=False), axis=-1))
+        preds_b.append(np.argmax(model_b(x, training=False), axis=-1))
+    return np.concatenate(ys), np.concatenate(preds_a), np.concatenate(preds_b)
 
 
 def mistakes(run: AnalysisRun, workspace: Workspace) -> dict:
     """Error sets of the two models on the test set, their overlap and disagreement (§3.1)."""
-    x, y = _test_set(run, workspace)
     model_a, model_b, where = _pair(run, workspace)
-    pred_a, pred_b = _predictions(model_a, x), _predictions(model_b, x)
+    y, pred_a, pred_b = _predictions(model_a, model_b, _test_batches(run, workspace))
     wrong_a, wrong_b = pred_a != y, pred_b != y
     union = int(np.sum(wrong_a | wrong_b))
     atomic_write(workspace.run_dir(run.key) / "predictions.npz",
@@ -164,10 +194,15 @@ def mistakes(run: AnalysisRun, workspace: Workspace) -> dict:
 
 def cka(run: AnalysisRun, workspace: Workspace) -> dict:
     """Linear CKA of each stage's output (conv1, layer1..layer4) between the pair (Table 1)."""
-    x, _ = _test_set(run, workspace)
     model_a, model_b, where = _pair(run, workspace)
     taps = module_outputs(model_a)
     names = [taps[stage] for stage in STAGES if stage in taps]
+    if _scale(run).analysis_examples is None:  # the whole test set, streamed: minibatch CKA over its batches
+        passes = _Passes(_target_data(run, workspace))
+        by_layer = cross_model_cka(model_a, model_b, names, passes, batch_size=CKA_BATCH)
+        values = {f"cka_{stage}": by_layer[name] for stage, name in zip(STAGES, names)}
+        return dict(pair=run.param("pair"), n_examples=passes.examples, **values, **where)
+    x, _ = _test_set(run, workspace)
     if len(x) <= FULL_CKA_EXAMPLES:
         features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
         features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
@@ -201,11 +236,11 @@ def distances(run: AnalysisRun, workspace: Workspace) -> dict:
 def interpolation(run: AnalysisRun, workspace: Workspace) -> dict:
     """Accuracy and loss along (1 - a) theta_a + a theta_b, a in [0, 1] (Figures 4, 16); curve in ``curve.csv``."""
     scale = _scale(run)
-    x, y = _test_set(run, workspace)
     model_a, model_b, where = _pair(run, workspace)
     points = scale.target(run.param("target")).interpolation_points or scale.interpolation_points
     alphas = np.linspace(0.0, 1.0, points)
-    line = interpolate(model_a, _batches(x, y), model_a, model_b, alphas=alphas, loss_fn=_loss_fn(run))
+    line = interpolate(model_a, _test_batches(run, workspace), model_a, model_b, alphas=alphas,
+                       loss_fn=_loss_fn(run))
     write_interpolation_csv(line, workspace.run_dir(run.key) / "curve.csv", dict(pair=run.param("pair")))
     accuracy = line.accuracies
     lowest = int(np.argmin(accuracy))
@@ -219,10 +254,9 @@ def interpolation(run: AnalysisRun, workspace: Workspace) -> dict:
 def basin(run: AnalysisRun, workspace: Workspace) -> dict:
     """The (epsilon, delta)-basin of the two P-T solutions (Definition 3.1), extrapolating beyond both."""
     scale = _scale(run)
-    x, y = _test_set(run, workspace)
     model_a, model_b, where = _pair(run, workspace)
-    found = estimate_basin(model_a, _batches(x, y), model_a, model_b, loss_fn=_loss_fn(run), steps=scale.basin_steps,
-                           deltas=scale.basin_deltas, n_samples=scale.basin_samples, seed=0)
+    found = estimate_basin(model_a, _test_batches(run, workspace), model_a, model_b, loss_fn=_loss_fn(run),
+                           steps=scale.basin_steps, deltas=scale.basin_deltas, n_samples=scale.basin_samples, seed=0)
     write_csv(workspace.run_dir(run.key) / "basin.csv", [
         dict(kind="extrapolation", x=float(a), value=float(v))
         for a, v in zip(found.extrapolation_alphas, found.extrapolation_losses)] + [
@@ -237,11 +271,10 @@ def basin(run: AnalysisRun, workspace: Workspace) -> dict:
 
 def criticality(run: AnalysisRun, workspace: Workspace) -> dict:
     """Test accuracy with one module at a time rewound to the run's checkpoint 0 (Figure 5)."""
-    x, y = _test_set(run, workspace)
     key = workspace.resolve_run(run.param("run"))
     model = _target_model(run, workspace, workspace.weights(key, "final"))
-    rewound = rewind_modules(model, _batches(x, y), workspace.weights(key, "init"), loss_fn=_loss_fn(run),
-                             modules=_module_map(model))
+    rewound = rewind_modules(model, _test_batches(run, workspace), workspace.weights(key, "init"),
+                             loss_fn=_loss_fn(run), modules=_module_map(model))
     values = {f"acc_{module.replace('.', '_')}": e.accuracy for module, e in zip(rewound.modules, rewound.rewound)}
     missing = [m for m in MODULES if f"acc_{m.replace('.', '_')}" not in values]
     return dict(lr=workspace.result(key)["lr"], run=key, acc_final=rewound.final.accuracy,

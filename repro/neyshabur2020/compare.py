@@ -74,9 +74,9 @@ def _accuracy_source(column: str, runs: list[dict[str, str]], evaluated_on: str 
 
 
 def _evaluated_on(m: Measured, t) -> str:
-    """The analyses' test examples: the whole test set at the small scales when it is no larger than
-    ``analysis_examples`` (then their accuracies are the training runs' own test accuracies)."""
-    if m.scale.name != "paper" and t.classes * t.test_per_class <= m.scale.analysis_examples:
+    """The analyses' test examples: the whole test set (paper scale, streamed; or at the small scales when it is
+    no larger than ``analysis_examples``: then their accuracies are the training runs' own test accuracies)."""
+    if m.scale.analysis_examples is None or t.classes * t.test_per_class <= m.scale.analysis_examples:
         return "test"
     return f"first {m.scale.analysis_examples} test examples"
 

@@ -145,7 +145,7 @@ class Scale:
     shuffle_seeds: tuple[int, ...]
     source_checkpoints: tuple[int, ...]
     interpolation_points: int
-    analysis_examples: int  # test examples for CKA, interpolation, basin, rewinding
+    analysis_examples: int | None  # test examples for CKA, interpolation, basin, rewinding (None: all, streamed)
     criticality_examples: int  # training examples for the Figure 6 heat maps
     criticality_sigmas: tuple[float, ...]
     criticality_alphas: tuple[float, ...]
@@ -264,7 +264,8 @@ PAPER_SCALE = Scale(
     shuffle_seeds=(0, 1, 2),
     source_checkpoints=(0, 1, 2, 5, 10, 29, 30, 31, 59, 60, 61, 89, 90),
     interpolation_points=50,  # ckpt_interpolation.py on DomainNet (CheXpert: 20, its Target's own)
-    analysis_examples=5_000, criticality_examples=5_000,
+    # The official scripts evaluate the whole test set (ckpt_interpolation.py); the analyses stream it.
+    analysis_examples=None, criticality_examples=5_000,
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1), criticality_alphas=tuple(k / 10 for k in range(11)),
     criticality_samples=5,
     basin_steps=tuple(round(0.1 * k, 2) for k in range(1, 21)), basin_deltas=tuple(2.0 ** k for k in range(-2, 9)),
