@@ -185,3 +185,29 @@ def test_probes_restore_weights_and_reuse_traced_functions():
     with pytest.raises(ValueError, match="steps=1"):
         variation_of_loss(model, batches, include="hidden/kernel", steps=1)
     assert_restored(model, before)
+
+
+def test_train_mode_probes_use_batch_statistics_and_restore_the_moving_ones():
+    """``training=True`` (the code's model in train mode): BatchNorm normalises with the batch's statistics, so
+    the probe's gradient and losses are those of an explicit train-mode pass and differ from the inference-mode
+    ones (moving variance 3); the moving statistics each pass updates are restored."""
+    model = dense_net(seed=5, batchnorm=True)
+    model.get_layer("bn").moving_variance.assign(np.full(4, 3.0))
+    _, _, batches = classification_batches(seed=2)
+    x, y = batches[0]
+    before = snapshot(model)
+    kernel = model.get_layer("hidden").kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(sparse_ce(y, model(x, training=True)))
+    expected = tape.gradient(loss, kernel).numpy()
+    for variable, value in zip(model.variables, before):
+        variable.assign(value)
+    train = variation_of_loss(model, batches[:1], include="hidden/kernel", steps=5, training=True)
+    infer = variation_of_loss(model, batches[:1], include="hidden/kernel", steps=5)
+    assert_restored(model, before)
+    np.testing.assert_allclose(train.gradient_norm, np.linalg.norm(expected), rtol=1e-10)
+    assert not np.isclose(train.gradient_norm, infer.gradient_norm)
+    assert train.losses[0] < float(loss) and not np.isclose(train.losses[0], infer.losses[0])  # one descent step
+    beta = beta_smoothness(model, batches[:1], include="hidden/kernel", steps=5, training=True)
+    assert_restored(model, before)
+    assert beta.gradient_norm == pytest.approx(train.gradient_norm)

@@ -82,9 +82,11 @@ class FlatVariables:
         return self.flatten([v.numpy() for v in self.variables])
 
 
-def summed_loss(model: keras.Model, loss_fn: LossFn, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """sum_{i in batch} loss_fn(y_i, f(x_i)) with ``training=False`` (traced inside the callers' tf.functions)."""
-    return tf.reduce_sum(loss_fn(y, model(x, training=False)))
+def summed_loss(model: keras.Model, loss_fn: LossFn, x: tf.Tensor, y: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """sum_{i in batch} loss_fn(y_i, f(x_i)), by default with ``training=False`` (traced inside the callers'
+    tf.functions; with ``training=True`` BatchNorm normalises with the batch's statistics and updates its moving
+    ones, which the callers restore)."""
+    return tf.reduce_sum(loss_fn(y, model(x, training=training)))
 
 
 def _build_hvp(model: keras.Model, loss_fn: LossFn, variables: Sequence, mode: HvpMode) -> Callable:

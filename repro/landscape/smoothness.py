@@ -8,8 +8,9 @@ Every function takes a built Keras model, a fixed dataset of ``(x, y)``
 batches (a single training batch for a per-step probe), a loss
 ``loss_fn(y, logits) -> per-example loss`` and a variable filter
 (``include``/``exclude`` as :func:`repro.landscape.state.select_variables`),
-evaluates with ``training=False``, and restores every model variable on
-return. L(theta) = (1/N) sum_i loss_i over the whole dataset, accumulated in
+evaluates with ``training=False`` (the gradient and probes of
+:func:`variation_of_loss` and :func:`beta_smoothness` optionally in train
+mode), and restores every model variable on return. L(theta) = (1/N) sum_i loss_i over the whole dataset, accumulated in
 float64. Traced functions are cached per (model, loss_fn, variables), so the
 probes can run every training step on one variable without retracing (pass
 the same ``loss_fn`` object each time).
@@ -87,20 +88,21 @@ def _flat(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.concat([tf.reshape(tf.cast(t, tf.float64), [-1]) for t in tensors], axis=0)
 
 
-def _build_gradient(model: keras.Model, loss_fn: LossFn, variables: Sequence) -> Callable:
+def _build_gradient(model: keras.Model, loss_fn: LossFn, variables: Sequence, training: bool = False) -> Callable:
     @tf.function(reduce_retracing=True)
     def batch_gradient(x, y):
         primals = [watchable(v) for v in variables]
         with tf.GradientTape() as tape:
             tape.watch(primals)
-            loss = summed_loss(model, loss_fn, x, y)
+            loss = summed_loss(model, loss_fn, x, y, training)
         gradient = tape.gradient(loss, primals, unconnected_gradients=_ZERO)
         return tf.cast(loss, tf.float64), _flat(gradient), tf.shape(x)[0]
 
     return batch_gradient
 
 
-def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_gradients: bool) -> Callable:
+def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_gradients: bool,
+                 training: bool = False) -> Callable:
     @tf.function(reduce_retracing=True)
     def probe(x, y, direction, step_sizes):
         origin = [tf.identity(watchable(v)) for v in variables]
@@ -114,10 +116,10 @@ def _build_probe(model: keras.Model, loss_fn: LossFn, variables: Sequence, with_
                 primals = [watchable(v) for v in variables]
                 with tf.GradientTape() as tape:
                     tape.watch(primals)
-                    loss = summed_loss(model, loss_fn, x, y)
+                    loss = summed_loss(model, loss_fn, x, y, training)
                 gradients = gradients.write(i, _flat(tape.gradient(loss, primals, unconnected_gradients=_ZERO)))
             else:
-                loss = summed_loss(model, loss_fn, x, y)
+                loss = summed_loss(model, loss_fn, x, y, training)
             losses = losses.write(i, tf.cast(loss, tf.float64))
         for variable, start in zip(variables, origin):
             variable.assign(start)
@@ -143,11 +145,11 @@ def _build_jacobian(model: keras.Model, loss_fn: LossFn, variables: Sequence) ->
 
 
 def _dataset_gradient(
-    model: keras.Model, batches: Iterable, loss_fn: LossFn, space: FlatVariables
+    model: keras.Model, batches: Iterable, loss_fn: LossFn, space: FlatVariables, training: bool = False
 ) -> "tuple[np.ndarray, float, int]":
     """(grad L, L, N) with L = (1/N) sum_i loss_i, per-batch sums added in float64."""
-    step = cached_function("gradient", model, loss_fn, space.variables,
-                           lambda: _build_gradient(model, loss_fn, space.variables))
+    step = cached_function("gradient-train" if training else "gradient", model, loss_fn, space.variables,
+                           lambda: _build_gradient(model, loss_fn, space.variables, training))
     gradient = np.zeros(space.size, dtype=np.float64)
     loss, n = 0.0, 0
     for x, y in batches:
@@ -161,10 +163,11 @@ def _dataset_gradient(
 
 
 def _probe_direction(
-    model: keras.Model, batches: Iterable, loss_fn: LossFn, space: FlatVariables, gradient: "Sequence | None"
+    model: keras.Model, batches: Iterable, loss_fn: LossFn, space: FlatVariables, gradient: "Sequence | None",
+    training: bool = False,
 ) -> np.ndarray:
     if gradient is None:
-        return _dataset_gradient(model, batches, loss_fn, space)[0]
+        return _dataset_gradient(model, batches, loss_fn, space, training)[0]
     shapes = [tuple(np.shape(g)) for g in gradient]
     if shapes != space.shapes:
         raise ValueError(f"gradient shapes {shapes} do not match the probed variables {dict(zip(space.paths, space.shapes))}")
@@ -214,6 +217,7 @@ def variation_of_loss(
     eta: float = 1e-3,
     steps: int = 100,
     gradient: "Sequence | None" = None,
+    training: bool = False,
 ) -> LossVariation:
     """Variation of loss along the gradient, |max_{k=2..K} L_k - L_1|.
 
@@ -225,17 +229,18 @@ def variation_of_loss(
     The probe copies are W_k = W - k eta g, k = 1..K (K = ``steps``); all other
     variables stay put; L_k = L(W_k) on the same dataset. That code moves the
     probe cumulatively (W <- W - eta g, K times); here W_k is computed directly,
-    which differs only by round-off. Deviation: that code's model is in train mode
-    (BatchNorm batch statistics); here ``training=False`` as in every suite
-    analysis. Returns the statistic and the whole L_k curve.
+    which differs only by round-off. That code's model is in train mode
+    (BatchNorm batch statistics): ``training=True`` evaluates so (the moving
+    statistics it updates are restored on return). Returns the statistic and
+    the whole L_k curve.
     """
     step_sizes = _step_sizes(eta, steps, first=1)
     with preserved_weights(model):
         batches = fixed_batches(dataset)
         space = FlatVariables(select_variables(model, include, exclude))
-        direction = _probe_direction(model, batches, loss_fn, space, gradient)
-        probe = cached_function("probe-loss", model, loss_fn, space.variables,
-                                lambda: _build_probe(model, loss_fn, space.variables, with_gradients=False))
+        direction = _probe_direction(model, batches, loss_fn, space, gradient, training)
+        probe = cached_function("probe-loss-train" if training else "probe-loss", model, loss_fn, space.variables,
+                                lambda: _build_probe(model, loss_fn, space.variables, False, training))
         tangents = space.split(direction)
         sizes = tf.constant(step_sizes)
         losses = np.zeros(steps, dtype=np.float64)
@@ -263,6 +268,7 @@ def beta_smoothness(
     eta: float = 1e-3,
     steps: int = 100,
     gradient: "Sequence | None" = None,
+    training: bool = False,
 ) -> BetaSmoothness:
     """beta ~ max_{k=1..K} ||grad L(W - k eta g) - grad L(W)|| / ||k eta g||.
 
@@ -270,18 +276,19 @@ def beta_smoothness(
     the same W, g, eta, K as :func:`variation_of_loss`, gradients taken with
     respect to the probed variables only. For a quadratic loss with Hessian Q
     every ratio equals ||Q g|| / ||g|| <= lambda_max(Q). Also returns L(W - k eta g)
-    for k = 0..K. Memory: (K + 1) x (number of probed parameters) float64.
+    for k = 0..K. Memory: (K + 1) x (number of probed parameters) float64. ``training`` as in
+    :func:`variation_of_loss`.
     """
     step_sizes = _step_sizes(eta, steps, first=0)
     with preserved_weights(model):
         batches = fixed_batches(dataset)
         space = FlatVariables(select_variables(model, include, exclude))
-        direction = _probe_direction(model, batches, loss_fn, space, gradient)
+        direction = _probe_direction(model, batches, loss_fn, space, gradient, training)
         norm = float(np.linalg.norm(direction))
         if norm == 0.0:
             raise ValueError("the probe gradient is zero: beta-smoothness along it is undefined")
-        probe = cached_function("probe-gradient", model, loss_fn, space.variables,
-                                lambda: _build_probe(model, loss_fn, space.variables, with_gradients=True))
+        probe = cached_function("probe-gradient-train" if training else "probe-gradient", model, loss_fn,
+                                space.variables, lambda: _build_probe(model, loss_fn, space.variables, True, training))
         tangents = space.split(direction)
         sizes = tf.constant(step_sizes)
         losses = np.zeros(steps + 1, dtype=np.float64)

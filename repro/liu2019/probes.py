@@ -13,8 +13,13 @@
   effective beta-smoothness ``max_k ||grad L(W - k eta g) - grad L(W)|| /
   (k eta ||g||)`` (:mod:`repro.landscape.smoothness`), and the norm of the
   full gradient over the trainable parameters at the pre-step weights.
-  Evaluated with ``training=False`` (no dropout), a suite-wide choice; the
-  code's model is in train mode.
+  On ResNet-50 (``variation_of_loss.py``'s network: BatchNorm, no dropout)
+  evaluated in train mode, as the code's model is (BatchNorm on the batch's
+  statistics, so ``g`` is the training step's own gradient on that batch);
+  the moving statistics these extra passes update are put back, so the run
+  trains as it would without the probe. On LeNet (the mini stand-in, no
+  BatchNorm) with ``training=False``: its train mode would only add dropout
+  masks, a new one at every probe point, which the code's ResNet never has.
 
 A run declares its probe as data (:class:`DeviationProbe`,
 :class:`LossProbeSpec`): the executor calls ``make(model)`` for the hook,
@@ -79,13 +84,13 @@ class LossProbe:
     FIELDS = ("grad_norm", "probe_grad_norm", "variation", "beta")
 
     def __init__(self, model: keras.Model, probed: str, eta: float, steps: int, every: int,
-                 window: tuple[int, int] = (0, 0)):
+                 window: tuple[int, int] = (0, 0), training: bool = True):
         import tensorflow as tf
 
         from repro.landscape.state import sparse_ce, watchable
 
         self.model, self.probed, self.eta, self.steps, self.every = model, probed, eta, steps, every
-        self.window = window
+        self.window, self.training = window, training
         self.fields = self.FIELDS
         variables = list(model.trainable_variables)
         self._index = [v.path for v in variables].index(probed)
@@ -96,7 +101,7 @@ class LossProbe:
         def gradients(x, y):
             with tf.GradientTape() as tape:
                 tape.watch(watched)
-                loss = tf.reduce_mean(sparse_ce(y, model(x, training=False)))
+                loss = tf.reduce_mean(sparse_ce(y, model(x, training=training)))
             return tape.gradient(loss, watched)
 
         self._gradients = gradients
@@ -112,7 +117,10 @@ class LossProbe:
         if self.active(step):
             import tensorflow as tf
 
+            state = [v.numpy() for v in self.model.non_trainable_variables]  # BatchNorm's moving statistics
             grads = self._gradients(tf.constant(x), tf.constant(y))
+            for variable, value in zip(self.model.non_trainable_variables, state):
+                variable.assign(value)
             self._pending = (float(tf.linalg.global_norm(grads)), grads[self._index].numpy())
 
     def after(self, step: int, x, y) -> dict | None:
@@ -123,8 +131,9 @@ class LossProbe:
         grad_norm, g = self._pending
         batch = [(x, y)]
         include = lambda v: v.path == self.probed  # noqa: E731
-        variation = variation_of_loss(self.model, batch, include=include, eta=self.eta, steps=self.steps, gradient=[g])
-        beta = beta_smoothness(self.model, batch, include=include, eta=self.eta, steps=self.steps, gradient=[g])
+        options = dict(include=include, eta=self.eta, steps=self.steps, gradient=[g], training=self.training)
+        variation = variation_of_loss(self.model, batch, **options)
+        beta = beta_smoothness(self.model, batch, **options)
         return dict(grad_norm=grad_norm, probe_grad_norm=float(np.linalg.norm(g)), variation=variation.estimate,
                     beta=beta.estimate)
 
@@ -197,7 +206,8 @@ class LossProbeSpec:
     lanczos_order: int
 
     def make(self, model: keras.Model) -> LossProbe:
-        return LossProbe(model, kernel_path(self.network, self.layer), self.eta, self.steps, self.every, self.window)
+        return LossProbe(model, kernel_path(self.network, self.layer), self.eta, self.steps, self.every, self.window,
+                         training=self.network != "lenet")
 
     def start(self, model: keras.Model, data) -> dict:
         """L-C3 at the start of fine-tuning: ``share_hessian = (v_1 . g)^2 / ||g||^2`` over the trainable
