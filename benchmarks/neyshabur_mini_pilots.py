@@ -104,26 +104,15 @@ def lr_pilots(out: str, scale_name: str = "mini") -> None:
     from pathlib import Path
 
     from repro.neyshabur2020 import protocol
-    from repro.registry import get_paper
-    from repro.runner import ensure, workspace_for
     from repro.train import train
-    from repro.transfer import transfer
 
-    scale = protocol.SCALES[scale_name]
-    workspace = workspace_for(get_paper(protocol.PAPER), scale.name, Path(out))
-    p_run = protocol.source_run(scale)
-    ensure([p_run.key], workspace)
-    source = workspace.loaded(p_run.model, workspace.weights(p_run.key))
+    scale, builder = _pilot_setup(out, scale_name)
     print("| target | lr divisor | run | final | best | mean train | time |\n|---|---|---|---|---|---|---|")
     for name in ("mnist", "digits"):
         target = scale.target(name)
         data, _ = protocol.TargetData(scale.name, target.name).load(None)
-        spec = protocol.network(scale, target.classes)
         for divisor, mixup, arm, lr in LR_CELLS:
-            model = spec.build(seed=1)
-            if arm == "P-T":
-                modules = list(spec.modules(model))
-                transfer(model, modules, len(modules) - 1, "finetune", source)
+            model = builder(target, arm)()
             schedule = dataclasses.replace(scale.schedule_for(target, arm), base_lr=lr, lr_scale=1 / divisor,
                                            mixup_alpha=mixup)
             started = time.perf_counter()
