@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -101,7 +102,6 @@ def lr_pilots(out: str, scale_name: str = "mini") -> None:
     """
     import dataclasses
     import tempfile
-    from pathlib import Path
 
     from repro.neyshabur2020 import protocol
     from repro.train import train
@@ -134,7 +134,6 @@ def _milestones(epochs: int) -> tuple[int, ...]:
 def _cell(out: Path, name: str, build, data, schedule, seed: int = 1) -> dict:
     """Train one pilot cell into ``out / name`` (or read it back) and return its final metrics and curve."""
     import csv
-    import time
 
     from repro.train import train
 
@@ -153,8 +152,6 @@ def _cell(out: Path, name: str, build, data, schedule, seed: int = 1) -> dict:
 
 def _pilot_setup(out: str, scale_name: str = "mini"):
     """The scale, P (pre-trained into ``out`` by the runner unless it is there) and a builder of arm networks."""
-    from pathlib import Path
-
     from repro.neyshabur2020 import protocol
     from repro.registry import get_paper
     from repro.runner import ensure, workspace_for
@@ -190,8 +187,6 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
     test accuracy at E are both within ``tolerance`` of those at 2E; the ladder climbs until that holds (the last
     rung has no 2E to compare with and is reported as the cap).
     """
-    from pathlib import Path
-
     from repro.neyshabur2020 import protocol
 
     scale, builder = _pilot_setup(out)
@@ -234,8 +229,6 @@ def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_n
     (eval-mode accuracy on the first 500 training images >= ``fitted``) before the middle of their schedules, so
     that overfitting, if it happens, has half of the training to show; the ladder climbs until that holds.
     """
-    from pathlib import Path
-
     from repro.neyshabur2020 import protocol
 
     scale, builder = _pilot_setup(out)
