@@ -132,22 +132,29 @@ def _milestones(epochs: int) -> tuple[int, ...]:
 
 
 def _cell(out: Path, name: str, build, data, schedule, seed: int = 1) -> dict:
-    """Train one pilot cell into ``out / name`` (or read it back) and return its final metrics and curve."""
+    """Train one pilot cell into ``out / name`` (or read it back) and return its final metrics and curve;
+    ``diverged`` is the step at which its loss became non-finite (0: it did not)."""
     import csv
 
+    from repro.errors import NonFiniteLoss
     from repro.train import train
 
     run_dir = out / name
-    metrics = run_dir / "metrics.csv"
+    metrics, marker = run_dir / "metrics.csv", run_dir / "diverged.txt"
     resolved = schedule.resolve(data.n_train)
     rows = list(csv.DictReader(metrics.open())) if metrics.exists() else []
-    if not rows or int(rows[-1]["step"]) < resolved.max_iter:
+    if not marker.exists() and (not rows or int(rows[-1]["step"]) < resolved.max_iter):
         started = time.perf_counter()
-        train(build(), data, resolved, run_dir, data_seed=seed)
+        try:
+            train(build(), data, resolved, run_dir, data_seed=seed)
+        except NonFiniteLoss as error:
+            marker.write_text(f"{error}\n")
         print(f"  {name}: {time.perf_counter() - started:.0f} s", flush=True)
-        rows = list(csv.DictReader(metrics.open()))
-    return dict(train=[float(r["train_acc"]) for r in rows], test=[float(r["val_acc"]) for r in rows],
-                loss=[float(r["train_loss"]) for r in rows], seconds=float(rows[-1]["seconds"]))
+        rows = list(csv.DictReader(metrics.open())) if metrics.exists() else []
+    diverged = int(rows[-1]["step"]) if marker.exists() and rows else (1 if marker.exists() else 0)
+    return dict(train=[float(r["train_acc"]) for r in rows] or [0.0], test=[float(r["val_acc"]) for r in rows] or [0.0],
+                loss=[float(r["train_loss"]) for r in rows] or [float("nan")],
+                seconds=float(rows[-1]["seconds"]) if rows else 0.0, diverged=diverged)
 
 
 def _pilot_setup(out: str, scale_name: str = "mini"):
@@ -245,6 +252,10 @@ def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_n
                 schedule = protocol.torch_sgd(lr, length, 256, (), train_eval_examples=500)
                 cell = _cell(root, f"{protocol.ARM_CODE[arm]}-{target_name}-lr{lr:g}-e{length}",
                              builder(target, arm), data, schedule)
+                if cell["diverged"]:
+                    print(f"| {arm} | {lr:g} | {length} | - | diverged (loss not finite after step "
+                          f"{cell['diverged']}) | | | |", flush=True)
+                    continue
                 first = next((i + 1 for i, acc in enumerate(cell["train"]) if acc >= fitted), None)
                 peak = max(range(len(cell["test"])), key=cell["test"].__getitem__)
                 print(f"| {arm} | {lr:g} | {length} | {first or '-'} | {cell['train'][-1]:.3f} "
@@ -252,7 +263,7 @@ def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_n
                       flush=True)
                 if best is None or cell["test"][peak] > best[0]:
                     best = (cell["test"][peak], first)
-            fits[arm] = best[1] is not None and best[1] <= length // 2
+            fits[arm] = best is not None and best[1] is not None and best[1] <= length // 2
         if all(fits.values()):
             print(f"long enough: P-T {epochs}, RI-T {2 * epochs} epochs")
             return
