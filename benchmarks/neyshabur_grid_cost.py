@@ -48,8 +48,8 @@ def design(epochs: int | None, shuffle_seeds: tuple[int, ...]) -> protocol.Scale
     """The mini scale with the target runs at ``epochs`` (None: as committed) and these block-shuffle seeds."""
     scale = protocol.MINI
     if epochs is not None:
-        drops = tuple(round(epochs * share) for share in (0.3, 0.6, 0.9))
-        scale = replace(scale, schedule=replace(scale.schedule, length=epochs, milestones=drops))
+        scale = replace(scale, schedule=replace(scale.schedule, length=epochs,
+                                                milestones=protocol.domainnet_milestones(epochs)))
     return replace(scale, shuffle_seeds=shuffle_seeds)
 
 

@@ -126,11 +126,6 @@ CONVERGE_TARGETS = ("fashion_unseen", "mnist", "digits")
 PAPER_DIVISOR = 8.0  # DomainNet: the nominal lr x 32 / 256 (linear scaling to batch 32)
 
 
-def _milestones(epochs: int) -> tuple[int, ...]:
-    """The paper's MultiStep drops (30, 60, 90 of 100 epochs) at the same shares of ``epochs``."""
-    return tuple(round(epochs * share) for share in (0.3, 0.6, 0.9))
-
-
 def _cell(out: Path, name: str, build, data, schedule, seed: int = 1) -> dict:
     """Train one pilot cell into ``out / name`` (or read it back) and return its final metrics and curve;
     ``diverged`` is the step at which its loss became non-finite (0: it did not)."""
@@ -207,8 +202,8 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
         for lr in lrs:
             found: dict[int, dict] = {}
             for index, epochs in enumerate(ladder):
-                schedule = protocol.torch_sgd(lr, epochs, 32, _milestones(epochs), lr_scale=1 / divisor,
-                                              mixup_alpha=0.7, train_eval_examples=500)
+                schedule = protocol.torch_sgd(lr, epochs, 32, protocol.domainnet_milestones(epochs),
+                                              lr_scale=1 / divisor, mixup_alpha=0.7, train_eval_examples=500)
                 found[epochs] = _cell(root, f"RIT-{name}-lr{lr:g}-e{epochs}{suffix}", builder(target, "RI-T"), data,
                                       schedule)
                 if index == 0:

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from repro.data.imagenet_stats import IMAGENET_MEAN, IMAGENET_STD
 from repro.errors import BadArgument, DatasetMissing
 from repro.liu2019 import data
 from repro.train import StreamData
@@ -27,8 +28,8 @@ SPLITS = {
     "caltech_birds2011": ("train", "test"),
     "food101": ("train", "validation"),
 }
-MEAN = np.array(data.IMAGENET_MEAN, np.float32)
-STD = np.array(data.IMAGENET_STD, np.float32)
+MEAN = np.array(IMAGENET_MEAN, np.float32)
+STD = np.array(IMAGENET_STD, np.float32)
 
 
 def write_metadata(root, name, num_examples=N):

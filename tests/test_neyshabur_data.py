@@ -19,6 +19,7 @@ from tensorflow_datasets.core import shuffle as tfds_shuffle
 from tensorflow_datasets.image_classification.domainnet import domainnet as tfds_domainnet
 
 from repro.data import chexpert
+from repro.data.imagenet_stats import IMAGENET_MEAN, IMAGENET_STD
 from repro.data.transforms import BlockShuffle, PixelShuffle
 from repro.errors import BadArgument, DatasetMissing
 from repro import metrics
@@ -27,8 +28,8 @@ from repro.neyshabur2020 import data
 from repro.train import StreamData
 
 MOCK_EXAMPLES = 12
-MEAN = np.array(data.IMAGENET_MEAN, np.float32)
-STD = np.array(data.IMAGENET_STD, np.float32)
+MEAN = np.array(IMAGENET_MEAN, np.float32)
+STD = np.array(IMAGENET_STD, np.float32)
 
 
 # ----------------------------------------------------------------------------- DomainNet

@@ -89,20 +89,21 @@ def golden_lenet() -> dict:
 
 
 def eval_and_steps(model: nn.Module, x: np.ndarray, y: np.ndarray, weight_decay: float, seeds: tuple[int, int],
-                   samples: int) -> dict:
-    """In the model's current mode: the logits and loss of the batch, the gradients, and the parameters after
-    ``STEPS`` steps of ``torch.optim.SGD`` (momentum 0.9, ``weight_decay``) on it."""
+                   samples: int, lr: float = LR, param_groups: list[dict] | None = None) -> dict:
+    """In the model's current mode and dtype (``x`` in it): the logits and loss of the batch, the gradients, and
+    the parameters after ``STEPS`` steps of ``torch.optim.SGD`` (momentum 0.9, ``weight_decay``, ``lr``, or the
+    lrs of ``param_groups``) on it."""
     logits = model(torch.tensor(x))
     loss = nn.functional.cross_entropy(logits, torch.tensor(y))
     loss.backward()
     grads = [p.grad.numpy().copy() for p in model.parameters()]
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=weight_decay)
+    optimizer = torch.optim.SGD(param_groups or model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     for _ in range(STEPS):
         optimizer.zero_grad()
         nn.functional.cross_entropy(model(torch.tensor(x)), torch.tensor(y)).backward()
         optimizer.step()
     after = [p.detach().numpy().copy() for p in model.parameters()]
-    return dict(logits=logits.detach().numpy(), loss=loss.item(), lr=LR, steps=STEPS, weight_decay=weight_decay,
+    return dict(logits=logits.detach().numpy(), loss=loss.item(), lr=lr, steps=STEPS, weight_decay=weight_decay,
                 torch_version=torch.__version__, **summary("grad", grads, seeds[0], samples),
                 **summary("after", after, seeds[1], samples))
 
@@ -235,29 +236,6 @@ def official_fixup_param_groups(model: nn.Module, base_lr: float) -> list[dict]:
     return [{"params": low, "lr": base_lr / 10}, {"params": rest, "lr": base_lr}]
 
 
-def _fixup_run(dtype: torch.dtype) -> dict:
-    """Logits, loss, gradients and the parameters after 3 official SGD steps, computed in ``dtype``."""
-    model = FixupResNet50(classes=345).to(dtype)
-    names = [name for name, _ in model.named_parameters()]
-    shapes = [tuple(p.shape) for _, p in model.named_parameters()]
-    with torch.no_grad():
-        for (name, p), w in zip(model.named_parameters(), draw(shapes, seed=21)):
-            p.copy_(torch.tensor(w + 1.0 if name.endswith("scale") else w, dtype=dtype))
-    x, y = batch(22, (4, 3, 64, 64), 345)
-    x_t, y_t = torch.tensor(x, dtype=dtype), torch.tensor(y)
-    logits = model(x_t)
-    loss = nn.functional.cross_entropy(logits, y_t)
-    grads = [g.double().numpy().copy() for g in torch.autograd.grad(loss, list(model.parameters()))]
-    optimizer = torch.optim.SGD(official_fixup_param_groups(model, FIXUP_LR), lr=FIXUP_LR, momentum=0.9,
-                                weight_decay=FIXUP_WEIGHT_DECAY)
-    for _ in range(STEPS):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x_t), y_t).backward()
-        optimizer.step()
-    return dict(names=names, shapes=shapes, logits=logits.detach().double().numpy(), loss=loss.item(), grads=grads,
-                after=[p.detach().double().numpy().copy() for p in model.parameters()])
-
-
 FIXUP_LR, FIXUP_WEIGHT_DECAY = 0.1 / 8, 1e-4
 
 
@@ -269,12 +247,17 @@ def golden_fixup_resnet50() -> dict:
     without BatchNorm 50 layers of drawn weights amplify float32 rounding (PyTorch's own float32 run moves the
     weights after 3 steps by up to 2.7e-5 from these), so the network is compared in float64, where two correct
     implementations agree to 1e-12."""
-    run = _fixup_run(torch.float64)
-    return dict(names=np.array(run["names"]), shapes=np.array([str(s) for s in run["shapes"]]), weight_seed=21,
-                scales=np.array(sorted(n for n in run["names"] if n.endswith("scale"))), logits=run["logits"],
-                loss=run["loss"], lr=FIXUP_LR, steps=STEPS, weight_decay=FIXUP_WEIGHT_DECAY,
-                torch_version=torch.__version__, **summary("grad", run["grads"], 23, 16),
-                **summary("after", run["after"], 24, 16))
+    model = FixupResNet50(classes=345).double()
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [tuple(p.shape) for _, p in model.named_parameters()]
+    with torch.no_grad():
+        for (name, p), w in zip(model.named_parameters(), draw(shapes, seed=21)):
+            p.copy_(torch.tensor(w + 1.0 if name.endswith("scale") else w, dtype=torch.float64))
+    x, y = batch(22, (4, 3, 64, 64), 345)
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), weight_seed=21,
+                scales=np.array(sorted(n for n in names if n.endswith("scale"))),
+                **eval_and_steps(model, x.astype(np.float64), y, FIXUP_WEIGHT_DECAY, seeds=(23, 24), samples=16,
+                                 lr=FIXUP_LR, param_groups=official_fixup_param_groups(model, FIXUP_LR)))
 
 
 class CaffeNet(nn.Module):

@@ -13,6 +13,8 @@ import math
 
 import tensorflow as tf
 
+from repro.data.imagenet_stats import IMAGENET_MEAN, IMAGENET_STD
+
 RESIZE = 256
 CROP = 224
 CROP_SCALE = (0.08, 1.0)
@@ -92,3 +94,10 @@ def random_resized_crop(image: tf.Tensor, seed, size: int = CROP) -> tf.Tensor:
 def element_seed(seed: int, index: tf.Tensor) -> tf.Tensor:
     """The stateless seed of the ``index``-th element of a stream seeded by ``seed``."""
     return tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+
+
+def imagenet_normalize(image: tf.Tensor) -> tf.Tensor:
+    """ToTensor + Normalize: ``(x / 255 - mean) / std`` per channel with ImageNet's statistics."""
+    mean = tf.constant(IMAGENET_MEAN, tf.float32)
+    std = tf.constant(IMAGENET_STD, tf.float32)
+    return (tf.cast(image, tf.float32) / 255.0 - mean) / std

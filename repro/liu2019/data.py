@@ -104,9 +104,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from repro.data.catalog import catalog_builder, check_split, tfds_catalog
-from repro.data.images import element_seed, pil_resize
+from repro.data.images import element_seed, imagenet_normalize, pil_resize
 from repro.errors import BadArgument
-from repro.liu2019.protocol import IMAGENET_MEAN, IMAGENET_STD, RESNET_CROP, RESNET_RESIZE
+from repro.data.imagenet_stats import IMAGENET_MEAN, IMAGENET_STD
+from repro.liu2019.protocol import RESNET_CROP, RESNET_RESIZE
 from repro.train import StreamData
 
 # --------------------------------------------------------------------------- LeNet digits (lenet.py)
@@ -247,17 +248,10 @@ def _resized(encoded: tf.Tensor) -> tf.Tensor:
     return resized
 
 
-def _normalize(image: tf.Tensor) -> tf.Tensor:
-    """``x / 255`` then ImageNet ``(x - mean) / std`` per channel."""
-    mean = tf.constant(IMAGENET_MEAN, tf.float32)
-    std = tf.constant(IMAGENET_STD, tf.float32)
-    return (image / 255.0 - mean) / std
-
-
 def _eval_image(encoded: tf.Tensor) -> tf.Tensor:
     """Test transform: resize 256 x 256, centre 224 x 224 window (offsets ``floor(32 / 2)`` = 16), normalise."""
     offset = (RESIZE - CROP) // 2
-    return _normalize(_resized(encoded)[offset : offset + CROP, offset : offset + CROP, :])
+    return imagenet_normalize(_resized(encoded)[offset : offset + CROP, offset : offset + CROP, :])
 
 
 def _train_image(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -267,7 +261,7 @@ def _train_image(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     top, left = offsets[0], offsets[1]
     window = _resized(encoded)[top : top + CROP, left : left + CROP, :]
     window.set_shape([CROP, CROP, 3])
-    return _normalize(window)
+    return imagenet_normalize(window)
 
 
 def _element_seed(seed: int, index: tf.Tensor, key: int) -> tf.Tensor:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from repro.data.imagenet_stats import IMAGENET_NORMALIZE
 from repro.errors import BadArgument
 from repro.models.specs import LENET_BODY, LENET_LAYERS, LeNetSpec
 from repro.registry import Paper, experiments_of, lazy_compare
@@ -381,8 +382,6 @@ def source_key(scale: Scale, source: Source) -> str:
 # ----------------------------------------------------------------------------- image pipelines (as described)
 
 RESNET_RESIZE, RESNET_CROP = 256, 224
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 LENET_SCALING = "x / 255 - 0.5"  # lenet.py
 
 
@@ -398,7 +397,7 @@ def resnet_settings() -> dict:
     return dict(image_size=RESNET_CROP, resize=f"{RESNET_RESIZE}x{RESNET_RESIZE}, aspect not kept",
                 crop=f"random {RESNET_CROP}x{RESNET_CROP} window, offsets int(U(0, {RESNET_RESIZE - RESNET_CROP}))",
                 flip=0.0, eval_crop=f"centre {RESNET_CROP}x{RESNET_CROP} window",
-                normalize=dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), scale="x / 255"))
+                normalize=IMAGENET_NORMALIZE)
 
 
 @dataclass(frozen=True)

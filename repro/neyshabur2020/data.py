@@ -113,11 +113,11 @@ import tensorflow_datasets as tfds
 from repro.data import chexpert as chexpert_tfds
 from repro.data.catalog import catalog_builder, check_split
 from repro.data.transforms import image_shuffle
-from repro.data.images import (CROP, RESIZE, center_crop, decode_rgb, element_seed, random_resized_crop,
-                               resize_short_side)
+from repro.data.imagenet_stats import IMAGENET_NORMALIZE
+from repro.data.images import (CROP, RESIZE, center_crop, decode_rgb, element_seed, imagenet_normalize,
+                               random_resized_crop, resize_short_side)
 from repro.errors import BadArgument
-from repro.neyshabur2020.protocol import (DOMAINNET_SUBSAMPLE, EVAL_RESIZE_CROP, IMAGENET_MEAN, IMAGENET_NORMALIZE,
-                                          IMAGENET_STD, chexpert_settings, imagenet_settings)
+from repro.neyshabur2020.protocol import DOMAINNET_SUBSAMPLE, EVAL_RESIZE_CROP, chexpert_settings, imagenet_settings
 from repro.train import StreamData
 
 # --------------------------------------------------------------------------- DomainNet
@@ -242,13 +242,6 @@ def domainnet_records(
 def eval_resize_crop(image: tf.Tensor) -> tf.Tensor:
     """Resize(256) + CenterCrop(224) of a uint8 image, as 0..255 integer-valued float32."""
     return center_crop(resize_short_side(image, RESIZE), CROP)
-
-
-def imagenet_normalize(image: tf.Tensor) -> tf.Tensor:
-    """ToTensor + Normalize: ``(x / 255 - mean) / std`` per channel."""
-    mean = tf.constant(IMAGENET_MEAN, tf.float32)
-    std = tf.constant(IMAGENET_STD, tf.float32)
-    return (tf.cast(image, tf.float32) / 255.0 - mean) / std
 
 
 def gather_fn(shuffle_transform: GatherTransform | None, shape=(CROP, CROP, 3)):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from repro.data.imagenet_stats import IMAGENET_NORMALIZE
 from repro.errors import BadArgument
 from repro.models.specs import FixupResNetSpec
 from repro.registry import Objective, Paper, Search, experiments_of, lazy_compare
@@ -83,6 +84,12 @@ def torch_sgd(lr: float, epochs: int, batch_size: int, milestones: tuple[int, ..
                     milestones=milestones, lr_scale=lr_scale, eval_every=1, weight_decay=weight_decay,
                     bias_lr_mult=scalar_lr_mult, decay_biases=True, momentum_form="torch", scalar_lr_mult=scalar_lr_mult,
                     mixup_alpha=mixup_alpha, train_eval_examples=train_eval_examples, loss=loss, top_k=1)
+
+
+def domainnet_milestones(epochs: int) -> tuple[int, ...]:
+    """The DomainNet lr drops (epochs 30, 60, 90 of 100, ``configs/p100_domain_net.py``) at the same shares of a
+    run of ``epochs``."""
+    return tuple(round(epochs * share) for share in (0.3, 0.6, 0.9))
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,8 @@ MINI = Scale(
     source=SourceSettings(dataset="fashion_mnist", n_classes=5, train_per_class=3000, val_per_class=200,
                           schedule=torch_sgd(0.05, 9, 128, (3, 6), mixup_alpha=0.7)),
     # lr = nominal / 2, not / 8: with 10 epochs of ~45 steps the paper's rate leaves RI-T near chance (README pilots).
-    schedule=torch_sgd(1.0, 10, 32, (3, 6, 9), lr_scale=1 / 2, mixup_alpha=0.7, train_eval_examples=500),
+    schedule=torch_sgd(1.0, 10, 32, domainnet_milestones(10), lr_scale=1 / 2, mixup_alpha=0.7,
+                       train_eval_examples=500),
     repeats=2,
     # One of the paper's three seeds. Not seed 0: its permutation seed 1234 draws the identity for 4 blocks
     # (RandomState(1234).permutation(4) = [0 1 2 3]), so block 16 of 32 (block 112 of 224 in the official
@@ -312,12 +320,9 @@ def source_key(scale: Scale) -> str:
 
 # ----------------------------------------------------------------------------- image pipelines (as described)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DOMAINNET_SUBSAMPLE = (50_000, 2020)  # (size, seed): RandomState(2020).choice(n, 50000) when n > 50000
 RANDOM_RESIZED_CROP = "RandomResizedCrop(224, scale=(0.08, 1), ratio=(3/4, 4/3))"
 EVAL_RESIZE_CROP = "Resize(256) + CenterCrop(224)"
-IMAGENET_NORMALIZE = dict(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD), scale="x / 255")
 
 
 def imagenet_settings(augment: bool) -> dict:
@@ -497,12 +502,27 @@ def _learning_curves(scale: Scale) -> list[Run]:
     return found
 
 
-def _shuffle_index(scale: Scale, block: str, seed: int) -> bytes:
-    """The pixel gather index of a block-shuffle run's images at this scale (equal indices: equal data)."""
+def _same_images(scale: Scale) -> dict[tuple[str, int], "tuple[str, int] | None"]:
+    """(block, seed) -> the earlier (block, seed) whose images a block-shuffle run at this scale repeats (equal
+    pixel gather index), or None when its permutation is the identity and a learning-curve run has its seeds;
+    absent when its images are its own. Depends on the scale alone: computed once for every arm and target."""
     from repro.data.transforms import image_shuffle
 
     size = scale.image_size
-    return image_shuffle(block, SHUFFLE_SEED_OFFSET + seed).gather_index(size, size, scale.channels).tobytes()
+
+    def index(block: str, seed: int) -> bytes:
+        return image_shuffle(block, SHUFFLE_SEED_OFFSET + seed).gather_index(size, size, scale.channels).tobytes()
+
+    same: dict[tuple[str, int], "tuple[str, int] | None"] = {}
+    for seed in scale.shuffle_seeds:
+        seen = {index(scale.full_block, seed): None} if seed + 1 <= scale.repeats else {}
+        for block in scale.block_sizes:
+            found = index(block, seed)
+            if found in seen:
+                same[(block, seed)] = seen[found]
+            else:
+                seen[found] = (block, seed)
+    return same
 
 
 def _block_shuffle(scale: Scale) -> list[Run]:
@@ -510,36 +530,23 @@ def _block_shuffle(scale: Scale) -> list[Run]:
     the same seeds reuses its result: a permutation that is the identity (the full block; block 16 of 32 at
     seed 0, as block 112 of 224 in the official seed-0 runs) gives the learning-curve run of those seeds, when
     there is one; '*' on one-channel images is block 1 (both draw ``RandomState(seed).permutation(H * W)``)."""
+    same = {} if scale.name == "paper" else _same_images(scale)
     found: list[Run] = []
     for target in scale.targets_of("block_shuffle"):
         for arm in ARMS:
-            same_as = {} if scale.name == "paper" else _same_shuffle_runs(scale, arm, target.name)
             for block in scale.block_sizes:
                 for seed in scale.shuffle_seeds:
                     rep = seed + 1
+                    same_as = None
+                    if (block, seed) in same:
+                        earlier = same[(block, seed)]
+                        same_as = (role_run(scale, arm, target.name, rep) if earlier is None
+                                   else bs_key(arm, target.name, *earlier))
                     found.append(train_run(scale, "block_shuffle", bs_key(arm, target.name, block, seed), target,
                                            _cell(arm, arm, target, rep, block=block), arm=arm,
                                            lr=arm_lr(scale, arm, target.name), rep=rep, init_rep=rep, block=block,
-                                           same_as=same_as.get((block, seed))))
+                                           same_as=same_as))
     return found
-
-
-def _same_shuffle_runs(scale: Scale, arm: str, target: str) -> dict:
-    """(block, seed) -> the run whose images and seeds a block-shuffle run of ``arm`` on ``target`` repeats."""
-    same_as = {}
-    for seed in scale.shuffle_seeds:
-        rep = seed + 1
-        identity = _shuffle_index(scale, scale.full_block, seed)
-        seen: dict[bytes, str] = {}
-        for block in scale.block_sizes:
-            index = _shuffle_index(scale, block, seed)
-            if index == identity and rep <= scale.repeats:
-                same_as[(block, seed)] = role_run(scale, arm, target, rep)
-            elif index in seen:
-                same_as[(block, seed)] = seen[index]
-            else:
-                seen[index] = bs_key(arm, target, block, seed)
-    return same_as
 
 
 def _checkpoints(scale: Scale) -> list[Run]:
