@@ -60,6 +60,27 @@ def _whole(out: Path) -> list:
 # ----------------------------------------------------------------------------- kills
 
 
+class _Progress:
+    """Follows a ``repro run`` process's output: its plan line, then one ``[  k/N] run_key ...`` line per run."""
+
+    def __init__(self, stream) -> None:
+        self.planned = False
+        self.finished = 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self.changed:
+                self.planned = self.planned or " runs in " in line
+                self.finished += line.startswith("[")
+                self.changed.notify_all()
+
+    def wait_until_finished(self, n_runs: int, timeout: float) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.planned and self.finished >= n_runs, timeout=timeout)
+
+
 def test_killed_at_random_points_many_times_the_grid_ends_with_the_uninterrupted_rows(tmp_path):
     """The uninterrupted run is a process of its own too: this test process may have started TensorFlow with
     another thread count before the suite pinned it, which sums in another order."""
@@ -74,11 +95,12 @@ def test_killed_at_random_points_many_times_the_grid_ends_with_the_uninterrupted
     for _ in range(6):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                    start_new_session=True)
-        started = threading.Event()
-        threading.Thread(target=lambda: [started.set() for line in process.stdout if "runs in" in line],
-                         daemon=True).start()
-        started.wait(timeout=240)  # imports done, the plan printed: training is starting
-        time.sleep(chooser.uniform(0.0, 2.5))
+        progress = _Progress(process.stdout)
+        # The kill point is relative to the runs this attempt finishes, not to the wall clock, so that it does
+        # not depend on the machine's speed: once the plan is printed (0) or once 1 run has finished, then a
+        # seeded delay that lands inside a run or between two.
+        progress.wait_until_finished(chooser.choice([0, 1]), timeout=240)
+        time.sleep(chooser.uniform(0.0, 0.6))
         if process.poll() is not None:
             break
         os.killpg(process.pid, signal.SIGKILL)
