@@ -4,6 +4,7 @@
     python benchmarks/neyshabur_mini_pilots.py --lr [--out /tmp/neyshabur-pilots]
     python benchmarks/neyshabur_mini_pilots.py --converge [--divisor 8 --lrs 0.1 0.02 --ladder 20 40 80] [--out DIR]
     python benchmarks/neyshabur_mini_pilots.py --chexpert [--out /tmp/neyshabur-pilots]
+    python benchmarks/neyshabur_mini_pilots.py --replicates [--seeds 1 2 3 4] [--out /tmp/neyshabur-pilots]
 
 ``--lr`` trains one RI-T / P-T run per cell on the mini targets mnist and
 digits at lr divisors 8 (the paper's), 4 and 2, with and without mixup
@@ -11,7 +12,8 @@ digits at lr divisors 8 (the paper's), 4 and 2, with and without mixup
 papers/neyshabur2020/README.md "Pilots". ``--converge`` and ``--chexpert`` are
 pilots N1 and N3 of the faithful mini (README, "Pilots of the converged
 mini"): how long RI-T must train at the paper's learning rates, and how long
-the CheXpert stand-in must train for P-T to fit its training set. Each cell
+the CheXpert stand-in must train for P-T to fit its training set; ``--replicates``
+is N2, how many runs per arm make a 2-point difference detectable. Each cell
 trains into its own directory under ``--out`` and is read back from there
 when the command runs again. Without a flag, a Markdown table of what one
 mini run costs on this machine:
@@ -222,6 +224,44 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
                       f"| {cell['seconds']:.0f} | {verdict} |", flush=True)
 
 
+def replicate_pilots(out: str, seeds: tuple[int, ...] = (1, 2, 3, 4), epochs: int = 80, divisor: float = 2.0,
+                     lr: float = 0.1, detectable: float = 0.02, cap: int = 4) -> None:
+    """Pilot N2: P-T and RI-T at nominal ``lr`` / ``divisor`` for ``epochs`` (N1's schedule otherwise) with init and
+    data seeds ``seeds`` on every DomainNet stand-in.
+
+    The pooled standard deviation of the final test accuracy over the seeds of each (target, arm) cell gives R, the
+    smallest number of runs per arm (at least 2, at most ``cap``) with 2 sd sqrt(2 / R) <= ``detectable``.
+    """
+    import statistics
+
+    from repro.neyshabur2020 import protocol
+
+    scale, builder = _pilot_setup(out)
+    root = Path(out) / "converge"
+    schedule = protocol.torch_sgd(lr, epochs, 32, protocol.domainnet_milestones(epochs), lr_scale=1 / divisor,
+                                  mixup_alpha=0.7, train_eval_examples=500)
+    print("| target | arm | final test per seed | mean | sd | final train per seed |\n|---|---|---|---|---|---|")
+    variances, dof = 0.0, 0
+    for name in CONVERGE_TARGETS:
+        target = scale.target(name)
+        data, _ = protocol.TargetData(scale.name, target.name).load(None)
+        for arm in ("P-T", "RI-T"):
+            cells = [_cell(root, f"{protocol.ARM_CODE[arm]}-{name}-lr{lr:g}-e{epochs}-d{divisor:g}"
+                           + ("" if seed == 1 else f"-s{seed}"), builder(target, arm, seed), data, schedule, seed)
+                     for seed in seeds]
+            tests, trains = [c["test"][-1] for c in cells], [c["train"][-1] for c in cells]
+            sd = statistics.stdev(tests)
+            variances, dof = variances + sd ** 2 * (len(tests) - 1), dof + len(tests) - 1
+            print(f"| {name} | {arm} | {', '.join(f'{t:.3f}' for t in tests)} | {statistics.mean(tests):.3f} "
+                  f"| {sd:.4f} | {', '.join(f'{t:.3f}' for t in trains)} |", flush=True)
+    pooled = (variances / dof) ** 0.5
+    runs = next((r for r in range(2, cap + 1) if 2 * pooled * (2 / r) ** 0.5 <= detectable), None)
+    chosen = runs or cap
+    print(f"\npooled sd {pooled:.4f} over {dof} degrees of freedom; R = {chosen}"
+          + ("" if runs else f" (the cap: 2 sd sqrt(2 / R) is {2 * pooled * (2 / cap) ** 0.5:.4f} at R = {cap})")
+          + f"; detectable difference of two arm means at R = {chosen}: {2 * pooled * (2 / chosen) ** 0.5:.4f}")
+
+
 def chexpert_pilots(out: str, ladder: tuple[int, ...] = (50, 100, 200), target_name: str = "digits",
                     fitted: float = 0.99) -> None:
     """Pilot N3: the CheXpert stand-in trained like CheXpert (batch 256, the nominal lr itself, constant, no mixup)
@@ -271,12 +311,14 @@ def main() -> None:
     parser.add_argument("--lr", action="store_true", help="the learning-rate pilots instead of the timings")
     parser.add_argument("--converge", action="store_true", help="pilot N1: how long RI-T must train")
     parser.add_argument("--chexpert", action="store_true", help="pilot N3: how long the CheXpert stand-in trains")
+    parser.add_argument("--replicates", action="store_true", help="pilot N2: how many runs per arm")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4], help="--replicates: init/data seeds")
     parser.add_argument("--divisor", type=float, default=PAPER_DIVISOR, help="--converge: the lr divisor (N1: 8)")
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.1, 0.02], help="--converge: the nominal lrs")
     parser.add_argument("--ladder", type=int, nargs="+", default=[20, 40, 80], help="--converge: the lengths")
     parser.add_argument("--out", default="/tmp/neyshabur-pilots", help="where P is pre-trained (or found)")
     args = parser.parse_args()
-    if args.lr or args.converge or args.chexpert:
+    if args.lr or args.converge or args.chexpert or args.replicates:
         from repro.quiet import quiet_libraries
         from repro.threads import pin_threads
 
@@ -284,6 +326,8 @@ def main() -> None:
         pin_threads(1)
         if args.converge:
             converge_pilots(args.out, tuple(args.ladder), divisor=args.divisor, lrs=tuple(args.lrs))
+        elif args.replicates:
+            replicate_pilots(args.out, tuple(args.seeds))
         else:
             (lr_pilots if args.lr else chexpert_pilots)(args.out)
         return
