@@ -25,4 +25,8 @@ class CorruptCheckpoint(ReproError):
 
 
 class NonFiniteLoss(ReproError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss at update ``step`` (0-based)."""
+
+    def __init__(self, message: str, step: int = -1):
+        super().__init__(message)
+        self.step = step

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repro.errors import NonFiniteLoss
 from repro.files import write_json
 from repro.runs import ALL_BUT_LAST, AnalysisRun, Run, TrainRun, analysis_function
 from repro.schedule import Chosen
@@ -91,8 +92,15 @@ def train_run(run: TrainRun, workspace: Workspace) -> dict:
     if run.probe is not None:
         start = _start(run, model, data, run_dir)
         hook = run.probe.make(model)
-    trained = train(model, data, schedule, run_dir, data_seed=run.seeds.data, save_epoch_weights=run.save_epochs,
-                    progress=workspace.throttled(), hook=hook)
+    started = time.time()
+    try:
+        trained = train(model, data, schedule, run_dir, data_seed=run.seeds.data,
+                        save_epoch_weights=run.save_epochs, progress=workspace.throttled(), hook=hook)
+    except NonFiniteLoss as diverged:
+        if not run.may_diverge:
+            raise
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
+        return diverged_result(schedule, diverged.step, data.n_train, time.time() - started)
     save_weights(model, run_dir / FINAL_WEIGHTS)
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
     per_epoch = schedule.steps_per_epoch
@@ -106,6 +114,16 @@ def train_run(run: TrainRun, workspace: Workspace) -> dict:
         epochs=trained.steps // per_epoch, steps=trained.steps, n_train=data.n_train, seconds=trained.seconds,
         reused="",
         **start, **summary)
+
+
+def diverged_result(schedule, step: int, n_train: int, seconds: float) -> dict:
+    """The result of a run whose training loss became non-finite at update ``step``: its length and rate, the
+    step, and no accuracy or loss (NaN), so that no mean over runs hides it."""
+    nan = float("nan")
+    return dict(lr=float(schedule.base_lr), **{name: nan for name in (
+        "acc_final", "acc_final_mean", "acc_max", "acc_top_k_mean", "train_loss_final", "train_loss_first_half",
+        "train_acc_mean")}, n_evals=0, best_step="", best_epoch="", epochs=step // schedule.steps_per_epoch,
+        steps=step, n_train=n_train, seconds=round(seconds, 2), reused="", diverged_step=step)
 
 
 def _transfer(run: TrainRun, model, workspace: Workspace):

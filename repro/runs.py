@@ -174,6 +174,10 @@ class TrainRun(Run):
     order, rate: the protocol says why), whose result this run reuses.
     ``shared`` runs live outside the paper's directory (``<out>/sources/``),
     where every paper that declares the same key finds them.
+    ``may_diverge``: a non-finite training loss ends the run with a result
+    (``diverged_step``, no accuracy) instead of an error, where the paper
+    reports divergence as an outcome (a learning rate that "failed to
+    converge"); without it divergence stops the command.
     """
 
     model: Any
@@ -186,6 +190,7 @@ class TrainRun(Run):
     probe: Any = None
     same_as: "str | ChosenRun | None" = None
     shared: bool = False
+    may_diverge: bool = False
 
     def needs(self) -> tuple[Need, ...]:
         found: list[Need] = []

@@ -519,7 +519,7 @@ def train(
             hook.before(step, x, y)
         loss = float(train_step(*distribute_batch((x, y_a, y_b), lam)))
         if not math.isfinite(loss):
-            raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}")
+            raise NonFiniteLoss(f"training loss became {loss} at iteration {step} in {run_dir}", step)
         losses.append(loss)
         if hook:
             measured = hook.after(step, x, y)

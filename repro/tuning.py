@@ -20,6 +20,7 @@ run at "the chosen value" declares it (:class:`repro.schedule.Chosen`).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,13 @@ def search_score(search: Search, value, result: Callable[[str], dict]) -> float:
     """A trial's objective: the mean of ``search.objective.metric`` over the results of the runs of ``value``.
 
     ``result(run_key)`` gives a run's result, training it first if needed
-    (:func:`repro.runner.ensure`).
+    (:func:`repro.runner.ensure`). A value one of whose runs diverged (``diverged_step``) scores the worst
+    possible, whatever its other runs did.
     """
-    return float(np.mean([float(result(key)[search.objective.metric]) for key in search.trials[value]]))
+    results = [result(key) for key in search.trials[value]]
+    if any(r.get("diverged_step") not in (None, "") for r in results):
+        return -math.inf if search.objective.direction == "max" else math.inf  # a value that diverged is the worst
+    return float(np.mean([float(r[search.objective.metric]) for r in results]))
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,26 @@ def test_a_resumed_run_continues_from_its_checkpoint_and_trains_only_the_remaini
     run_grid(restarted, ["e"], "smoke", tmp_path / "c", printer=lambda line: None)
     assert not all(np.array_equal(a, b) for a, b in zip(_final_weights(tmp_path / "a", "straight"),
                                                         _final_weights(tmp_path / "c", "restarted")))
+
+
+def test_a_run_that_may_diverge_ends_with_its_divergence_recorded_and_any_other_run_stops_the_command(tmp_path):
+    from repro.errors import NonFiniteLoss
+    from repro.store import CHECKPOINT, read_result
+
+    schedule = Schedule(base_lr=1e12, batch_size=8, length=20, policy="constant", eval_every=5)
+
+    def run(key, may_diverge):
+        return TrainRun(key=key, experiment="e", axes=axes(condition=key), model=NET, data=DATA, schedule=schedule,
+                        seeds=Seeds(1, 2), may_diverge=may_diverge)
+
+    paper = _paper([run("recorded", True)], columns=("acc_final", "steps", "diverged_step"))
+    run_grid(paper, ["e"], "smoke", tmp_path, printer=lambda line: None)
+    run_dir = tmp_path / "executor-test" / "smoke" / "runs" / "recorded"
+    result = read_result(run_dir)
+    assert 0 <= result["diverged_step"] < 20 and result["steps"] == result["diverged_step"]
+    assert np.isnan(result["acc_final"]) and not (run_dir / CHECKPOINT).exists()
+    with open(tmp_path / "executor-test" / "smoke" / "e.csv", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["diverged_step"] == str(result["diverged_step"]) and row["acc_final"] == "nan"
+    with pytest.raises(NonFiniteLoss):
+        run_grid(_paper([run("stops", False)]), ["e"], "smoke", tmp_path / "b", printer=lambda line: None)

@@ -31,9 +31,9 @@ class FakeRuns:
 
     current: "FakeRuns | None" = None
 
-    def __init__(self, interrupt_at: str | None = None):
+    def __init__(self, interrupt_at: str | None = None, diverges: str | None = None):
         self.executed: list[str] = []
-        self.interrupt_at = interrupt_at
+        self.interrupt_at, self.diverges = interrupt_at, diverges
         runs = [AnalysisRun(key=f"run-lr{lr:g}-r{rep}", experiment="sweep", axes=axes(condition="arm", seed=rep),
                             function=f"{__name__}:fake_training", params=(("lr", lr), ("rep", rep)))
                 for lr in LRS for rep in (1, 2)]
@@ -54,6 +54,8 @@ def fake_training(run, workspace) -> dict:
         fake.interrupt_at = None
         raise KeyboardInterrupt
     fake.executed.append(run.key)
+    if run.key == fake.diverges:
+        return {"val_loss": float("nan"), "diverged_step": 3}
     return {"val_loss": fake_loss(run.param("lr"), run.param("rep"))}
 
 
@@ -84,6 +86,13 @@ def test_search_chooses_the_best_value_and_writes_it_with_every_score(tmp_path, 
     assert objective_calls == list(LRS)
     assert read_tuned(tmp_path / "fake" / "smoke", fake.search).value == BEST
     assert sum("lr-arm lr=" in line for line in lines) == len(LRS)
+
+
+def test_a_value_with_a_diverged_run_scores_the_worst_and_the_next_best_is_chosen(tmp_path):
+    fake = FakeRuns(diverges=f"run-lr{BEST:g}-r2")  # one of the best value's two runs diverged
+    assert tune(fake.paper, [fake.search], "smoke", tmp_path, printer=lambda line: None) == {"lr-arm": 0.3}
+    scores = json.loads((tmp_path / "fake" / "smoke" / TUNED_FILE).read_text())["searches"]["lr-arm"]["scores"]
+    assert scores[str(BEST)] == math.inf and scores["0.3"] < scores["0.03"]
 
 
 def test_rerun_reloads_finished_trials_without_asking_again(tmp_path, objective_calls):

@@ -452,11 +452,12 @@ def role_run(scale: Scale, arm: str, target: str, rep: int) -> "str | ChosenRun"
 
 def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dict, *, arm: str, lr, rep: int,
               init_rep: int, block: str | None = None, source_epoch: int | None = None, save_epochs: bool = False,
-              same_as=None) -> TrainRun:
+              same_as=None, may_diverge: bool = False) -> TrainRun:
     """A P-T run (every module of P but the classifier copied, everything fine-tuned; the official
     ``load_finetune_init`` drops only ``fc.weight`` and ``fc.bias``) or an RI-T run, at nominal ``lr`` (a number
     or :func:`arm_lr`). Runs that differ only in lr share their init (from ``init_rep``) and data order
-    (from ``rep``): the two lr arms start from the same network and see the same batches."""
+    (from ``rep``): the two lr arms start from the same network and see the same batches. ``may_diverge``: a
+    diverged run is a result (Figure 2's CheXpert fine-tuning at lr 0.1 "failed to converge")."""
     seeds = (PAPER, scale.name, target.name, arm, *seed_salt(scale.seed_set))
     transfer = None
     if arm == "P-T":
@@ -468,7 +469,7 @@ def train_run(scale: Scale, experiment: str, key: str, target: Target, cell: dic
         data=TargetData(scale.name, target.name, block, shuffle_seed),
         schedule=replace(scale.schedule_for(target, arm), base_lr=lr),
         seeds=Seeds(init=derive_seed(*seeds, "init", init_rep), data=derive_seed(*seeds, "data", rep)),
-        transfer=transfer, save_epochs=save_epochs, same_as=same_as)
+        transfer=transfer, save_epochs=save_epochs, same_as=same_as, may_diverge=may_diverge)
 
 
 def _cell(condition: str, arm: str, target: Target, rep: int, **extra) -> dict:
@@ -492,7 +493,7 @@ def _learning_curves(scale: Scale) -> list[Run]:
                 for rep in range(1, scale.repeats + 1):
                     found.append(train_run(scale, "learning_curves", lc_key(arm, target.name, lr, rep), target,
                                            _cell(arm, arm, target, rep), arm=arm, lr=lr, rep=rep, init_rep=rep,
-                                           save_epochs=True))
+                                           save_epochs=True, may_diverge=True))
             found.append(lr_choice_run(scale, arm, target))
         # Figure 16: a second RI-T from the same random init as run 1 (new data order and mixup draws).
         rep = scale.repeats + 1
