@@ -136,6 +136,29 @@ def test_surface_points_are_the_evaluations_at_the_shifted_weights(data):
     assert surface.computed == 3 and surface.complete
 
 
+def test_a_train_mode_surface_normalises_each_point_by_its_batch_and_leaves_the_model_as_it_was(data, tmp_path):
+    """``training=True``: each point is the loss of the model called in train mode (BN batch statistics, which
+    differ from the moving ones here), and the moving statistics that call updates are put back."""
+    model = conv_bn_model()
+    before = snapshot(model)
+    plane = random_plane(model, seed=1)
+    axis = (-0.5, 0.0, 0.5)
+    surface = loss_surface(model, data, plane, (axis, axis), training=True)
+    assert_restored(model, before)
+    x, y = data[0]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    centre_train = float(loss(y, model(x, training=True)))
+    moved = snapshot(model)  # the direct train-mode call moved the statistics; put them back
+    for variable, value in zip(model.variables, before):
+        variable.assign(value)
+    assert not all(np.array_equal(a, b) for a, b in zip(moved, before))
+    assert surface.losses[1, 1] == pytest.approx(centre_train, rel=1e-5)
+    assert surface.losses[1, 1] != pytest.approx(evaluate(model, data).loss, rel=1e-3)
+    loss_surface(model, data, plane, (axis, axis), path=tmp_path / "s.npz")  # inference mode, saved
+    with pytest.raises(ValueError, match="training"):  # not resumed in the other mode
+        loss_surface(model, data, plane, (axis, axis), path=tmp_path / "s.npz", training=True)
+
+
 def test_surface_resumes_after_an_interrupt_and_computes_only_the_rest(data, tmp_path):
     model = conv_bn_model()
     before = snapshot(model)

@@ -224,6 +224,8 @@ def _tiny_paper_scale(monkeypatch):
         scale, seeds=(1,),
         generalization=dataclasses.replace(scale.generalization, class_balanced=False, schedule=dataclasses.replace(
             scale.generalization.schedule, batch_size=2, **tiny)),
+        optimization=dataclasses.replace(scale.optimization, class_balanced=False, schedule=dataclasses.replace(
+            scale.optimization.schedule, batch_size=2, **tiny)),
         feasibility=dataclasses.replace(scale.feasibility, schedule=dataclasses.replace(
             scale.feasibility.schedule, batch_size=4, **tiny)),
         source_schedule=dataclasses.replace(scale.source_schedule, batch_size=4, **tiny),
@@ -254,6 +256,7 @@ def test_paper_scale_resnet50_cub_deviation_and_flatness_under_mock_data(tmp_pat
     resnet(include_top=False, seed=3).save_weights(weights)
     data_dir = tmp_path / "tfds"
     write_metadata(data_dir, "caltech_birds2011", 4)  # split sizes of the mock, not of the catalog
+    write_metadata(data_dir, "food101", 4)  # the landscape's batch: loss_landscape.py's Food training list
     options = ["--scale", "paper", "--out", str(tmp_path), "--data-dir", str(data_dir),
                "--jobs", "1"]  # tfds.testing.mock_data patches this process, not --jobs workers
     with tfds.testing.mock_data(num_examples=4, data_dir=str(data_dir)):
@@ -269,6 +272,10 @@ def test_paper_scale_resnet50_cub_deviation_and_flatness_under_mock_data(tmp_pat
     assert str(weights) in config["model"]
     flat = rows(scale_dir, "flatness")[0]
     assert flat["surface_layer"] == "layer4_block1_conv3/kernel" and np.isfinite(float(flat["top_eigenvalue"]))
+    surface = np.load(scale_dir / "runs" / "flat-imagenet-s1" / "surface.npz")
+    meta = json.loads(str(surface["meta"]))
+    assert meta["training"] is True and meta["n"] == 2  # BN in train mode on a batch of 2 Food images
+    assert np.isfinite(float(flat["surface_centre_loss"]))
 
 
 def test_unknown_experiment_is_a_clear_error(tmp_path, capsys):

@@ -244,3 +244,20 @@ def test_liu_head_bn_gamma_can_follow_old_torch_uniform_init(tiny_liu):
     assert logits.shape == (4, 5) and np.all(np.isfinite(logits))
     with pytest.raises(BadArgument):
         liu_resnet50(5, head_bn_gamma="zeros", **TINY)
+
+
+def test_a_fresh_head_shares_the_backbone_and_draws_its_own_head_from_its_seed(tiny_liu):
+    """``loss_landscape.py``: the loaded ResNet under ``CLS(2048, 102)`` built afresh (the suite's landscape model)."""
+    from repro.liu2019.network import HEAD_LAYERS, with_fresh_head
+
+    fresh = with_fresh_head(tiny_liu, 7, seed=5)
+    again = with_fresh_head(tiny_liu, 7, seed=5)
+    other = with_fresh_head(tiny_liu, 7, seed=6)
+    x = _images(4, 16).repeat(3, axis=-1)
+    assert fresh(x).shape == (4, 7)
+    backbone = liu_backbone(tiny_liu).weights
+    assert all(any(w is v for v in fresh.weights) for w in backbone)  # shared variables, not copies
+    head = [w for layer in HEAD_LAYERS for w in fresh.get_layer(layer).weights]
+    assert not any(any(w is v for v in tiny_liu.weights) for w in head)
+    np.testing.assert_array_equal(fresh(x, training=False), again(x, training=False))
+    assert not np.allclose(fresh(x, training=False), other(x, training=False))

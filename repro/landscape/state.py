@@ -145,10 +145,10 @@ class Evaluation:
     n: int
 
 
-def _forward_sums(model: keras.Model, loss_fn: LossFn) -> Callable:
+def _forward_sums(model: keras.Model, loss_fn: LossFn, training: bool = False) -> Callable:
     @tf.function(reduce_retracing=True)
     def step(x, y):
-        logits = model(x, training=False)
+        logits = model(x, training=training)
         losses = loss_fn(y, logits)
         correct = tf.cast(
             tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(tf.reshape(y, [-1]), tf.int32)),
@@ -193,19 +193,36 @@ def cached_function(
     return cache[key]
 
 
-def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce) -> Evaluation:
-    """L(theta) = (1/N) sum_i loss_fn(y_i, f(x_i)) and top-1 accuracy, ``training=False``.
+def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce, training: bool = False) -> Evaluation:
+    """L(theta) = (1/N) sum_i loss_fn(y_i, f(x_i)) and top-1 accuracy, ``training=False`` unless asked.
 
     ``dataset`` yields ``(x, y)`` batches (a ``tf.data.Dataset`` or any
     iterable of array pairs); sums are accumulated in float64 so the result
-    does not depend on the batch split. The traced step is cached on the
-    model (:func:`cached_function`) so repeated evaluations (grid points,
-    alphas) do not retrace.
+    does not depend on the batch split (with ``training=True`` it does: each
+    batch is normalised by its own BatchNorm statistics, as a PyTorch module
+    left in train mode is; the moving statistics that call updates are put
+    back, so the evaluation leaves the model as it found it). The traced step
+    is cached on the model (:func:`cached_function`) so repeated evaluations
+    (grid points, alphas) do not retrace.
     """
+    if training:
+        state = list(model.non_trainable_variables)
+        saved = get_values(state)
+        try:
+            return _evaluate(model, dataset, loss_fn, True)
+        finally:
+            set_values(state, saved)
+    return _evaluate(model, dataset, loss_fn, False)
+
+
+def _evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn, training: bool) -> Evaluation:
     metric = getattr(loss_fn, "dataset_metric", None)
     if metric is not None:
+        if training:
+            raise ValueError("a dataset metric is evaluated in inference mode only")
         return _evaluate_with_metric(model, dataset, loss_fn, metric)
-    step = cached_function("evaluate", model, loss_fn, (), lambda: _forward_sums(model, loss_fn))
+    step = cached_function("evaluate in train mode" if training else "evaluate", model, loss_fn, (),
+                           lambda: _forward_sums(model, loss_fn, training))
     total_loss, total_correct, total_n = 0.0, 0.0, 0
     for x, y in dataset:
         batch_loss, batch_correct, batch_n = step(x, y)

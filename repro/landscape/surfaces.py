@@ -65,12 +65,15 @@ def loss_surface(
     path: "str | os.PathLike | None" = None,
     loss_fn: LossFn = sparse_ce,
     flush_every: int = 1,
+    training: bool = False,
 ) -> Surface:
     """L and accuracy at theta + sum_k c_k d_k for every grid point c in axes[0] x axes[1] (Li et al. 2018 §4).
 
     One direction and one axis give a 1-D curve, two give a 2-D surface.
     Each point is a full evaluation of ``dataset`` with ``training=False``
-    (BN moving statistics as in the model; directions never touch them).
+    (BN moving statistics as in the model; directions never touch them), or
+    with ``training=True`` each batch normalised by its own statistics (a
+    PyTorch model left in train mode, :func:`repro.landscape.state.evaluate`).
     With ``path`` the computation resumes from, and saves to, that ``.npz``
     (module docstring). The model is restored on return.
     """
@@ -91,6 +94,7 @@ def loss_surface(
         "format": _FORMAT,
         "loss_fn": getattr(loss_fn, "__name__", type(loss_fn).__name__),
         "center_sha256": _fingerprint(center),
+        "training": training,
         "n": None,
     }
     shape = tuple(axis.size for axis in grid)
@@ -113,7 +117,7 @@ def loss_surface(
                 for coefficient, direction in zip(coefficients, directions):
                     point = [p + coefficient * d for p, d in zip(point, direction.values)]
                 set_values(variables, point)
-                result = evaluate(model, dataset, loss_fn)
+                result = evaluate(model, dataset, loss_fn, training)
                 if meta["n"] is not None and result.n != meta["n"]:
                     raise ValueError(f"evaluation dataset has {result.n} examples but the surface was started with {meta['n']}")
                 meta["n"] = result.n
@@ -209,8 +213,8 @@ def _check_same(
         for a, b in zip(stored.directions, directions)
     ):
         problems.append("directions")
-    for key in ("loss_fn", "center_sha256"):
-        if stored_meta.get(key) != meta[key]:
+    for key in ("loss_fn", "center_sha256", "training"):
+        if stored_meta.get(key, False) != meta[key]:
             problems.append("center weights" if key == "center_sha256" else key)
     if problems:
         raise ValueError(f"{os.fspath(path)} holds a different surface ({', '.join(problems)} differ); remove it or choose another path")

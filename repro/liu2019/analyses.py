@@ -17,12 +17,20 @@ def flatness(run: AnalysisRun, workspace: Workspace) -> dict:
     """Top Hessian eigenvalue, Hessian trace and the 2-D surface of one kernel at a deviation run's solution.
 
     Hessian of the training loss over every trainable parameter on the first
-    ``curvature.examples`` training images (Lanczos, Hutchinson); the surface
-    perturbs the landscape kernel along two filter-normalised, orthogonalised
-    Gaussian directions (seed shared by both arms) over the scale's grid, on
-    the first ``landscape.batch`` training images; all with ``training=False``.
+    ``curvature.examples`` training images (Lanczos, Hutchinson), with
+    ``training=False``: the suite's own measure (the official code has none).
+    The surface perturbs the landscape kernel along two filter-normalised,
+    orthogonalised Gaussian directions (seed shared by both arms) over the
+    scale's grid, on the first ``landscape.batch`` training images of
+    ``landscape.data``, under the trained head or a fresh one and in the BN
+    mode ``landscape`` sets (paper scale: ``loss_landscape.py``'s Food batch,
+    fresh head, train mode; :class:`repro.liu2019.protocol.Landscape`).
     """
+    from repro.liu2019.network import with_fresh_head
+    from repro.liu2019.protocol import target_data
+
     scale = SCALES[run.param("scale")]
+    land = scale.landscape
     of = run.param("of")
     trained_run = workspace.run(of)
     trained = workspace.result(of)
@@ -31,11 +39,13 @@ def flatness(run: AnalysisRun, workspace: Workspace) -> dict:
     examples = first_examples(data, scale.curvature.examples)
     top = hessian_eigenpairs(model, examples, k=1, order=scale.curvature.lanczos_order, seed=0)
     trace = hessian_trace(model, examples, n_samples=scale.curvature.trace_samples, seed=0)
-    layer = kernel_path(scale.generalization.network, scale.landscape.layer)
-    plane = random_plane(model, scale.landscape.seed, include=lambda v: v.path == layer, orthogonalize=True)
-    axis = scale.landscape.coordinates
-    surface = loss_surface(model, first_examples(data, scale.landscape.batch), plane, (axis, axis),
-                           path=workspace.run_dir(run.key) / "surface.npz", flush_every=50)
+    surface_data = data if land.data == "own" else workspace.data(target_data(scale, scale.setting(land.data)))[0]
+    surface_model = with_fresh_head(model, land.fresh_head, land.seed) if land.fresh_head else model
+    layer = kernel_path(scale.generalization.network, land.layer)
+    plane = random_plane(surface_model, land.seed, include=lambda v: v.path == layer, orthogonalize=True)
+    axis = land.coordinates
+    surface = loss_surface(surface_model, first_examples(surface_data, land.batch), plane, (axis, axis),
+                           path=workspace.run_dir(run.key) / "surface.npz", flush_every=50, training=land.training)
     centre = surface.losses[len(axis) // 2, len(axis) // 2]
     rise = surface.losses - centre
     return dict(of=of, test_acc_final=trained["acc_final"], top_eigenvalue=float(top.eigenvalues[0]),

@@ -123,18 +123,30 @@ def liu_resnet50(
     seeds = Seeds(seed)
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x, channels = backbone_features(inputs, width, stem, blocks, seeds)
-    x = keras.layers.Dense(BOTTLENECK_DIM, name="cls_bottleneck", **torch_default(channels, seeds))(x)
-    gamma_seed = seeds.next()  # drawn for both choices: cls_fc's init does not depend on head_bn_gamma
-    gamma = "ones" if head_bn_gamma == "ones" else keras.initializers.RandomUniform(0.0, 1.0, seed=gamma_seed)
-    x = TorchBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, gamma_initializer=gamma, name="cls_bn")(x)
-    x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="cls_relu")(x)
-    logits = keras.layers.Dense(num_classes, name="cls_fc", **torch_default(BOTTLENECK_DIM, seeds))(x)
-    model = keras.Model(inputs, logits, name=name)
+    model = keras.Model(inputs, _cls_head(x, channels, num_classes, seeds, head_bn_gamma), name=name)
     if backbone_weights is not None:
         load_weights(liu_backbone(model), backbone_weights)
     if weights is not None:
         load_weights(model, weights)
     return model
+
+
+def _cls_head(x, channels: int, num_classes: int, seeds: Seeds, head_bn_gamma: str = "ones"):
+    """The ``CLS`` head on features ``x`` of width ``channels``: logits (module docstring)."""
+    x = keras.layers.Dense(BOTTLENECK_DIM, name="cls_bottleneck", **torch_default(channels, seeds))(x)
+    gamma_seed = seeds.next()  # drawn for both choices: cls_fc's init does not depend on head_bn_gamma
+    gamma = "ones" if head_bn_gamma == "ones" else keras.initializers.RandomUniform(0.0, 1.0, seed=gamma_seed)
+    x = TorchBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, gamma_initializer=gamma, name="cls_bn")(x)
+    x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name="cls_relu")(x)
+    return keras.layers.Dense(num_classes, name="cls_fc", **torch_default(BOTTLENECK_DIM, seeds))(x)
+
+
+def with_fresh_head(model: keras.Model, num_classes: int, seed: int) -> keras.Model:
+    """``model``'s backbone (its variables, shared) under a freshly initialised ``CLS`` head of ``num_classes``
+    outputs, as ``loss_landscape.py`` builds ``cls = CLS(2048, 102, bottle_neck_dim=256)`` on the loaded ResNet."""
+    features = liu_backbone(model).output
+    head = _cls_head(features, int(features.shape[-1]), num_classes, Seeds(seed))
+    return keras.Model(model.input, head, name=f"{model.name}_fresh_head")
 
 
 def liu_backbone(model: keras.Model) -> keras.Model:

@@ -125,12 +125,21 @@ class Probe:
 
 @dataclass(frozen=True)
 class Landscape:
-    """Exp L-B: the perturbed kernel, the grid of filter-normalised coordinates, the batch of training images."""
+    """Exp L-B: the perturbed kernel, the grid of filter-normalised coordinates, the batch of training images.
+
+    ``data``: whose training images the batch is (``"own"``: the trained run's; an experiment name: that
+    experiment's target, ``loss_landscape.py``'s Food-101 list for ``"optimization"``); ``fresh_head``: the
+    outputs of a freshly initialised ``CLS`` head put on the trained backbone (0: the trained head);
+    ``training``: BatchNorm in train mode (the batch's own statistics, as the script never calls ``eval()``).
+    """
 
     layer: str
     coordinates: tuple[float, ...]
     batch: int
     seed: int = 0
+    data: str = "own"
+    fresh_head: int = 0
+    training: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,8 +329,10 @@ PAPER_SCALE = Scale(
     seeds=(1, 2, 3),
     probe=Probe(layer="layer3.0.conv1", frozen=("stem", "layer1", "layer2"), eta=1e-3, steps=100, every=1,
                 window=(4_000, 12_000), share_examples=256),
+    # loss_landscape.py: one batch of 256 Food-101 training images (its training transform), a fresh CLS head
+    # (102 outputs in the script, which labels Food-101's 101 classes one-hot over 102), BN in train mode.
     landscape=Landscape(layer="layer4.1.conv3", coordinates=tuple(round(0.001 * x, 3) for x in range(-100, 100)),
-                        batch=256),
+                        batch=256, data="optimization", fresh_head=102, training=True),
     curvature=Curvature(examples=1_000, lanczos_order=30, trace_samples=100),
     theory=Theory(levels=(0.0, 0.25, 0.5, 0.75, 1.0), seeds=(0, 1, 2, 3), n=200, d=20, m=10_000, steps=2_000),
 )
@@ -571,7 +582,7 @@ def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
                     key=f"flat-{source}-s{seed}", experiment=experiment,
                     axes=axes(condition=arm, arm=arm, source=source, target=target, seed=seed),
                     function="repro.liu2019.analyses:flatness", inputs=(Need(of, (WEIGHTS,)),),
-                    params=(("of", of), ("scale", scale.name))))
+                    params=(("of", of), ("scale", scale.name), ("landscape", scale.landscape))))
     elif experiment == "input_similarity":
         for rank, source in enumerate(scale.input_sources, start=1):
             for seed in scale.seeds:
