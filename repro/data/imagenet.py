@@ -282,5 +282,6 @@ def caffe_pipeline_config(training: bool, batch_size: int | None = None) -> dict
         "crop_position": "uniform random" if training else "centre",
         "mirror": training,
         "batch_size": batch_size or (TRAIN_BATCH if training else VALIDATION_BATCH),
-        "order": "shuffled, repeated" if training else "dataset order, one pass",
+        "order": ("one seeded pseudo-random order (files interleaved, a 10,000-record buffer), the same every "
+                  "epoch, repeated" if training else "dataset order, one pass"),
     }

@@ -207,6 +207,16 @@ class TaskData:
             f"{self.train_per_class}/class" if self.train_per_class else "all")
         return f"{self.dataset} task {self.task} ({size}{f', jitter {self.jitter:g}' if self.jitter else ''})"
 
+    def settings(self) -> dict:
+        """The pipeline: at paper scale Caffe's ``imagenet_train.prototxt`` data layer (training side; the
+        validation side crops the centre and does not mirror), below it the miniature's arrays."""
+        if self.dataset == "imagenet2012":
+            from repro.data.imagenet import caffe_pipeline_config
+
+            return caffe_pipeline_config(training=True, batch_size=self.batch_size or None)
+        return dict(dataset=self.dataset, mean="per-pixel mean image of the task's training set, subtracted",
+                    crop_pad=self.crop_pad, mirror=self.mirror, jitter=self.jitter)
+
 
 def with_paper_fillers(spec: CaffeNetSpec) -> CaffeNetSpec:
     """``spec`` initialised as the paper's CaffeNet: Gaussian sigma 0.01 (fc6/fc7 0.005), biases 1 in
