@@ -371,3 +371,40 @@ def test_three_steps_of_the_yosinski_training_step_match_caffes_sgd():
     assert schedule.lr_at(0) == float(golden["lr"]) and schedule.weight_decay == float(golden["weight_decay"])
     _protocol_steps(model, schedule, x, y, int(golden["steps"]))
     assert _caffenet_deviation(golden, "after", names, [v.numpy() for v in variables]) < 1e-5
+
+
+def test_neyshabur_cka_and_distances_match_their_formulas_on_the_official_network():
+    """Table 1's linear CKA of the stem and stage outputs and Table 2's L2 distances, computed by the suite's
+    analyses (:func:`stage_cka`, :func:`pair_distances`) on two Fixup ResNet-50 weight sets in float64, against
+    the formulas evaluated on the official network in PyTorch (``tools/golden_networks.py``)."""
+    from repro.models.fixup_resnet import fixup_resnet
+    from repro.neyshabur2020.analyses import pair_distances, stage_cka
+
+    golden = np.load(GOLDEN / "neyshabur_similarity.npz")
+    names = [str(n) for n in golden["names"]]
+    seed_a, seed_b, seed_x = (int(s) for s in golden["seeds"])
+    drawn_a = [w + 1.0 if n.endswith("scale") else w for n, w in zip(names, _draw(_shapes(golden), seed_a))]
+    drawn_b = [w + float(golden["perturbation"]) * d for w, d in zip(drawn_a, _draw(_shapes(golden), seed_b))]
+    models = []
+    for drawn in (drawn_a, drawn_b):
+        model = _built_in("float64", lambda: fixup_resnet((64, 64, 3), 10, seed=0))
+        for name, value in zip(names, drawn):
+            variable = _fixup_variable(model, name)
+            variable.assign(_to_keras(name, value).reshape(variable.shape))
+        models.append(model)
+    x, _ = _batch(seed_x, (16, 3, 64, 64), 10)
+    cka = stage_cka(*models, tf.cast(x, tf.float64).numpy())
+    assert list(cka) == [str(s) for s in golden["stages"]]
+    np.testing.assert_allclose(list(cka.values()), golden["cka"], rtol=1e-9)
+
+    squared = dict(zip(names, golden["squared_difference"]))
+    head = {"fc.weight", "fc.bias", "bias2"}  # the classifier and the scalar bias on its input
+    stage_of = {n: "conv1" if n in ("conv1.weight", "bias1") else n.split(".")[0] for n in names if n not in head}
+    result = pair_distances(*models)
+    np.testing.assert_allclose(result.total.l2, np.sqrt(sum(squared[n] for n in stage_of)), rtol=1e-6)
+    per_stage: dict[str, float] = {}
+    for d in result.modules:
+        per_stage[d.name.split(".")[0]] = per_stage.get(d.name.split(".")[0], 0.0) + d.l2 ** 2
+    for stage in ("conv1", "layer1", "layer2", "layer3", "layer4"):
+        expected = sum(squared[n] for n, s in stage_of.items() if s == stage)
+        np.testing.assert_allclose(per_stage[stage], expected, rtol=1e-6, err_msg=stage)

@@ -13,9 +13,10 @@ ResNet-50 (Liu's and Chen's ResNet-50: width 64, [3, 4, 6, 3], 1000 classes) at 
 Fixup ResNet-50 with the official optimizer's parameter groups (:func:`golden_fixup_resnet50`); Yosinski et
 al. 2014's CaffeNet with Caffe's SGD written out from its source (:func:`golden_caffenet`). And Chen et al. 2022's
 layer-wise transferability T computed by the official ``cal_transferability.py`` arithmetic on three ResNet-50
-weight sets (:func:`golden_chen_transferability`).
+weight sets (:func:`golden_chen_transferability`), and Neyshabur et al. 2020's linear CKA and L2 distances between
+two Fixup ResNet-50 weight sets (:func:`golden_neyshabur_similarity`).
 
-    PYTHONPATH=. python tools/golden_networks.py   # in an environment with torch (pip install -e ".[bench]")
+    PYTHONPATH=. python tools/golden_networks.py [name ...]   # with torch (pip install -e ".[bench]"); default: all
 """
 from __future__ import annotations
 
@@ -378,12 +379,76 @@ def golden_chen_transferability() -> dict:
                 torch_version=torch.__version__)
 
 
+def fixup_stage_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The outputs Table 1 compares: the stem after its ReLU (before the max-pool), then each stage's last
+    block."""
+    stem = torch.relu(model.conv1(x) + model.bias1)
+    outputs, h = [stem], nn.functional.max_pool2d(stem, 3, stride=2, padding=1)
+    for stage in range(1, 5):
+        h = getattr(model, f"layer{stage}")(h)
+        outputs.append(h)
+    return outputs
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA (Kornblith et al. 2019, eq. 5 with the linear kernel): ||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F
+    ||Y_c^T Y_c||_F) on examples-by-features matrices with centred columns, computed through the examples'
+    Gram matrices (||Y_c^T X_c||_F^2 = <X_c X_c^T, Y_c Y_c^T>_F, ||X_c^T X_c||_F = ||X_c X_c^T||_F), since the
+    features outnumber the examples."""
+    x = x.reshape(len(x), -1)
+    y = y.reshape(len(y), -1)
+    x, y = x - x.mean(0, keepdim=True), y - y.mean(0, keepdim=True)
+    gram_x, gram_y = x @ x.T, y @ y.T
+    return float((gram_x * gram_y).sum() / (torch.linalg.norm(gram_x) * torch.linalg.norm(gram_y)))
+
+
+# B's distance from A. With 16 random images the Gram matrices are near-diagonal and the stages' CKA stay between
+# 0.96 and 0.9999, but they differ from each other (and from a wrong tap) far beyond the float64 tolerance.
+PERTURBATION = 0.7
+
+
+def golden_neyshabur_similarity() -> dict:
+    """Neyshabur et al. 2020's Table 1 and Table 2 measures on two Fixup ResNet-50 weight sets (10 classes,
+    64x64, float64; no official code computes them, so the formulas are the paper's): weight set A drawn (seed
+    51, scales around 1), B = A + PERTURBATION x a second draw (seed 52); on a batch of 16 images (seed 53) the linear CKA
+    of the stem and the four stages between A and B (in PyTorch's NCHW layout: CKA does not depend on the order
+    of the features), and the squared L2 difference of every parameter, from which the whole-body and per-stage
+    distances of Table 2 follow."""
+    models = [FixupResNet50(classes=10).double() for _ in range(2)]
+    names = [name for name, _ in models[0].named_parameters()]
+    shapes = [tuple(p.shape) for _, p in models[0].named_parameters()]
+    weights_a = [w + 1.0 if name.endswith("scale") else w for name, w in zip(names, draw(shapes, seed=51))]
+    weights_b = [w + PERTURBATION * d for w, d in zip(weights_a, draw(shapes, seed=52))]
+    with torch.no_grad():
+        for model, weights in zip(models, (weights_a, weights_b)):
+            for (_, p), w in zip(model.named_parameters(), weights):
+                p.copy_(torch.tensor(w, dtype=torch.float64))
+        x, _ = batch(53, (16, 3, 64, 64), 10)
+        x = torch.tensor(x, dtype=torch.float64)
+        features = [fixup_stage_outputs(model, x) for model in models]
+    cka = [linear_cka(a, b) for a, b in zip(*features)]
+    squared = [float(np.sum(np.square(a - b))) for a, b in zip(weights_a, weights_b)]
+    return dict(names=np.array(names), shapes=np.array([str(s) for s in shapes]), seeds=np.array([51, 52, 53]),
+                perturbation=PERTURBATION, stages=np.array(["conv1", "layer1", "layer2", "layer3", "layer4"]),
+                cka=np.array(cka), squared_difference=np.array(squared), torch_version=torch.__version__)
+
+
+GOLDENS = {"lenet": golden_lenet, "resnet50": golden_resnet50, "fixup_resnet50": golden_fixup_resnet50,
+           "caffenet": golden_caffenet, "chen_transferability": golden_chen_transferability,
+           "neyshabur_similarity": golden_neyshabur_similarity}
+
+
 def main() -> None:
+    """Write the golden files named on the command line (default: every one)."""
+    import sys
+
+    chosen = sys.argv[1:] or list(GOLDENS)
+    unknown = [name for name in chosen if name not in GOLDENS]
+    if unknown:
+        raise SystemExit(f"unknown golden {', '.join(unknown)}; accepted: {', '.join(GOLDENS)}")
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, golden in (("lenet", golden_lenet), ("resnet50", golden_resnet50),
-                         ("fixup_resnet50", golden_fixup_resnet50), ("caffenet", golden_caffenet),
-                         ("chen_transferability", golden_chen_transferability)):
-        np.savez(OUT / f"{name}.npz", **golden())
+    for name in chosen:
+        np.savez(OUT / f"{name}.npz", **GOLDENS[name]())
         print(f"written: {OUT / f'{name}.npz'} (torch {torch.__version__})")
 
 

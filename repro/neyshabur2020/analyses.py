@@ -192,6 +192,16 @@ def mistakes(run: AnalysisRun, workspace: Workspace) -> dict:
                 disagreement=float(np.mean(pred_a != pred_b)), **where)
 
 
+def stage_cka(model_a: keras.Model, model_b: keras.Model, x) -> dict[str, float]:
+    """Stage -> linear CKA of its output (:func:`repro.models.fixup_resnet.module_outputs`) between the two
+    models on the examples ``x``, from the full features (Table 1)."""
+    taps = module_outputs(model_a)
+    names = [taps[stage] for stage in STAGES if stage in taps]
+    features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
+    features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
+    return {stage: linear_cka(fa, fb) for stage, fa, fb in zip(STAGES, features_a, features_b)}
+
+
 def cka(run: AnalysisRun, workspace: Workspace) -> dict:
     """Linear CKA of each stage's output (conv1, layer1..layer4) between the pair (Table 1)."""
     model_a, model_b, where = _pair(run, workspace)
@@ -204,21 +214,24 @@ def cka(run: AnalysisRun, workspace: Workspace) -> dict:
         return dict(pair=run.param("pair"), n_examples=passes.examples, **values, **where)
     x, _ = _test_set(run, workspace)
     if len(x) <= FULL_CKA_EXAMPLES:
-        features_a = feature_taps(model_a, names).predict(x, batch_size=250, verbose=0)
-        features_b = feature_taps(model_b, names).predict(x, batch_size=250, verbose=0)
-        values = {f"cka_{stage}": linear_cka(fa, fb) for stage, fa, fb in zip(STAGES, features_a, features_b)}
+        values = {f"cka_{stage}": value for stage, value in stage_cka(model_a, model_b, x).items()}
     else:  # the full Gram of 224 x 224 feature maps does not fit: minibatch CKA (Nguyen et al. 2021)
         by_layer = cross_model_cka(model_a, model_b, names, x, batch_size=CKA_BATCH)
         values = {f"cka_{stage}": by_layer[name] for stage, name in zip(STAGES, names)}
     return dict(pair=run.param("pair"), n_examples=len(x), **values, **where)
 
 
+def pair_distances(model_a: keras.Model, model_b: keras.Model):
+    """||theta_a - theta_b||_2 over every variable but the classifier's, whole and per module (Table 2)."""
+    body = {v.path: v.numpy() for v in model_a.weights if not v.path.startswith("fc")}
+    other = {v.path: v.numpy() for v in model_b.weights if not v.path.startswith("fc")}
+    return weight_distances(model_a, body, other, exclude=CLASSIFIER, modules=_module_map(model_a))
+
+
 def distances(run: AnalysisRun, workspace: Workspace) -> dict:
     """||theta_a - theta_b||_2 without the classifier, whole and per stage; per module in ``distances.csv``."""
     model_a, model_b, where = _pair(run, workspace)
-    body = {v.path: v.numpy() for v in model_a.weights if not v.path.startswith("fc")}
-    other = {v.path: v.numpy() for v in model_b.weights if not v.path.startswith("fc")}
-    result = weight_distances(model_a, body, other, exclude=CLASSIFIER, modules=_module_map(model_a))
+    result = pair_distances(model_a, model_b)
     write_csv(workspace.run_dir(run.key) / "distances.csv", [
         dict(module=d.name, l2=d.l2, size=d.size, rms=d.l2 / np.sqrt(d.size)) for d in result.modules])
     stages: dict[str, list] = {}
