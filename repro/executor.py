@@ -31,7 +31,7 @@ import numpy as np
 from repro.errors import NonFiniteLoss
 from repro.files import write_json
 from repro.runs import ALL_BUT_LAST, AnalysisRun, Run, TrainRun, analysis_function
-from repro.schedule import Chosen
+from repro.schedule import Chosen, Schedule
 from repro.store import CHECKPOINT, CONFIG_FILE, FINAL_WEIGHTS
 from repro.train import train
 from repro.transfer import transfer
@@ -116,7 +116,7 @@ def train_run(run: TrainRun, workspace: Workspace) -> dict:
         **start, **summary)
 
 
-def diverged_result(schedule, step: int, n_train: int, seconds: float) -> dict:
+def diverged_result(schedule: Schedule, step: int, n_train: int, seconds: float) -> dict:
     """The result of a run whose training loss became non-finite at update ``step``: its length and rate, the
     step, and no accuracy or loss (NaN), so that no mean over runs hides it."""
     nan = float("nan")
