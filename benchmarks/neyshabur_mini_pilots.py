@@ -181,6 +181,15 @@ def _pilot_setup(out: str, scale_name: str = "mini"):
     return scale, builder
 
 
+def _domainnet_schedule(lr: float, epochs: int, divisor: float):
+    """The pilots' DomainNet-protocol training: nominal ``lr`` / ``divisor`` at batch 32, mixup 0.7, MultiStep x0.1
+    at 30, 60 and 90 % of ``epochs``, eval-mode training accuracy on the first 500 images."""
+    from repro.neyshabur2020 import protocol
+
+    return protocol.torch_sgd(lr, epochs, 32, protocol.domainnet_milestones(epochs), lr_scale=1 / divisor,
+                              mixup_alpha=0.7, train_eval_examples=500)
+
+
 def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance: float = 0.01,
                     divisor: float = PAPER_DIVISOR, lrs: tuple[float, ...] = (0.1, 0.02)) -> None:
     """Pilots N1 and N1b: RI-T at nominal ``lrs`` / ``divisor`` (N1: the paper's 0.1 and 0.02 / 8; batch 32,
@@ -204,8 +213,7 @@ def converge_pilots(out: str, ladder: tuple[int, ...] = (20, 40, 80), tolerance:
         for lr in lrs:
             found: dict[int, dict] = {}
             for index, epochs in enumerate(ladder):
-                schedule = protocol.torch_sgd(lr, epochs, 32, protocol.domainnet_milestones(epochs),
-                                              lr_scale=1 / divisor, mixup_alpha=0.7, train_eval_examples=500)
+                schedule = _domainnet_schedule(lr, epochs, divisor)
                 found[epochs] = _cell(root, f"RIT-{name}-lr{lr:g}-e{epochs}{suffix}", builder(target, "RI-T"), data,
                                       schedule)
                 if index == 0:
@@ -238,8 +246,7 @@ def replicate_pilots(out: str, seeds: tuple[int, ...] = (1, 2, 3, 4), epochs: in
 
     scale, builder = _pilot_setup(out)
     root = Path(out) / "converge"
-    schedule = protocol.torch_sgd(lr, epochs, 32, protocol.domainnet_milestones(epochs), lr_scale=1 / divisor,
-                                  mixup_alpha=0.7, train_eval_examples=500)
+    schedule = _domainnet_schedule(lr, epochs, divisor)
     print("| target | arm | final test per seed | mean | sd | final train per seed |\n|---|---|---|---|---|---|")
     variances, dof = 0.0, 0
     for name in CONVERGE_TARGETS:

@@ -117,6 +117,18 @@ def set_values(variables: Sequence, values: Sequence) -> None:
 
 
 @contextlib.contextmanager
+def preserved_statistics(model: keras.Model) -> Iterator[None]:
+    """Context manager that restores ``model``'s non-trainable state (BatchNorm moving mean and variance) on
+    exit: the statistics a call in train mode updates, without copying the trainable weights."""
+    state = list(model.non_trainable_variables)
+    saved = get_values(state)
+    try:
+        yield
+    finally:
+        set_values(state, saved)
+
+
+@contextlib.contextmanager
 def preserved_weights(model: keras.Model) -> Iterator[None]:
     """Context manager that restores every variable of ``model`` on exit.
 
@@ -206,12 +218,8 @@ def evaluate(model: keras.Model, dataset: Iterable, loss_fn: LossFn = sparse_ce,
     (grid points, alphas) do not retrace.
     """
     if training:
-        state = list(model.non_trainable_variables)
-        saved = get_values(state)
-        try:
+        with preserved_statistics(model):
             return _evaluate(model, dataset, loss_fn, True)
-        finally:
-            set_values(state, saved)
     return _evaluate(model, dataset, loss_fn, False)
 
 

@@ -117,10 +117,10 @@ class LossProbe:
         if self.active(step):
             import tensorflow as tf
 
-            state = [v.numpy() for v in self.model.non_trainable_variables]  # BatchNorm's moving statistics
-            grads = self._gradients(tf.constant(x), tf.constant(y))
-            for variable, value in zip(self.model.non_trainable_variables, state):
-                variable.assign(value)
+            from repro.landscape.state import preserved_statistics
+
+            with preserved_statistics(self.model):  # the train-mode pass moves BatchNorm's statistics
+                grads = self._gradients(tf.constant(x), tf.constant(y))
             self._pending = (float(tf.linalg.global_norm(grads)), grads[self._index].numpy())
 
     def after(self, step: int, x, y) -> dict | None:
