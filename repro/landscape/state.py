@@ -117,31 +117,29 @@ def set_values(variables: Sequence, values: Sequence) -> None:
 
 
 @contextlib.contextmanager
-def preserved_statistics(model: keras.Model) -> Iterator[None]:
-    """Context manager that restores ``model``'s non-trainable state (BatchNorm moving mean and variance) on
-    exit: the statistics a call in train mode updates, without copying the trainable weights."""
-    state = list(model.non_trainable_variables)
-    saved = get_values(state)
+def _restored(variables: Sequence) -> Iterator[None]:
+    """Puts ``variables`` back to their values at entry on exit, even if the block raises."""
+    saved = get_values(variables)
     try:
         yield
     finally:
-        set_values(state, saved)
+        set_values(variables, saved)
 
 
-@contextlib.contextmanager
-def preserved_weights(model: keras.Model) -> Iterator[None]:
+def preserved_statistics(model: keras.Model) -> contextlib.AbstractContextManager:
+    """Context manager that restores ``model``'s non-trainable state (BatchNorm moving mean and variance) on
+    exit: the statistics a call in train mode updates, without copying the trainable weights."""
+    return _restored(list(model.non_trainable_variables))
+
+
+def preserved_weights(model: keras.Model) -> contextlib.AbstractContextManager:
     """Context manager that restores every variable of ``model`` on exit.
 
     Covers trainable weights and non-trainable state (BatchNorm moving mean
     and variance), so an analysis that perturbs or interpolates weights
     leaves the model bit-identical afterwards, even if it raises.
     """
-    variables = list(model.variables)
-    saved = get_values(variables)
-    try:
-        yield
-    finally:
-        set_values(variables, saved)
+    return _restored(list(model.variables))
 
 
 @dataclass(frozen=True)
