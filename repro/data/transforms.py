@@ -21,6 +21,9 @@ JSON-ready record (kind + parameters + seed) written to config.json.
 - :class:`Jitter` gives every image its own random pose, scale, position
   and pixel noise: a harder version of a task whose images are all centred,
   upright and clean.
+- :class:`StreetRendering` renders centred digits the way house-number
+  crops look (SVHN): parts of neighbouring digits at the sides, a random
+  foreground and background grey level of either polarity, blur and noise.
 
 Both shuffles are a fixed gather of the flattened image: ``gather_index``
 exposes it, so a tf.data pipeline can apply the same permutation with
@@ -220,6 +223,62 @@ class Jitter:
         return {"transform": "jitter", **asdict(self),
                 "rule": "per image: rotation U(-15s, 15s) deg, scale U(1-0.1s, 1+0.1s), shift U(-s, s) px, "
                         "bilinear, zero fill; then + N(0, (0.1s)^2) noise, clipped to [0, 1]"}
+
+
+@dataclass(frozen=True)
+class StreetRendering:
+    """House-number-like rendering of centred digit images in [0, 1] (SVHN's look on MNIST strokes).
+
+    Image i becomes ``clip(b + (f - b) * stroke + noise * eps, 0, 1)``: ``stroke`` is the image shifted by a
+    vector uniform in [-shift, shift]^2 pixels, with, when ``neighbours``, two other images of the same array
+    (drawn uniformly) shifted left and right by a distance uniform in [``gap``, ``gap`` + 4] pixels and merged
+    by the pixel-wise maximum, so parts of them show at the sides as in a house-number crop; then blurred by a
+    Gaussian of sigma uniform in [0, ``blur``]. Background b and foreground f are grey levels uniform in
+    [0, 1] with |f - b| >= ``contrast`` (drawn again until it holds), so half the images are dark on light;
+    eps ~ N(0, 1) per pixel. Everything comes from ``default_rng(seed)`` in array order: the same array
+    gives the same images, as a fixed data set does.
+    """
+
+    seed: int
+    neighbours: bool = True
+    shift: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    contrast: float = 0.3
+    gap: float = 14.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The rendered copy of ``x`` (N, H, W, C) with values in [0, 1], float32."""
+        _check_nhwc(x)
+        if not 0 <= self.contrast < 1:
+            raise BadArgument(f"contrast {self.contrast!r} is not accepted; accepted: a number in [0, 1)")
+        x = np.asarray(x, dtype=np.float32)
+        rng = np.random.default_rng(self.seed)
+        n = len(x)
+        out = np.empty_like(x)
+        for i in range(n):
+            shift = rng.uniform(-self.shift, self.shift, 2)
+            stroke = scipy.ndimage.shift(x[i], (shift[0], shift[1], 0), order=1, mode="constant")
+            if self.neighbours:
+                for side in (-1, 1):
+                    other = x[rng.integers(n)]
+                    offset = side * rng.uniform(self.gap, self.gap + 4)
+                    dy = rng.uniform(-self.shift, self.shift)
+                    stroke = np.maximum(stroke, scipy.ndimage.shift(other, (dy, offset, 0), order=1,
+                                                                    mode="constant"))
+            sigma = rng.uniform(0, self.blur)
+            if sigma > 0:
+                stroke = scipy.ndimage.gaussian_filter(stroke, (sigma, sigma, 0))
+            background, foreground = rng.uniform(0, 1, 2)
+            while abs(foreground - background) < self.contrast:
+                background, foreground = rng.uniform(0, 1, 2)
+            eps = rng.standard_normal(stroke.shape).astype(np.float32)
+            out[i] = background + (foreground - background) * stroke + self.noise * eps
+        return np.clip(out, 0.0, 1.0)
+
+    def describe(self) -> dict:
+        """Record for config.json."""
+        return {"transform": "street_rendering", **asdict(self)}
 
 
 def image_shuffle(block: str, seed: int) -> "BlockShuffle | PixelShuffle":
