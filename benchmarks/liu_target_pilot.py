@@ -36,10 +36,10 @@ HEADROOM = 0.10  # the ceiling must lie this far above the random-init mean
 
 def lenet_schedule(epochs: int = 100) -> Schedule:
     """lenet.py: SGD lr 0.01 constant, momentum 0.9 (torch form), weight decay 5e-4 on every parameter,
-    batch 64, ``epochs`` epochs, 10 evaluations."""
+    batch 64, ``epochs`` epochs, 10 evaluations, each also on the first 600 training images (convergence)."""
     return Schedule(base_lr=0.01, batch_size=64, length=epochs, unit="epoch", policy="constant", evals=10,
                     momentum=0.9, weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, momentum_form="torch",
-                    top_k=1)
+                    top_k=1, train_eval_examples=600)
 
 
 def rendered(x: np.ndarray, y: np.ndarray, slices: list[tuple[int, int]], seed: int, params: dict):
