@@ -13,6 +13,7 @@ no source is trained.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from repro.data import splits
 from repro.data.arrays import load_arrays
 from repro.data.transforms import StreetRendering
 from repro.models.lenet import lenet
-from repro.schedule import Schedule
+from repro.liu2019.protocol import official_sgd
 from repro.train import TrainData, train
 
 CANDIDATES = {
@@ -34,12 +35,11 @@ BAND = (0.60, 0.80)  # random-init accuracy the rule accepts
 HEADROOM = 0.10  # the ceiling must lie this far above the random-init mean
 
 
-def lenet_schedule(epochs: int = 100) -> Schedule:
-    """lenet.py: SGD lr 0.01 constant, momentum 0.9 (torch form), weight decay 5e-4 on every parameter,
-    batch 64, ``epochs`` epochs, 10 evaluations, each also on the first 600 training images (convergence)."""
-    return Schedule(base_lr=0.01, batch_size=64, length=epochs, unit="epoch", policy="constant", evals=10,
-                    momentum=0.9, weight_decay=5e-4, bias_lr_mult=1.0, decay_biases=True, momentum_form="torch",
-                    top_k=1, train_eval_examples=600)
+def lenet_schedule(n_train: int):
+    """lenet.py's fine-tuning schedule (``official_sgd(100, 64)``: SGD lr 0.01 constant, momentum 0.9, weight
+    decay 5e-4, batch 64, 100 epochs), resolved for ``n_train`` images, each of its 10 evaluations also on the
+    first 600 training images (convergence)."""
+    return replace(official_sgd(100, 64), train_eval_examples=600).resolve(n_train)
 
 
 def rendered(x: np.ndarray, y: np.ndarray, slices: list[tuple[int, int]], seed: int, params: dict):
@@ -53,7 +53,7 @@ def run(name: str, data: TrainData, seed: int, out: Path) -> tuple[float, float]
     """Final test accuracy and the training accuracy of the last evaluation interval."""
     import csv
 
-    result = train(lenet(10, seed=seed), data, lenet_schedule(), out / name, data_seed=seed)
+    result = train(lenet(10, seed=seed), data, lenet_schedule(len(data.x_train)), out / name, data_seed=seed)
     with (out / name / "metrics.csv").open() as handle:
         last = list(csv.DictReader(handle))[-1]
     return result.acc_final, float(last["train_acc"])
