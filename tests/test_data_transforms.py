@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from repro.data.transforms import BlockShuffle, GaussianNoise, Invert, Jitter, PixelShuffle, Rotate
+from repro.data.transforms import BlockShuffle, GaussianNoise, Invert, Jitter, PixelShuffle, Rotate, StreetRendering
 from repro.errors import BadArgument
 
 
@@ -116,3 +116,25 @@ def test_jitter_moves_each_image_by_its_own_affine_map_within_the_stated_ranges(
     assert abs(float(noise.std()) - 0.2) < 0.01  # pixel noise of std 0.1 s; clipping is rare at 0.5
     with pytest.raises(BadArgument, match="jitter strength"):
         Jitter(-1, 0)(x)
+
+
+def test_street_rendering_paints_strokes_in_two_grey_levels_of_either_polarity_with_neighbours_at_the_sides():
+    """Noiseless, unblurred: every pixel is b + (f - b) * stroke with |f - b| >= contrast, both polarities occur,
+    the neighbours reach only the sides, and the seed fixes the data set."""
+    x = np.zeros((400, 28, 28, 1), np.float32)
+    x[:, 10:18, 12:16, 0] = 1.0  # a bar in the middle columns 12-15
+    plain = StreetRendering(0, neighbours=False, contrast=0.3)(x)
+    background, foreground = plain[:, 0, 0, 0], plain[:, 12, 13, 0]
+    assert np.all(np.abs(foreground - background) >= 0.3 - 1e-6)
+    assert 0.3 < np.mean(foreground < background) < 0.7  # dark on light about half the time
+    assert np.allclose(plain[:, 0, :, 0], background[:, None])  # flat background without noise
+    with_neighbours = StreetRendering(0, neighbours=True, contrast=0.3)(x)
+    sides = (with_neighbours[:, 12, :, 0] != with_neighbours[:, 0, :1, 0])  # stroke pixels on the middle row
+    assert sides[:, :8].any() and sides[:, 20:].any()  # the neighbours' bars 14-18 px away show at both sides
+    assert not (plain[:, 12, :8, 0] != plain[:, 0, :1, 0]).any()  # and only with neighbours
+    again = StreetRendering(0, neighbours=True, noise=0.1)(x)
+    assert np.array_equal(again, StreetRendering(0, neighbours=True, noise=0.1)(x))
+    assert not np.array_equal(again, StreetRendering(1, neighbours=True, noise=0.1)(x))
+    assert again.min() >= 0 and again.max() <= 1
+    with pytest.raises(BadArgument, match="contrast"):
+        StreetRendering(0, contrast=1.5)(x)

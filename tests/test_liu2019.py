@@ -76,7 +76,7 @@ def test_deviation_is_logged_every_step_and_ends_at_the_weights(smoke):
 
 def test_sources_are_shared_by_key_and_checkpointed_every_epoch(smoke):
     sources = sorted(p.name for p in (smoke / "sources" / "smoke").iterdir())
-    assert len(sources) == 7  # digits, fashion, fashion-shuffled and four MNIST label relations
+    assert len(sources) == 6  # fashion, fashion-shuffled and MNIST with each of the four label relations
     fashion = next(smoke / "sources" / "smoke" / s for s in sources if s.startswith("lenet-fashion-fashion"))
     epochs = sorted(p.name for p in (fashion / "checkpoints").iterdir())
     assert epochs == [f"epoch-{e:03d}.weights.npz" for e in range(protocol.SMOKE.source_schedule.length + 1)]
@@ -87,18 +87,23 @@ def test_shared_configurations_reuse_one_run(smoke):
     reused = {r["run_key"]: r["reused"] for e in ("input_similarity", "checkpoints") for r in rows(scale_dir, e)}
     assert reused["in-random-s2"] == "dev-random-s2"  # random arms do not depend on the head rule
     assert reused["in-fashion-s1"] == ""  # lenet.py transfers the head, the ResNet scripts (deviation) do not
-    assert reused["ck-e2-s1"] == "in-fashion-s1"  # the final checkpoint of the 2-epoch smoke source
-    assert reused["in-digits-s1"] == "" and reused["ck-e1-s1"] == ""
+    assert reused["ck-e2-s1"] == "in-mnist-s1"  # the final checkpoint of the 2-epoch smoke source
+    assert reused["in-fashion-shuffled-s1"] == "" and reused["ck-e1-s1"] == ""
+    labels = {r["run_key"]: r["reused"] for r in rows(scale_dir, "label_similarity")}
+    assert labels["lab-mnist-s1"] == "in-mnist-s1"  # identical labels: the input series' MNIST source
+    assert labels["lab-mnist-coarsened-s1"] == ""
 
 
 def test_pretrained_runs_copy_the_body_and_the_head_where_the_code_does(smoke):
     runs = smoke / "liu2019" / "smoke" / "runs"
     new_head = json.loads((runs / "dev-fashion-s1" / "config.json").read_text())["transfer"]
     assert new_head["copied"] == ["conv1", "conv2", "fc1"] and new_head["reinitialized"][0] == "cls_fc1"
-    identical = json.loads((runs / "lab-mnist-identical-s1" / "config.json").read_text())["transfer"]
+    identical = json.loads((runs / "in-mnist-s1" / "config.json").read_text())["transfer"]
     coarse = json.loads((runs / "lab-mnist-coarsened-s1" / "config.json").read_text())["transfer"]
     assert identical["copied"] == ["conv1", "conv2", "fc1", "cls_fc1", "cls_fc2", "cls_fc3"]
     assert coarse["copied"] == ["conv1", "conv2", "fc1", "cls_fc1", "cls_fc2"] and coarse["reinitialized"] == ["cls_fc3"]
+    head = json.loads((runs / "opt-mnist-head-s1" / "config.json").read_text())["transfer"]
+    assert head["copied"] == identical["copied"]  # L-C3's theory setting keeps the source's head
 
 
 def test_optimization_runs_freeze_conv1_and_probe_conv2(smoke):

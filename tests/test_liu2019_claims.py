@@ -17,7 +17,7 @@ from repro.liu2019.claims import LABEL_ORDER, RULES, Measured
 from repro.verdicts import combine
 
 MINI = protocol.MINI
-SEEDS = MINI.seeds  # (1, 2)
+SEEDS = (1, 2)  # hand-built measurements: two seeds per arm
 
 # per-seed values of one arm or group: a clear effect, its reverse, and a difference inside the noise
 HOLD = ((1.0, 1.1), (2.0, 2.1))  # (pretrained, random): random - pretrained = 1.0 +- 0.14
@@ -31,13 +31,13 @@ def judge(claim: str, **experiments) -> tuple[str, dict[str, str], dict]:
     return combine(parts), {p.label: p.outcome for p in parts}, {p.label: p for p in parts}
 
 
-def arm_rows(**columns) -> list[dict[str, str]]:
-    """Rows of a pretrained-vs-random experiment: ``column=((pretrained per seed), (random per seed))``."""
+def arm_rows(conditions=("pretrained", "random"), **columns) -> list[dict[str, str]]:
+    """Rows of an experiment of arms: ``column=((first condition per seed), (second per seed), ...)``."""
     rows = []
-    for i, arm in enumerate(protocol.ARMS):
+    for i, condition in enumerate(conditions):
         for k, seed in enumerate(SEEDS):
-            rows.append({"condition": arm, "arm": arm, "seed": str(seed),
-                         **{c: str(v[i][k]) for c, v in columns.items()}})
+            rows.append({"condition": condition, "arm": "random" if condition == "random" else "pretrained",
+                         "seed": str(seed), **{c: str(v[i][k]) for c, v in columns.items()}})
     return rows
 
 
@@ -57,15 +57,32 @@ L_C1 = {"deviation_conv": ("deviation", "a"), "surface_mean_rise": ("flatness", 
         "top_eigenvalue": ("flatness", "c"), "hessian_trace": ("flatness", "d")}
 
 
-def l_c1(**override):
+DISSIMILAR = (3.0, 3.1)  # the dissimilar source's deviation per seed: above either arm of HOLD, FAIL and TIE
+
+
+def l_c1(dissimilar=DISSIMILAR, **override):
     columns = {c: override.get(c, HOLD) for c in L_C1}
-    return judge("L-C1", deviation=arm_rows(deviation_conv=columns["deviation_conv"]),
+    deviation = (arm_rows(("pretrained", "random", "pretrained-dissimilar"),
+                          deviation_conv=(*columns["deviation_conv"], dissimilar))
+                 if dissimilar else arm_rows(deviation_conv=columns["deviation_conv"]))
+    return judge("L-C1", deviation=deviation,
                  flatness=arm_rows(**{c: v for c, v in columns.items() if c != "deviation_conv"}))
 
 
 def test_l_c1_holds_when_pretrained_moves_less_and_sits_flatter_by_every_measure():
     outcome, parts, _ = l_c1()
-    assert outcome == "holds" and parts == {"a": "holds", "b": "holds", "c": "holds", "d": "holds"}
+    assert outcome == "holds" and parts == {"a": "holds", "b": "holds", "c": "holds", "d": "holds", "e": "holds"}
+
+
+@pytest.mark.parametrize("dissimilar, outcome", [((0.5, 0.6), "fails"), ((1.0, 1.2), "inconclusive")])
+def test_l_c1_e_compares_the_similar_source_with_the_dissimilar_one(dissimilar, outcome):
+    claim, parts, by_label = l_c1(dissimilar=dissimilar)  # the similar source moves 1.0 / 1.1
+    assert parts["e"] == outcome and claim == outcome and "pretrained-dissimilar" in by_label["e"].evidence
+
+
+def test_l_c1_e_is_not_applicable_with_one_source():
+    claim, parts, _ = l_c1(dissimilar=None)
+    assert parts["e"] == "not applicable" and claim == "holds"
 
 
 @pytest.mark.parametrize("column", L_C1)
@@ -128,16 +145,24 @@ def test_l_c2_each_part_fails_on_the_opposite_and_is_inconclusive_within_noise(c
 L_C3 = {"share_per_example": "a", "share_hessian": "b"}
 
 
-def l_c3(**override):
+HEAD = "pretrained-transferred-head"
+
+
+def l_c3(head=HOLD[0], **override):
+    """``head``: the transferred-head arm's shares per seed (both columns); None: no such arm."""
     columns = {c: override.get(c, HOLD) for c in L_C3}
     # a gradient norm whose spread over time is larger for pretrained: no longer judged (convergence)
-    return judge("L-C3", optimization=arm_rows(**columns, grad_norm_cv=FAIL))
+    if head is None:
+        return judge("L-C3", optimization=arm_rows(**columns, grad_norm_cv=FAIL))
+    return judge("L-C3", optimization=arm_rows(("pretrained", "random", HEAD), grad_norm_cv=(*FAIL, FAIL[0]),
+                                               **{c: (*v, head) for c, v in columns.items()}))
 
 
 def test_l_c3_holds_on_smaller_shares_and_marks_the_untestable_parts():
     outcome, parts, by_label = l_c3()
     assert outcome == "holds"
-    assert parts == {"a": "holds", "b": "holds", "c": "not applicable", "d": "not applicable"}
+    assert parts == {"a": "holds", "b": "holds", "c": "not applicable", "d": "not applicable", "e": "holds",
+                     "f": "holds"}
     assert "layer by layer" in by_label["c"].evidence and "intervention" in by_label["d"].evidence
 
 
@@ -149,9 +174,21 @@ def test_l_c3_each_part_fails_on_the_opposite_and_is_inconclusive_within_noise(c
     assert parts["c"] == parts["d"] == "not applicable"
 
 
+@pytest.mark.parametrize("head, outcome", [((2.5, 2.6), "fails"), ((1.5, 2.5), "inconclusive")])
+def test_l_c3_e_f_judge_the_transferred_head_arm_against_random(head, outcome):
+    claim, parts, by_label = l_c3(head=head)  # random: 2.0 / 2.1
+    assert parts["e"] == parts["f"] == outcome and claim == outcome and HEAD in by_label["e"].evidence
+    assert parts["a"] == parts["b"] == "holds"
+
+
+def test_l_c3_e_f_are_not_applicable_without_a_transferred_head_arm():
+    claim, parts, _ = l_c3(head=None)
+    assert parts["e"] == parts["f"] == "not applicable" and claim == "holds"
+
+
 # --- L-C4 ----------------------------------------------------------------------------------------
 
-INPUT = MINI.input_sources  # digits, fashion, fashion-shuffled, random
+INPUT = MINI.input_sources  # mnist, fashion, fashion-shuffled, random
 
 
 def l_c4(acc=(0.95, 0.90, 0.85, 0.80), dev=(1.0, 2.0, 3.0, 9.0), acc_spread=0.002, dev_spread=0.05):
@@ -167,9 +204,9 @@ def test_l_c4_holds_and_leaves_the_random_arm_out_of_the_orderings():
 
 
 @pytest.mark.parametrize("kwargs, label, outcome", [
-    (dict(acc=(0.90, 0.95, 0.85, 0.80)), "a", "fails"),          # fashion beats digits beyond noise
+    (dict(acc=(0.90, 0.95, 0.85, 0.80)), "a", "fails"),          # fashion beats mnist beyond noise
     (dict(acc=(0.85, 0.90, 0.95, 0.80)), "a", "fails"),          # reversed end to end
-    (dict(acc=(0.90, 0.9005, 0.85, 0.80)), "a", "inconclusive"),  # digits and fashion tie
+    (dict(acc=(0.90, 0.9005, 0.85, 0.80)), "a", "inconclusive"),  # mnist and fashion tie
     (dict(acc=(0.95, 0.90, 0.85, 0.99)), "b", "fails"),          # random init beats the most similar source
     (dict(acc=(0.95, 0.90, 0.85, 0.9495)), "b", "inconclusive"),
     (dict(dev=(3.0, 2.0, 1.0, 9.0)), "c", "fails"),
@@ -188,8 +225,8 @@ def l_c5(acc=None, dev=None, spread_acc=0.002, spread_dev=0.05):
     acc = acc or dict(zip(LABEL_ORDER, (0.96, 0.94, 0.92, 0.88)))
     dev = dev or dict(zip(LABEL_ORDER, (2.0, 3.0, 5.0, 7.0)))
     return judge("L-C5", label_similarity=source_rows({
-        f"mnist-{r}": {"test_acc_final": spread(acc[r], spread_acc), "deviation_conv": spread(dev[r], spread_dev)}
-        for r in protocol.LABEL_RELATIONS}))
+        source: {"test_acc_final": spread(acc[r], spread_acc), "deviation_conv": spread(dev[r], spread_dev)}
+        for source, r in zip(MINI.label_sources, protocol.LABEL_RELATIONS)}))
 
 
 def test_l_c5_orders_permuted_labels_last_with_the_head_transferred():

@@ -2,7 +2,7 @@
 
 A rule reads :class:`Measured` (the rows of every experiment that ran) and
 raises :class:`repro.compare.NotMeasured` when a cell it needs has no rows.
-The replicates are the fine-tuning seeds of each arm or source (2 at mini, 3
+The replicates are the fine-tuning seeds of each arm or source (4 at mini, 3
 at paper scale; the seed-to-seed spread is the noise) and, for the theory,
 its seeds (4). ``se`` = sd (ddof 1) / sqrt(n); the se of a difference of two
 arms is ``sqrt(se_a^2 + se_b^2)``, except in the theory, whose levels and arms
@@ -69,18 +69,33 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _lower_for_pretrained(label: str, says: str, m: Measured, experiment: str, column: str, name: str, *,
-                          scale: float = 1.0, unit: str = "") -> Part:
-    """The paper says ``column`` is smaller for the pretrained arm: ``random - pretrained > 0``."""
-    pre = m.values(experiment, column, condition="pretrained") * scale
-    ran = m.values(experiment, column, condition="random") * scale
+                          scale: float = 1.0, unit: str = "", condition: str = "pretrained",
+                          against: str = "random") -> Part:
+    """The paper says ``column`` is smaller for ``condition`` (the similar source's arm) than for ``against``
+    (random init): ``against - condition > 0``."""
+    pre = m.values(experiment, column, condition=condition) * scale
+    ran = m.values(experiment, column, condition=against) * scale
     return greater(label, says, _mean(ran) - _mean(pre), se_of_difference(se_of_mean(pre), se_of_mean(ran)),
-                   unit=unit, what=f"{name} pretrained {_mean(pre):.3g} vs random {_mean(ran):.3g} "
-                                   f"({len(pre)}+{len(ran)} seeds); random - pretrained")
+                   unit=unit, what=f"{name} {condition} {_mean(pre):.3g} vs {against} {_mean(ran):.3g} "
+                                   f"({len(pre)}+{len(ran)} seeds); {against} - {condition}")
+
+
+def _has(m: Measured, experiment: str, condition: str) -> bool:
+    return any(r.get("condition") == condition for r in m.rows.get(experiment, []))
 
 
 def l_c1(m: Measured) -> list[Part]:
     """(a) smaller conv deviation; a flatter minimum by (b) the surface, (c) the top Hessian eigenvalue, (d) the
-    Hessian trace: each for pretrained vs random, beyond 2 se."""
+    Hessian trace: each for the similar source's arm vs random, beyond 2 se; (e) a smaller conv deviation from
+    the similar source than from the dissimilar one (not applicable without a dissimilar arm)."""
+    similar_closer = (
+        _lower_for_pretrained("e", "the weights stay close to the pretrained ones when transferred to a similar "
+                              "target (abstract, 1): a smaller conv deviation from the similar source than from "
+                              "the dissimilar one", m, "deviation", "deviation_conv", "D",
+                              against="pretrained-dissimilar")
+        if _has(m, "deviation", "pretrained-dissimilar") else
+        not_applicable("e", "the weights stay close to the pretrained ones when transferred to a similar target "
+                       "(abstract, 1)", "this scale fine-tunes from one source only"))
     return [
         _lower_for_pretrained("a", "the fine-tuned weights stay close to the pretrained ones (abstract, 1): a "
                               "smaller conv deviation than training from random init", m, "deviation",
@@ -92,6 +107,7 @@ def l_c1(m: Measured) -> list[Part]:
                               "the training-loss Hessian", m, "flatness", "top_eigenvalue", "lambda_max"),
         _lower_for_pretrained("d", "a flatter minimum (abstract, 1), by curvature: a smaller Hessian trace", m,
                               "flatness", "hessian_trace", "trace"),
+        similar_closer,
     ]
 
 
@@ -112,8 +128,25 @@ def l_c2(m: Measured) -> list[Part]:
 
 
 def l_c3(m: Measured) -> list[Part]:
-    """(a), (b) the principal gradient component's share at the start is smaller for pretrained, in the two
-    readings of 'principal component'; (c) and (d) are not applicable (not measured, causal)."""
+    """(a), (b) the principal gradient component's share at the start is smaller for pretrained with a new head
+    (the ResNet scripts' setting), in the two readings of 'principal component'; (c) and (d) are not applicable
+    (not measured, causal); (e), (f) the same two shares with the source's head transferred (the theory's
+    setting, where the residual is y - f_pretrained(x)), not applicable without that arm."""
+    head = "pretrained-transferred-head"
+    if _has(m, "optimization", head):
+        transferred = [
+            _lower_for_pretrained("e", "the principal component is suppressed with the source's head transferred "
+                                  "(the theory's setting: the residual y - f_pretrained(x)), read as PCA of the "
+                                  "per-example gradients: a smaller s1^2 / sum s_i^2", m, "optimization",
+                                  "share_per_example", "s1^2/sum", condition=head),
+            _lower_for_pretrained("f", "the same with the head transferred, along the top Hessian eigenvector: a "
+                                  "smaller (v1 . g)^2 / ||g||^2", m, "optimization", "share_hessian",
+                                  "(v1.g)^2/|g|^2", condition=head)]
+    else:
+        transferred = [not_applicable(label, "the principal component is suppressed with the source's head "
+                                      "transferred (the theory's setting)", "this scale has no arm that keeps the "
+                                      "source's head (its source and target label spaces differ)")
+                       for label in ("e", "f")]
     return [
         _lower_for_pretrained("a", "the principal component of the gradient is suppressed in the pretrained "
                               "parameters (abstract, 2), read as PCA of the per-example gradients of the probed "
@@ -130,6 +163,7 @@ def l_c3(m: Measured) -> list[Part]:
         not_applicable("d", "the improvement is largely attributable to this suppression (abstract, 2)",
                        "an attribution needs an intervention on the gradient's principal component, which the "
                        "protocol does not make; (a) and (b) test the fact it rests on"),
+        *transferred,
     ]
 
 

@@ -3,8 +3,9 @@
 One function per figure, each ``(scale_dir, scale) -> Path | None``: it reads
 the experiment's CSV and the per-run files under ``<scale_dir>/runs/``,
 writes ``<scale_dir>/<name>.png`` and returns its path, or None when the
-experiment has no rows. Arms: pretrained blue, random red; curves are the
-mean over seeds with the seeds' range shaded.
+experiment has no rows. Arms: pretrained from the similar source blue, from
+the dissimilar source green, with the source's head transferred purple,
+random red; curves are the mean over seeds with the seeds' range shaded.
 
 - :func:`deviation_curves` ``deviation.png``: sum_l ||W_l(t) - W_l(0)||_F per step, conv and fc kernels (Exp L-A)
 - :func:`surfaces` ``surfaces.png``: the 2-D filter-normalised surfaces of both arms, same levels (Exp L-B)
@@ -24,10 +25,11 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from repro.liu2019.protocol import ARMS, THEORY_KINDS, Scale
+from repro.liu2019.protocol import THEORY_KINDS, Scale
 from repro.plotting import experiment_rows, save_figure
 
-ARM_COLOUR = {"pretrained": "#1f3b8c", "random": "#a61c1c"}
+ARM_COLOUR = {"pretrained": "#1f3b8c", "pretrained-dissimilar": "#3a8c3a", "pretrained-transferred-head": "#7b3294",
+              "random": "#a61c1c"}  # condition -> colour, in the legends' order
 SERIES_COLOUR = {"input": "#1f3b8c", "label": "#e08214"}
 
 
@@ -61,9 +63,9 @@ def _arm_panels(figure: Figure, scale_dir: Path, rows: list[dict], panels: Seque
     """One panel per (steps.csv column, title): both arms' mean curves against the training step."""
     for index, (column, title) in enumerate(panels):
         axis = figure.add_subplot(1, len(panels), index + 1)
-        for arm in ARMS:
-            curves = [_run_csv(scale_dir, r, "steps.csv") for r in rows if r["condition"] == arm]
-            _mean_curve(axis, curves, "step", column, ARM_COLOUR[arm], arm)
+        for condition, colour in ARM_COLOUR.items():
+            curves = [_run_csv(scale_dir, r, "steps.csv") for r in rows if r["condition"] == condition]
+            _mean_curve(axis, curves, "step", column, colour, condition)
         axis.set(xlabel="training step", ylabel=ylabel, title=title, yscale=yscale)
         axis.legend(fontsize=8)
 
@@ -99,7 +101,7 @@ def surfaces(scale_dir: Path, scale: Scale) -> Path | None:
     path = scale_dir / "surfaces.png"
     rows = [r for r in experiment_rows(scale_dir, "flatness") if int(r["seed"]) == scale.seeds[0]]
     found = []
-    for arm in ARMS:
+    for arm in ARM_COLOUR:
         row = next((r for r in rows if r["condition"] == arm), None)
         file = scale_dir / "runs" / row["run_key"] / "surface.npz" if row else None
         if file is not None and file.is_file():

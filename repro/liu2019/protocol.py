@@ -76,11 +76,16 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Target:
+    """A target; ``rendering``: keyword arguments of :class:`repro.data.transforms.StreetRendering` applied to
+    its training (seed 0) and test (seed 1) images, each split rendered on its own (``()``: the images as
+    they are)."""
+
     name: str
     train: Dataset
     test: Dataset
     classes: int
     description: str
+    rendering: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,18 +170,30 @@ class Theory:
 class Setting:
     """Network, target and schedule of one group of experiments.
 
-    ``head``: what the pretrained arm does with the source's classifier head.
+    ``sources``: the pretrained arms' sources (keys of ``Scale.sources``, or
+    "imagenet", a weights file), the one similar to the target first: its arm
+    is the condition ``pretrained``, a second one ``pretrained-dissimilar``.
+    ``head``: what the pretrained arms do with the source's classifier head.
     "new": the ResNet scripts' fresh ``CLS`` head on the pretrained backbone
     (at mini, LeNet's body transferred and its ``LeNet_cls`` head freshly
-    initialised); "transferred": ``lenet.py``, which loads the pretrained head too.
+    initialised); "transferred": ``lenet.py``, which loads the pretrained head
+    too. ``head_transferred``: sources also fine-tuned with their head
+    transferred, beside the setting's rule (condition
+    ``pretrained-transferred-head``: the theory's setting for L-C3).
     """
 
     network: str  # "lenet" or "resnet50"
     target: Target
     schedule: Schedule
-    source: str  # the pretrained arm's source: a key of Scale.sources, or "imagenet" (weights file)
+    sources: tuple[str, ...]
     head: str = "new"  # "new" or "transferred"
     class_balanced: bool = False  # the ResNet scripts' class-balanced sampling
+    head_transferred: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """The similar source: the pretrained arm of the feasibility experiments' settings."""
+        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -216,50 +233,53 @@ class Scale:
 
 # ----------------------------------------------------------------------------- mini scale
 
+STREET_RENDERING = (("neighbours", False), ("noise", 0.1))  # pilot T's choice (papers/liu2019/README.md)
 MINI_TARGET = Target(
-    "mnist600", Dataset("mnist5k", start=0, stop=60), Dataset("mnist5k", start=60, stop=210), 10,
-    "600 MNIST images (60 per class of MNIST-5k) standing in for the code's 600 SVHN images; "
-    "tested on 1,500 other MNIST-5k images")
-MINI_SOURCE_SIZE = 170  # per class: every class of the 8x8 digits has at least 174 images
+    "street600", Dataset("mnist5k", start=0, stop=60), Dataset("mnist5k", start=60, stop=210), 10,
+    "600 MNIST-5k images (60 per class) rendered like house-number crops (StreetRendering: a random grey level "
+    "of either polarity for digit and background, pixel noise), standing in for the code's 600 SVHN images; "
+    "tested on 1,500 other MNIST-5k images rendered the same way", rendering=STREET_RENDERING)
+MINI_SOURCE_SIZE = 170  # per class, 1,700 images: the size of every mini source
 
 
-def _mnist_source(labels: str) -> Source:
-    return Source(f"mnist-{labels}", Dataset("mnist5k", start=210, stop=210 + MINI_SOURCE_SIZE),
+def _mnist_source(labels: str, epochs: int = 0) -> Source:
+    name = "mnist" if labels == "identical" else f"mnist-{labels}"
+    if epochs:
+        name += "-long"
+    return Source(name, Dataset("mnist5k", start=210, stop=210 + MINI_SOURCE_SIZE),
                   Dataset("mnist5k", start=380, stop=480),
-                  f"1,700 MNIST-5k images disjoint from the target's, {labels} labels", labels=labels)
+                  f"1,700 clean MNIST-5k images disjoint from the target's, {labels} labels"
+                  + (f", trained {epochs} epochs, well beyond convergence" if epochs else ""),
+                  labels=labels, epochs=epochs)
 
 
 MINI_SOURCES = {
-    "digits": Source("digits", Dataset("digits", start=0, stop=MINI_SOURCE_SIZE), Dataset("digits", start=MINI_SOURCE_SIZE),
-                     "scikit-learn 8x8 handwritten digits upsampled to 28x28 (bilinear): the same kind of "
-                     "inputs as the target at a lower resolution"),
     "fashion": Source("fashion", Dataset("fashion_mnist", start=0, stop=MINI_SOURCE_SIZE),
                       Dataset("fashion_mnist", "test", start=0, stop=100),
-                      "Fashion-MNIST, 170 images per class (the code's source)"),
+                      "Fashion-MNIST, 170 images per class (the code's lenet_fashion.pkl)"),
     "fashion-shuffled": Source("fashion-shuffled", Dataset("fashion_mnist", start=0, stop=MINI_SOURCE_SIZE),
                                Dataset("fashion_mnist", "test", start=0, stop=100),
                                "the same Fashion-MNIST images block-shuffled with 4x4-pixel blocks", block=4),
+    **{s.name: s for s in (_mnist_source(labels) for labels in LABEL_RELATIONS)},
     # L-C6 needs checkpoints beyond convergence: the 40-epoch sources are still improving at their end.
-    "fashion-long": Source("fashion-long", Dataset("fashion_mnist", start=0, stop=MINI_SOURCE_SIZE),
-                           Dataset("fashion_mnist", "test", start=0, stop=100),
-                           "the Fashion-MNIST source trained 120 epochs, well beyond convergence", epochs=120),
-    **{f"mnist-{labels}": _mnist_source(labels) for labels in LABEL_RELATIONS},
+    "mnist-long": _mnist_source("identical", epochs=120),
 }
 
 MINI_FINETUNE = official_sgd(100, 64)  # lenet.py: constant lr 0.01, batch 64, 100 epochs
 
 MINI = Scale(
     name="mini",
-    generalization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion"),
-    optimization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion"),
-    feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, "fashion", head="transferred"),
+    # similar source first (clean MNIST for rendered MNIST, as ImageNet for CUB), then a dissimilar one
+    generalization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, ("mnist", "fashion")),
+    optimization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, ("mnist", "fashion"), head_transferred=("mnist",)),
+    feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, ("fashion",), head="transferred"),  # lenet.py
     sources=MINI_SOURCES,
     source_schedule=official_sgd(40, 64),
-    input_sources=("digits", "fashion", "fashion-shuffled", RANDOM_SOURCE),
-    label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
-    checkpoint_source="fashion-long",
+    input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
+    label_sources=tuple(_mnist_source(labels).name for labels in LABEL_RELATIONS),
+    checkpoint_source="mnist-long",
     checkpoints=(0, 1, 10, 20, 40, 80, 120),
-    seeds=(1, 2),
+    seeds=(1, 2, 3, 4),
     # conv1 frozen and the probe on conv2: the code freezes stem..layer2 and probes the first conv of layer3.
     probe=Probe(layer="conv2", frozen=("conv1",), eta=1e-3, steps=100, every=30, window=(0, 0), share_examples=256),
     # conv2 is the last conv of the body, as layer4.1.conv3 is one of the last of ResNet-50.
@@ -271,14 +291,15 @@ MINI = Scale(
 _SMOKE_TARGET = replace(MINI_TARGET, train=Dataset("mnist5k", start=0, stop=4), test=Dataset("mnist5k", start=4, stop=8))
 SMOKE = replace(
     MINI, name="smoke",
-    generalization=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion"),
-    optimization=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion"),
-    feasibility=Setting("lenet", _SMOKE_TARGET, official_sgd(2, 8, evals=2), "fashion", head="transferred"),
+    generalization=replace(MINI.generalization, target=_SMOKE_TARGET, schedule=official_sgd(2, 8, evals=2)),
+    optimization=replace(MINI.optimization, target=_SMOKE_TARGET, schedule=official_sgd(2, 8, evals=2)),
+    feasibility=replace(MINI.feasibility, target=_SMOKE_TARGET, schedule=official_sgd(2, 8, evals=2)),
     sources={k: replace(s, train=replace(s.train, stop=s.train.start + 3), val=replace(s.val, stop=s.val.start + 1))
              for k, s in MINI_SOURCES.items()},
     source_schedule=official_sgd(2, 10, evals=2),
-    checkpoint_source="fashion",
+    checkpoint_source="mnist",
     checkpoints=(0, 1, 2),
+    seeds=(1, 2),
     probe=replace(MINI.probe, steps=3, every=2, share_examples=8),
     landscape=replace(MINI.landscape, coordinates=(-0.1, 0.0, 0.1), batch=8),
     curvature=Curvature(examples=16, lanczos_order=4, trace_samples=2),
@@ -296,35 +317,34 @@ SVHN = Target("svhn600", Dataset("svhn_cropped", start=0, stop=60), Dataset("svh
               "tested on the whole SVHN test set")
 
 
-def _paper_mnist_source(labels: str) -> Source:
-    return Source(f"mnist-{labels}", Dataset("mnist"), Dataset("mnist", "test"),
-                  f"MNIST (60,000 images), {labels} labels", labels=labels)
+def _paper_mnist_source(labels: str, epochs: int = 0) -> Source:
+    """MNIST with ``labels`` (identical: ``mnist``, the source the code's log name log/mnist-fashion suggests)."""
+    name = ("mnist" if labels == "identical" else f"mnist-{labels}") + ("-long" if epochs else "")
+    return Source(name, Dataset("mnist"), Dataset("mnist", "test"), f"MNIST (60,000 images), {labels} labels"
+                  + (f", trained {epochs} epochs, beyond convergence" if epochs else ""), labels=labels, epochs=epochs)
 
 
 PAPER_SOURCES = {
-    "mnist": Source("mnist", Dataset("mnist"), Dataset("mnist", "test"),
-                    "MNIST, the source the code's log name log/mnist-fashion suggests"),
     "fashion": Source("fashion", Dataset("fashion_mnist"), Dataset("fashion_mnist", "test"),
                       "Fashion-MNIST, the code's lenet_fashion.pkl"),
     "fashion-shuffled": Source("fashion-shuffled", Dataset("fashion_mnist"), Dataset("fashion_mnist", "test"),
                                "Fashion-MNIST block-shuffled with 4x4-pixel blocks", block=4),
-    "fashion-long": Source("fashion-long", Dataset("fashion_mnist"), Dataset("fashion_mnist", "test"),
-                           "Fashion-MNIST trained 60 epochs, beyond convergence", epochs=60),
-    **{f"mnist-{labels}": _paper_mnist_source(labels) for labels in LABEL_RELATIONS},
+    **{s.name: s for s in (_paper_mnist_source(labels) for labels in LABEL_RELATIONS)},
+    "mnist-long": _paper_mnist_source("identical", epochs=60),
 }
 
 PAPER_SCALE = Scale(
     name="paper",
-    generalization=Setting("resnet50", CUB, official_sgd(200, 32, lr_step=18_730, evals=40), "imagenet",
+    generalization=Setting("resnet50", CUB, official_sgd(200, 32, lr_step=18_730, evals=40), ("imagenet",),
                            class_balanced=True),
-    optimization=Setting("resnet50", FOOD, official_sgd(6, 32, lr_step=39_540, evals=6), "imagenet",
+    optimization=Setting("resnet50", FOOD, official_sgd(6, 32, lr_step=39_540, evals=6), ("imagenet",),
                          class_balanced=True),
-    feasibility=Setting("lenet", SVHN, official_sgd(100, 64), "fashion", head="transferred"),
+    feasibility=Setting("lenet", SVHN, official_sgd(100, 64), ("fashion",), head="transferred"),
     sources=PAPER_SOURCES,
     source_schedule=official_sgd(20, 64),
     input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
-    label_sources=tuple(f"mnist-{labels}" for labels in LABEL_RELATIONS),
-    checkpoint_source="fashion-long",
+    label_sources=tuple(_paper_mnist_source(labels).name for labels in LABEL_RELATIONS),
+    checkpoint_source="mnist-long",
     checkpoints=(0, 1, 2, 5, 10, 20, 40, 60),
     seeds=(1, 2, 3),
     probe=Probe(layer="layer3.0.conv1", frozen=("stem", "layer1", "layer2"), eta=1e-3, steps=100, every=1,
@@ -342,10 +362,21 @@ SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
 
 # ----------------------------------------------------------------------------- run keys and grids
 
-def train_key(experiment: str, source: str, seed: int) -> str:
-    """Run key of one fine-tuning run: ``<prefix>-<source or 'random'>-s<seed>``."""
+def train_key(experiment: str, source: str, seed: int, head: str = "") -> str:
+    """Run key of one fine-tuning run: ``<prefix>-<source or 'random'>[-head]-s<seed>`` (``-head``: the
+    source's head transferred where the setting's rule puts a new one)."""
     prefix = {"deviation": "dev", "optimization": "opt", "input_similarity": "in", "label_similarity": "lab"}[experiment]
-    return f"{prefix}-{source}-s{seed}"
+    return f"{prefix}-{source}{'-head' if head == 'transferred' else ''}-s{seed}"
+
+
+def conditions(setting: Setting) -> list[tuple[str, str, str]]:
+    """``(condition, source, head)`` of the generalization and optimization arms: ``pretrained`` from the
+    similar source, ``pretrained-dissimilar`` from a second source, ``pretrained-transferred-head`` from a
+    source of ``head_transferred`` with its head kept, and ``random``."""
+    names = ("pretrained", "pretrained-dissimilar")
+    found = [(name, source, setting.head) for name, source in zip(names, setting.sources)]
+    found += [("pretrained-transferred-head", source, "transferred") for source in setting.head_transferred]
+    return found + [("random", RANDOM_SOURCE, "")]
 
 
 def checkpoint_key(epoch: int, seed: int) -> str:
@@ -491,8 +522,8 @@ def source_run(scale: Scale, source: Source) -> TrainRun:
 
 
 def _sources_used(scale: Scale) -> list[str]:
-    names = [scale.generalization.source, scale.optimization.source, scale.feasibility.source,
-             *scale.input_sources, *scale.label_sources, scale.checkpoint_source]
+    names = [*scale.generalization.sources, *scale.optimization.sources, *scale.input_sources,
+             *scale.label_sources, scale.checkpoint_source]
     return [n for n in dict.fromkeys(names) if n in scale.sources]
 
 
@@ -503,6 +534,8 @@ def _identical_run(scale: Scale, experiment: str, source: str, seed: int, source
       generalization settings train the same network on the same target with
       the same schedule (mini; the head rule does not touch a random arm):
       the deviation run;
+    - label similarity from a source of the input series (the identical
+      labels): the input-similarity run of that source;
     - the last pre-training checkpoint of a source of the input series: the
       input-similarity run of that source.
     """
@@ -510,6 +543,8 @@ def _identical_run(scale: Scale, experiment: str, source: str, seed: int, source
                         for f in ("network", "target", "schedule"))
     if experiment == "input_similarity" and source == RANDOM_SOURCE and same_training:
         return train_key("deviation", RANDOM_SOURCE, seed)
+    if experiment == "label_similarity" and source in scale.input_sources:
+        return train_key("input_similarity", source, seed)
     if experiment == "checkpoints":
         checkpoint = scale.source(scale.checkpoint_source)
         if checkpoint.name in scale.input_sources and source_epoch == (
@@ -529,14 +564,15 @@ def _probe(scale: Scale, experiment: str, setting: Setting):
 
 
 def training_run(scale: Scale, experiment: str, key: str, cell: dict, *, arm: str, source: str, seed: int,
-                 source_epoch: int | None = None) -> TrainRun:
-    """Fine-tune (pretrained arm) or train from random init (random arm) on the experiment's setting."""
+                 source_epoch: int | None = None, head: str = "") -> TrainRun:
+    """Fine-tune (pretrained arm) or train from random init (random arm) on the experiment's setting; ``head``
+    overrides the setting's head rule."""
     setting = scale.setting(experiment)
     classes = setting.target.classes
     transfer = None
     if arm == "pretrained" and setting.network == "lenet":
         origin = scale.source(source)
-        if setting.head == "new":
+        if (head or setting.head) == "new":
             n = len(LENET_BODY)
         else:
             n = len(LENET_LAYERS) if origin.classes == classes else len(LENET_LAYERS) - 1
@@ -553,10 +589,6 @@ def training_run(scale: Scale, experiment: str, key: str, cell: dict, *, arm: st
         same_as=_identical_run(scale, experiment, source, seed, source_epoch))
 
 
-def _arm_source(scale: Scale, experiment: str, arm: str) -> str:
-    return scale.setting(experiment).source if arm == "pretrained" else RANDOM_SOURCE
-
-
 def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
     """Every run of ``experiment`` at ``scale_name``, with the seeds of ``seed_set``."""
     if scale_name not in SCALES:
@@ -567,20 +599,20 @@ def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
     target = "synthetic" if experiment == "theory" else scale.setting(experiment).target.name
     found: list[Run] = []
     if experiment in ("deviation", "optimization"):
-        for arm in ARMS:
-            source = _arm_source(scale, experiment, arm)
+        for condition, source, head in conditions(scale.setting(experiment)):
+            arm = "random" if source == RANDOM_SOURCE else "pretrained"
             for seed in scale.seeds:
-                cell = dict(condition=arm, arm=arm, source=source, target=target, seed=seed)
-                found.append(training_run(scale, experiment, train_key(experiment, source, seed), cell, arm=arm,
-                                          source=source, seed=seed))
+                cell = dict(condition=condition, arm=arm, source=source, target=target, seed=seed)
+                found.append(training_run(scale, experiment, train_key(experiment, source, seed, head), cell,
+                                          arm=arm, source=source, seed=seed, head=head))
     elif experiment == "flatness":
-        for arm in ARMS:
-            source = _arm_source(scale, "deviation", arm)
+        for condition, source, head in conditions(scale.generalization):
+            arm = "random" if source == RANDOM_SOURCE else "pretrained"
             for seed in scale.seeds:
-                of = train_key("deviation", source, seed)
+                of = train_key("deviation", source, seed, head)
                 found.append(AnalysisRun(
                     key=f"flat-{source}-s{seed}", experiment=experiment,
-                    axes=axes(condition=arm, arm=arm, source=source, target=target, seed=seed),
+                    axes=axes(condition=condition, arm=arm, source=source, target=target, seed=seed),
                     function="repro.liu2019.analyses:flatness", inputs=(Need(of, (WEIGHTS,)),),
                     params=(("of", of), ("scale", scale.name), ("landscape", scale.landscape))))
     elif experiment == "input_similarity":

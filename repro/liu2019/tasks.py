@@ -2,11 +2,12 @@
 
 Images are the code's LeNet input: grayscale 28x28 scaled ``x / 255 - 0.5``
 (official ``lenet.py``). Mini scale reads the embedded
-datasets (MNIST-5k, Fashion-MNIST, scikit-learn digits upsampled 8 -> 28
-bilinearly); paper scale the tfds catalog (:mod:`repro.liu2019.data`). A
-:class:`~repro.liu2019.protocol.Dataset` is a per-class slice of a split,
-so the target's 600 images, its test images and the label-similarity
-sources' images are disjoint.
+datasets (MNIST-5k, Fashion-MNIST); paper scale the tfds catalog
+(:mod:`repro.liu2019.data`). A :class:`~repro.liu2019.protocol.Dataset` is a
+per-class slice of a split, so the target's 600 images, its test images and
+the MNIST sources' images are disjoint. A mini target's images are rendered
+like house-number crops (:class:`repro.data.transforms.StreetRendering`,
+its training and test splits each on their own), standing in for SVHN.
 
 Sources (papers/liu2019/README.md, "Sources"):
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from repro.data import splits
-from repro.data.transforms import BlockShuffle
+from repro.data.transforms import BlockShuffle, StreetRendering
 from repro.errors import BadArgument
 from repro.liu2019.protocol import LABEL_RELATIONS, Dataset, Scale, Source, Target
 from repro.train import TrainData
@@ -50,8 +51,10 @@ def relate_labels(y: np.ndarray, relation: str, seed: int = RANDOM_LABEL_SEED) -
     raise BadArgument(f"unknown label relation {relation!r}; accepted: {', '.join(LABEL_RELATIONS)}")
 
 
-def dataset_arrays(scale: Scale, dataset: Dataset, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of a per-class slice: x float32 (N, 28, 28, 1) in [-0.5, 0.5], y int64."""
+def dataset_arrays(scale: Scale, dataset: Dataset, data_dir: str | None,
+                   rendering: StreetRendering | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of a per-class slice, rendered by ``rendering`` if given: x float32 (N, 28, 28, 1) in
+    [-0.5, 0.5], y int64."""
     if scale.name == "paper":
         from repro.liu2019.data import lenet_arrays
 
@@ -63,7 +66,16 @@ def dataset_arrays(scale: Scale, dataset: Dataset, data_dir: str | None) -> tupl
         x = x - OFFSET
     if dataset.start or dataset.stop:
         x, y = splits.per_class_slice(x, y, dataset.start, dataset.stop or ALL)
+    if rendering is not None:
+        x = rendering(x + OFFSET) - OFFSET
     return np.asarray(x, np.float32), np.asarray(y, np.int64)
+
+
+def renderings(target: Target) -> tuple[StreetRendering | None, StreetRendering | None]:
+    """The target's training (seed 0) and test (seed 1) renderings, or None twice."""
+    if not target.rendering:
+        return None, None
+    return StreetRendering(0, **dict(target.rendering)), StreetRendering(1, **dict(target.rendering))
 
 
 def describe(dataset: Dataset) -> dict:
@@ -72,10 +84,12 @@ def describe(dataset: Dataset) -> dict:
 
 def target_data(scale: Scale, target: Target, data_dir: str | None) -> tuple[TrainData, dict]:
     """The target's training and test arrays."""
-    x, y = dataset_arrays(scale, target.train, data_dir)
-    x_test, y_test = dataset_arrays(scale, target.test, data_dir)
+    train_rendering, test_rendering = renderings(target)
+    x, y = dataset_arrays(scale, target.train, data_dir, train_rendering)
+    x_test, y_test = dataset_arrays(scale, target.test, data_dir, test_rendering)
     config = dict(target=target.name, description=target.description, train=describe(target.train),
-                  test=describe(target.test), n_train=len(x), n_test=len(x_test), scaling="x / 255 - 0.5")
+                  test=describe(target.test), n_train=len(x), n_test=len(x_test), scaling="x / 255 - 0.5",
+                  rendering=[r.describe() for r in (train_rendering, test_rendering)] if train_rendering else None)
     return TrainData(x, y, x_test, y_test, eval_batch=1000), config
 
 
