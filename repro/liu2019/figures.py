@@ -113,8 +113,7 @@ def surfaces(scale_dir: Path, scale: Scale) -> Path | None:
     rises = [losses - losses[len(a0) // 2, len(a1) // 2] for _, _, a0, a1, losses in found]
     top = max(float(np.nanmax(r)) for r in rises)
     levels = np.linspace(min(0.0, min(float(np.nanmin(r)) for r in rises)), top if top > 0 else 1e-6, 15)
-    figure = Figure(figsize=(5.5 * len(found) + 1, 4.2))
-    figure.subplots_adjust(wspace=0.45)
+    figure = Figure(figsize=(5.5 * len(found) + 1, 4.2), layout="constrained")  # colour bars clear of the labels
     for index, ((arm, row, a0, a1, _), rise) in enumerate(zip(found, rises)):
         axis = figure.add_subplot(1, len(found), index + 1)
         contour = axis.contourf(a0, a1, rise.T, levels=levels, cmap="viridis")
@@ -130,7 +129,7 @@ def optimization_curves(scale_dir: Path, scale: Scale) -> Path | None:
     if not rows:
         _stale(path)
         return None
-    figure = Figure(figsize=(14, 3.8))
+    figure = Figure(figsize=(14, 3.8), layout="constrained")
     _arm_panels(figure, scale_dir, rows, (("variation", "variation of loss |max_k L_k - L_1|"),
                                           ("beta", "beta-smoothness along -g"),
                                           ("grad_norm", "||grad L|| (trainable parameters)")), yscale="log")
