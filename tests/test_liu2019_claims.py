@@ -368,12 +368,12 @@ def test_constants_read_from_the_stand_in_name_it_beside_the_codes_target(recomp
     comparison, _, copy = recompared
     rows = {(r["key"], r["condition"]): r for r in _rows(copy / "comparison.csv") if r["section"] == "quantity"}
     for key in (("batch_size", "lenet"), ("epochs", ""), ("train_images", "")):
-        assert rows[key]["status"] == "measured" and rows[key]["target"] == "svhn (mnist600)", key
+        assert rows[key]["status"] == "measured" and rows[key]["target"] == "svhn (street600)", key
     assert float(rows[("train_images", "")]["measured"]) == 600  # the stand-in's own 600 training images
     assert rows[("input_size", "lenet")]["target"] == "svhn"  # nothing measured: nothing stands in
     assert rows[("lr", "")]["target"] == ""
     assert {p.target for p in load_published("liu2019")} >= {"svhn"}  # published.csv's keys are unchanged
-    assert any("'svhn (mnist600)'" in note for note in comparison.notes)
+    assert any("'svhn (street600)'" in note for note in comparison.notes)
 
 
 def test_each_measured_quantity_is_counted_once(recompared):

@@ -8,7 +8,7 @@ read from the runs' ``config.json`` (so a deviation from the code shows as a
 non-zero delta); constants of a network or dataset the scale does not run
 are "no analogue". A constant the code sets on one of its datasets (target
 ``svhn``) and the suite read from a run on a stand-in shows both in its target
-cell, ``svhn (mnist600)``: the label is applied after pairing, so the keys of
+cell, ``svhn (street600)``: the label is applied after pairing, so the keys of
 published.csv stay as they are. The claims are judged by the rules of
 :mod:`repro.liu2019.claims`.
 """
@@ -74,7 +74,7 @@ def protocol_constants(results_dir: Path, measured: Measured) -> dict[QuantityKe
 
 def stand_ins(results_dir: Path, measured: Measured) -> dict[str, str]:
     """``{published target: its stand-in}`` for the targets whose constants were read from a run on another
-    dataset: the LeNet run's target (mini: ``mnist600``) for the code's ``svhn``."""
+    dataset: the LeNet run's target (mini: ``street600``) for the code's ``svhn``."""
     lenet_run = _lenet_run(results_dir, measured)
     if not lenet_run or _network(lenet_run) != "lenet":
         return {}

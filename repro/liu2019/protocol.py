@@ -188,15 +188,10 @@ class Setting:
     network: str  # "lenet" or "resnet50"
     target: Target
     schedule: Schedule
-    sources: tuple[str, ...]
+    sources: tuple[str, ...] = ()  # the feasibility experiments name theirs in Scale (input, label, checkpoint)
     head: str = "new"  # "new" or "transferred"
     class_balanced: bool = False  # the ResNet scripts' class-balanced sampling
     head_transferred: tuple[str, ...] = ()
-
-    @property
-    def source(self) -> str:
-        """The similar source: the pretrained arm of the feasibility experiments' settings."""
-        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -280,7 +275,7 @@ MINI = Scale(
     # similar source first (clean MNIST for rendered MNIST, as ImageNet for CUB), then a dissimilar one
     generalization=Setting("lenet", MINI_TARGET, MINI_GENERALIZATION, ("mnist", "fashion")),
     optimization=Setting("lenet", MINI_TARGET, MINI_FINETUNE, ("mnist", "fashion"), head_transferred=("mnist",)),
-    feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, ("fashion",), head="transferred"),  # lenet.py
+    feasibility=Setting("lenet", MINI_TARGET, MINI_FINETUNE, head="transferred"),  # lenet.py
     sources=MINI_SOURCES,
     source_schedule=official_sgd(40, 64),
     input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
@@ -347,7 +342,7 @@ PAPER_SCALE = Scale(
                            class_balanced=True),
     optimization=Setting("resnet50", FOOD, official_sgd(6, 32, lr_step=39_540, evals=6), ("imagenet",),
                          class_balanced=True),
-    feasibility=Setting("lenet", SVHN, official_sgd(100, 64), ("fashion",), head="transferred"),
+    feasibility=Setting("lenet", SVHN, official_sgd(100, 64), head="transferred"),
     sources=PAPER_SOURCES,
     source_schedule=official_sgd(20, 64),
     input_sources=("mnist", "fashion", "fashion-shuffled", RANDOM_SOURCE),
