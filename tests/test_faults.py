@@ -288,6 +288,22 @@ def test_verify_fails_the_check_each_corruption_breaks(committed, capsys, corrup
     assert code == 1 and set(_failing(report)) == failing, report
 
 
+def test_verify_reads_a_reused_rows_files_from_the_run_it_reused(tmp_path, capsys):
+    """The committed Liu tree's identical-label rows reuse the input series' MNIST runs (their own directories
+    hold no config.json): verify passes it, and fails it when the reused run's config.json is lost."""
+    shutil.copytree(ROOT / "results" / "liu2019" / "mini", tmp_path / "liu2019" / "mini")
+    shutil.copytree(ROOT / "results" / "sources" / "mini", tmp_path / "sources" / "mini")
+    scale = tmp_path / "liu2019" / "mini"
+    reused = [r for r in csv.DictReader(open(scale / "label_similarity.csv")) if r["reused"]]
+    assert reused and not (scale / "runs" / reused[0]["run_key"] / "config.json").exists()
+    capsys.readouterr()
+    assert main(["verify", "liu2019", "--out", str(tmp_path)]) == 0, capsys.readouterr().out
+    (scale / "runs" / reused[0]["reused"] / "config.json").unlink()
+    capsys.readouterr()
+    assert main(["verify", "liu2019", "--out", str(tmp_path)]) == 1
+    assert reused[0]["run_key"] in capsys.readouterr().out
+
+
 def test_verify_fails_while_a_command_holds_the_trees_lock(committed, capsys):
     with (committed / "yosinski2014" / "mini" / ".lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
