@@ -30,17 +30,14 @@ def measure(_: int) -> dict:
     pin_threads(1)
     import tensorflow as tf
 
+    from repro.chen2022.protocol import official_sgd
     from repro.models.resnet import resnet
-    from repro.schedule import Schedule
     from repro.train import trainer
 
     out = {}
     for side, batch in CELLS:
         model = resnet((side, side, 1), 10, width=8, stem="imagenet")
-        schedule = Schedule(base_lr=0.01, length=10, batch_size=batch, policy="cosine", eval_every=10,
-                            momentum=0.9, weight_decay=1e-4, bias_lr_mult=1.0, decay_biases=True,
-                            momentum_form="torch", top_k=1)
-        _, step = trainer(model, schedule)
+        _, step = trainer(model, official_sgd(0.01, 100, batch).resolve(10 * batch))  # the fine-tuning SGD
         x = np.random.default_rng(0).random((batch, side, side, 1), np.float32)
         y = np.arange(batch) % 10
         started = time.time()
