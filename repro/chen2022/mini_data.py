@@ -56,11 +56,13 @@ def transform(name: str, x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
-    """The source task (Fashion-MNIST, ``source_per_class`` per class), validated on its test split."""
-    x, y = splits.per_class_slice(*load_arrays(scale.source_dataset, "train", data_dir=data_dir), 0,
-                                  scale.source_per_class)
-    x_val, y_val = splits.per_class_slice(*load_arrays(scale.source_dataset, "test", data_dir=data_dir), 0,
-                                          scale.source_val_per_class)
+    """The source task (Fashion-MNIST, ``source_per_class`` per class) at the scale's input side, validated on its
+    test split."""
+    side = scale.image_size
+    x, y = splits.per_class_slice(*load_arrays(scale.source_dataset, "train", data_dir=data_dir, image_size=side),
+                                  0, scale.source_per_class)
+    x_val, y_val = splits.per_class_slice(
+        *load_arrays(scale.source_dataset, "test", data_dir=data_dir, image_size=side), 0, scale.source_val_per_class)
     data = TrainData(normalize(x), y, normalize(x_val), y_val, crop_pad=scale.pretrain_crop_pad,
                      mirror=scale.mirror)
     config = dict(dataset=scale.source_dataset, n_train=len(x), n_val=len(x_val),
