@@ -6,7 +6,8 @@ For one paper at one scale (and seed set) under ``--out``:
   (:mod:`repro.rowcheck`), no file is out of date with the experiment's
   columns, and no run has two rows across the files;
 * **runs**: every row's run directory holds ``config.json`` and ``result.json``
-  (a row that reused another run's result: that run's directory);
+  (a row that reused another run's result: its own ``result.json``, and the
+  reused run's ``config.json`` and ``result.json``);
 * **dependencies**: every run a row's run depends on (transitively, shared
   sources included) has finished: ``config.json`` and ``result.json``
   (weights are not needed to compare, and a committed tree leaves them out:
@@ -77,10 +78,12 @@ def _rows(files, rows) -> Check:
 def _runs(workspace, rows) -> Check:
     failures = []
     for path, row in rows:
-        run_dir = workspace.run_dir(row.get("reused") or row["run_key"])
-        absent = [name for name in (CONFIG_FILE, RESULT_FILE) if not (run_dir / name).is_file()]
-        if absent:
-            failures.append(f"run {row['run_key']} ({path.name}): no {' or '.join(absent)} in {run_dir}")
+        needed = [(workspace.run_dir(row["run_key"]), RESULT_FILE)]
+        trained = workspace.run_dir(row.get("reused") or row["run_key"])
+        needed += [(trained, CONFIG_FILE), (trained, RESULT_FILE)]
+        for run_dir, name in dict.fromkeys(needed):
+            if not (run_dir / name).is_file():
+                failures.append(f"run {row['run_key']} ({path.name}): no {name} in {run_dir}")
     return Check("runs", "every row's run directory holds config.json and result.json" if not failures
                  else f"{len(failures)} of {len(rows)} rows lack their run's files", failures)
 

@@ -132,6 +132,13 @@ def test_street_rendering_paints_strokes_in_two_grey_levels_of_either_polarity_w
     sides = (with_neighbours[:, 12, :, 0] != with_neighbours[:, 0, :1, 0])  # stroke pixels on the middle row
     assert sides[:, :8].any() and sides[:, 20:].any()  # the neighbours' bars 14-18 px away show at both sides
     assert not (plain[:, 12, :8, 0] != plain[:, 0, :1, 0]).any()  # and only with neighbours
+    assert not sides[:, 3:11].any() and not sides[:, 17:24].any()  # only at the sides, not beside the digit
+    shifted = StreetRendering(0, neighbours=False, shift=2.0)(x)
+    stroke = np.abs(shifted[:, 14, :, 0] - shifted[:, 0, :1, 0]) > 1e-3  # the bar's columns on a middle row
+    assert len({tuple(np.flatnonzero(row)) for row in stroke[:50]}) > 3  # each image its own position
+    blank = StreetRendering(0, neighbours=False, noise=0.1)(np.zeros((300, 28, 28, 1), np.float32))
+    unclipped = blank[(blank.min((1, 2, 3)) > 0) & (blank.max((1, 2, 3)) < 1)]
+    assert len(unclipped) > 10 and abs(float(unclipped.std((1, 2, 3)).mean()) - 0.1) < 0.01  # noise sd 0.1
     again = StreetRendering(0, neighbours=True, noise=0.1)(x)
     assert np.array_equal(again, StreetRendering(0, neighbours=True, noise=0.1)(x))
     assert not np.array_equal(again, StreetRendering(1, neighbours=True, noise=0.1)(x))

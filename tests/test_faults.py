@@ -290,7 +290,8 @@ def test_verify_fails_the_check_each_corruption_breaks(committed, capsys, corrup
 
 def test_verify_reads_a_reused_rows_files_from_the_run_it_reused(tmp_path, capsys):
     """The committed Liu tree's identical-label rows reuse the input series' MNIST runs (their own directories
-    hold no config.json): verify passes it, and fails it when the reused run's config.json is lost."""
+    hold no config.json): verify passes it, and fails it when the reused run's config.json or the row's own
+    result.json is lost."""
     shutil.copytree(ROOT / "results" / "liu2019" / "mini", tmp_path / "liu2019" / "mini")
     shutil.copytree(ROOT / "results" / "sources" / "mini", tmp_path / "sources" / "mini")
     scale = tmp_path / "liu2019" / "mini"
@@ -299,9 +300,11 @@ def test_verify_reads_a_reused_rows_files_from_the_run_it_reused(tmp_path, capsy
     capsys.readouterr()
     assert main(["verify", "liu2019", "--out", str(tmp_path)]) == 0, capsys.readouterr().out
     (scale / "runs" / reused[0]["reused"] / "config.json").unlink()
+    (scale / "runs" / reused[1]["run_key"] / "result.json").unlink()
     capsys.readouterr()
     assert main(["verify", "liu2019", "--out", str(tmp_path)]) == 1
-    assert reused[0]["run_key"] in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert f"run {reused[0]['run_key']} " in report and f"run {reused[1]['run_key']} " in report
 
 
 def test_verify_fails_while_a_command_holds_the_trees_lock(committed, capsys):

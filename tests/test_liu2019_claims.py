@@ -7,6 +7,7 @@ on which it is inconclusive (the part's outcome and the claim's). Pure Python: n
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 
 import pytest
@@ -25,9 +26,14 @@ FAIL = ((2.0, 2.1), (1.0, 1.1))  # -1.0 +- 0.14: the opposite beyond noise
 TIE = ((1.0, 2.0), (1.2, 2.2))  # +0.2 +- 1.0
 
 
-def judge(claim: str, **experiments) -> tuple[str, dict[str, str], dict]:
+ONE_SOURCE = dataclasses.replace(  # a scale without the dissimilar and the transferred-head arms (paper-like)
+    MINI, generalization=dataclasses.replace(MINI.generalization, sources=MINI.generalization.sources[:1]),
+    optimization=dataclasses.replace(MINI.optimization, head_transferred=()))
+
+
+def judge(claim: str, scale=MINI, **experiments) -> tuple[str, dict[str, str], dict]:
     """The claim's outcome, each part's outcome by label, and the parts."""
-    parts = RULES[claim](Measured(MINI, experiments))
+    parts = RULES[claim](Measured(scale, experiments))
     return combine(parts), {p.label: p.outcome for p in parts}, {p.label: p for p in parts}
 
 
@@ -65,7 +71,7 @@ def l_c1(dissimilar=DISSIMILAR, **override):
     deviation = (arm_rows(("pretrained", "random", "pretrained-dissimilar"),
                           deviation_conv=(*columns["deviation_conv"], dissimilar))
                  if dissimilar else arm_rows(deviation_conv=columns["deviation_conv"]))
-    return judge("L-C1", deviation=deviation,
+    return judge("L-C1", MINI if dissimilar else ONE_SOURCE, deviation=deviation,
                  flatness=arm_rows(**{c: v for c, v in columns.items() if c != "deviation_conv"}))
 
 
@@ -85,6 +91,12 @@ def test_l_c1_e_is_not_applicable_with_one_source():
     assert parts["e"] == "not applicable" and claim == "holds"
 
 
+def test_l_c1_e_needs_the_dissimilar_rows_where_the_scale_has_that_arm():
+    with pytest.raises(NotMeasured, match="pretrained-dissimilar"):  # a partial run is not "one source only"
+        RULES["L-C1"](Measured(MINI, {"deviation": arm_rows(deviation_conv=HOLD), "flatness": arm_rows(
+            **{c: HOLD for c in ("surface_mean_rise", "top_eigenvalue", "hessian_trace")})}))
+
+
 @pytest.mark.parametrize("column", L_C1)
 @pytest.mark.parametrize("values, outcome", [(FAIL, "fails"), (TIE, "inconclusive")])
 def test_l_c1_each_part_fails_on_the_opposite_and_is_inconclusive_within_noise(column, values, outcome):
@@ -102,14 +114,14 @@ def test_l_c1_a_tie_of_the_top_eigenvalue_on_one_seed_is_not_an_ordering():
 
 def test_l_c1_one_seed_per_arm_has_no_noise_estimate():
     one = arm_rows(deviation_conv=HOLD)[::2]  # seed 1 only
-    parts = RULES["L-C1"](Measured(MINI, {"deviation": one, "flatness": arm_rows(
+    parts = RULES["L-C1"](Measured(ONE_SOURCE, {"deviation": one, "flatness": arm_rows(
         **{c: HOLD for c in ("surface_mean_rise", "top_eigenvalue", "hessian_trace")})}))
     assert parts[0].outcome == "inconclusive" and parts[0].detectable == "no estimate of the noise"
 
 
 def test_l_c1_needs_its_rows():
     with pytest.raises(NotMeasured, match="no flatness results"):
-        RULES["L-C1"](Measured(MINI, {"deviation": arm_rows(deviation_conv=HOLD)}))
+        RULES["L-C1"](Measured(ONE_SOURCE, {"deviation": arm_rows(deviation_conv=HOLD)}))
 
 
 # --- L-C2 ----------------------------------------------------------------------------------------
@@ -153,7 +165,7 @@ def l_c3(head=HOLD[0], **override):
     columns = {c: override.get(c, HOLD) for c in L_C3}
     # a gradient norm whose spread over time is larger for pretrained: no longer judged (convergence)
     if head is None:
-        return judge("L-C3", optimization=arm_rows(**columns, grad_norm_cv=FAIL))
+        return judge("L-C3", ONE_SOURCE, optimization=arm_rows(**columns, grad_norm_cv=FAIL))
     return judge("L-C3", optimization=arm_rows(("pretrained", "random", HEAD), grad_norm_cv=(*FAIL, FAIL[0]),
                                                **{c: (*v, head) for c, v in columns.items()}))
 

@@ -19,7 +19,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from repro.compare import MergedRuns, NotMeasured, number
-from repro.liu2019.protocol import RANDOM_SOURCE, SCALES, THEORY_KINDS, Scale
+from repro.liu2019.protocol import (DISSIMILAR, RANDOM_SOURCE, SCALES, SIMILAR, THEORY_KINDS, TRANSFERRED_HEAD,
+                                    Scale)
 from repro.verdicts import (Part, all_of, greater, not_applicable, ordered, se_of_difference, se_of_mean,
                             selection_se)
 
@@ -69,19 +70,15 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _lower_for_pretrained(label: str, says: str, m: Measured, experiment: str, column: str, name: str, *,
-                          scale: float = 1.0, unit: str = "", condition: str = "pretrained",
+                          scale: float = 1.0, unit: str = "", condition: str = SIMILAR,
                           against: str = "random") -> Part:
     """The paper says ``column`` is smaller for ``condition`` (the similar source's arm) than for ``against``
     (random init): ``against - condition > 0``."""
-    pre = m.values(experiment, column, condition=condition) * scale
-    ran = m.values(experiment, column, condition=against) * scale
-    return greater(label, says, _mean(ran) - _mean(pre), se_of_difference(se_of_mean(pre), se_of_mean(ran)),
-                   unit=unit, what=f"{name} {condition} {_mean(pre):.3g} vs {against} {_mean(ran):.3g} "
-                                   f"({len(pre)}+{len(ran)} seeds); {against} - {condition}")
-
-
-def _has(m: Measured, experiment: str, condition: str) -> bool:
-    return any(r.get("condition") == condition for r in m.rows.get(experiment, []))
+    lower = m.values(experiment, column, condition=condition) * scale
+    higher = m.values(experiment, column, condition=against) * scale
+    return greater(label, says, _mean(higher) - _mean(lower), se_of_difference(se_of_mean(lower), se_of_mean(higher)),
+                   unit=unit, what=f"{name} {condition} {_mean(lower):.3g} vs {against} {_mean(higher):.3g} "
+                                   f"({len(lower)}+{len(higher)} seeds); {against} - {condition}")
 
 
 def l_c1(m: Measured) -> list[Part]:
@@ -92,8 +89,8 @@ def l_c1(m: Measured) -> list[Part]:
         _lower_for_pretrained("e", "the weights stay close to the pretrained ones when transferred to a similar "
                               "target (abstract, 1): a smaller conv deviation from the similar source than from "
                               "the dissimilar one", m, "deviation", "deviation_conv", "D",
-                              against="pretrained-dissimilar")
-        if _has(m, "deviation", "pretrained-dissimilar") else
+                              against=DISSIMILAR)
+        if len(m.scale.generalization.sources) > 1 else
         not_applicable("e", "the weights stay close to the pretrained ones when transferred to a similar target "
                        "(abstract, 1)", "this scale fine-tunes from one source only"))
     return [
@@ -132,8 +129,8 @@ def l_c3(m: Measured) -> list[Part]:
     (the ResNet scripts' setting), in the two readings of 'principal component'; (c) and (d) are not applicable
     (not measured, causal); (e), (f) the same two shares with the source's head transferred (the theory's
     setting, where the residual is y - f_pretrained(x)), not applicable without that arm."""
-    head = "pretrained-transferred-head"
-    if _has(m, "optimization", head):
+    head = TRANSFERRED_HEAD
+    if m.scale.optimization.head_transferred:
         transferred = [
             _lower_for_pretrained("e", "the principal component is suppressed with the source's head transferred "
                                   "(the theory's setting: the residual y - f_pretrained(x)), read as PCA of the "

@@ -8,7 +8,7 @@ the dissimilar source green, with the source's head transferred purple,
 random red; curves are the mean over seeds with the seeds' range shaded.
 
 - :func:`deviation_curves` ``deviation.png``: sum_l ||W_l(t) - W_l(0)||_F per step, conv and fc kernels (Exp L-A)
-- :func:`surfaces` ``surfaces.png``: the 2-D filter-normalised surfaces of both arms, same levels (Exp L-B)
+- :func:`surfaces` ``surfaces.png``: the 2-D filter-normalised surfaces of every arm, same levels (Exp L-B)
 - :func:`optimization_curves` ``optimization.png``: variation of loss, beta and ||g|| per probe step (Exp L-C)
 - :func:`similarity` ``similarity.png``: accuracy and deviation per source, input and label series (L-C4, L-C5)
 - :func:`checkpoints` ``checkpoints.png``: target accuracy vs the source checkpoint's pre-training epoch (L-C6)
@@ -25,10 +25,10 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from repro.liu2019.protocol import THEORY_KINDS, Scale
+from repro.liu2019.protocol import DISSIMILAR, SIMILAR, THEORY_KINDS, TRANSFERRED_HEAD, Scale
 from repro.plotting import experiment_rows, save_figure
 
-ARM_COLOUR = {"pretrained": "#1f3b8c", "pretrained-dissimilar": "#3a8c3a", "pretrained-transferred-head": "#7b3294",
+ARM_COLOUR = {SIMILAR: "#1f3b8c", DISSIMILAR: "#3a8c3a", TRANSFERRED_HEAD: "#7b3294",
               "random": "#a61c1c"}  # condition -> colour, in the legends' order
 SERIES_COLOUR = {"input": "#1f3b8c", "label": "#e08214"}
 
@@ -60,7 +60,7 @@ def _mean_curve(axis, curves: list[list[dict]], x: str, y: str, colour: str, lab
 
 def _arm_panels(figure: Figure, scale_dir: Path, rows: list[dict], panels: Sequence[tuple[str, str]],
                 ylabel: str = "", yscale: str = "linear") -> None:
-    """One panel per (steps.csv column, title): both arms' mean curves against the training step."""
+    """One panel per (steps.csv column, title): every arm's mean curve against the training step."""
     for index, (column, title) in enumerate(panels):
         axis = figure.add_subplot(1, len(panels), index + 1)
         for condition, colour in ARM_COLOUR.items():
@@ -90,7 +90,7 @@ def deviation_curves(scale_dir: Path, scale: Scale) -> Path | None:
                                           ("deviation_fc", "dense kernels (fc and head)")),
                 ylabel=r"$\sum_l \|W_l(t) - W_l(0)\|_F$")
     figure.suptitle(f"Weight deviation during fine-tuning on {scale.generalization.target.name} (Exp L-A), "
-                    "pretrained vs random init: measured only")
+                    "pretrained arms vs random init: measured only")
     figure.supxlabel(NO_PUBLISHED_DEVIATION, fontsize=8.5, color="#444444",
                      bbox=dict(boxstyle="round,pad=0.4", facecolor="#fdf3dc", edgecolor="#b8a063"))
     return save_figure(figure, path)
@@ -155,10 +155,16 @@ def _bar_panel(axis, rows: list[dict], sources: Sequence[str], labels: Sequence[
 
 
 def similarity(scale_dir: Path, scale: Scale) -> Path | None:
+    """Accuracy and deviation per source, each series in its rule's order, most to least similar (the label
+    relations in L-C5's order)."""
+    from repro.liu2019.claims import LABEL_ORDER
+
     path = scale_dir / "similarity.png"
+    by_relation = {scale.source(s).labels: s for s in scale.label_sources}
+    label_sources = [by_relation[r] for r in LABEL_ORDER if r in by_relation]
     series = [(e, sources, labels) for e, sources, labels in (
         ("input_similarity", scale.input_sources, scale.input_sources),
-        ("label_similarity", scale.label_sources, [scale.source(s).labels for s in scale.label_sources]))
+        ("label_similarity", label_sources, [scale.source(s).labels for s in label_sources]))
         if experiment_rows(scale_dir, e)]
     if not series:
         _stale(path)
@@ -189,7 +195,7 @@ def checkpoints(scale_dir: Path, scale: Scale) -> Path | None:
     axis = figure.add_subplot(1, 1, 1)
     axis.errorbar(epochs, [v.mean() for v in values],
                   yerr=[v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0 for v in values],
-                  color=ARM_COLOUR["pretrained"], marker="o", capsize=3, label="target accuracy after fine-tuning")
+                  color=ARM_COLOUR[SIMILAR], marker="o", capsize=3, label="target accuracy after fine-tuning")
     axis.set(xscale="symlog", xlabel="pre-training epoch of the source checkpoint (symlog)",
              ylabel="target test accuracy (%)")
     axis.legend(fontsize=8, loc="lower right")

@@ -8,9 +8,11 @@ graded similarity, the fine-tuning schedule, the probes, and every run
 (papers/liu2019/published.csv) and every part the code does not fix is a
 suite choice stated in papers/liu2019/README.md.
 
-Two arms everywhere: ``pretrained`` (fine-tuned from the source's weights)
-and ``random`` (the same protocol from a random initialisation; the code's
-"invalid model path").
+Arms: ``pretrained`` (fine-tuned from a source's weights) and ``random``
+(the same protocol from a random initialisation; the code's "invalid model
+path"); the generalization and optimization experiments name their
+pretrained arms by condition (:func:`conditions`: the similar source, a
+dissimilar one, the similar one with its head transferred).
 
 Paper scale (the official ``fine-tune.py``, ``loss_landscape.py``, ``variation_of_loss.py``, ``lenet.py``):
 
@@ -49,7 +51,8 @@ from repro.runs import (WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, Transf
 from repro.schedule import Schedule
 
 PAPER = "liu2019"
-ARMS = ("pretrained", "random")
+SIMILAR, DISSIMILAR, TRANSFERRED_HEAD = "pretrained", "pretrained-dissimilar", "pretrained-transferred-head"
+"""The conditions of the generalization and optimization arms (besides ``random``)."""
 RANDOM_SOURCE = "random"  # the input-similarity "source" that is no source: random initialisation
 LABEL_RELATIONS = ("identical", "coarsened", "permuted", "random")
 THEORY_KINDS = ("input", "label")
@@ -366,8 +369,9 @@ SCALES = {s.name: s for s in (SMOKE, MINI, PAPER_SCALE)}
 # ----------------------------------------------------------------------------- run keys and grids
 
 def train_key(experiment: str, source: str, seed: int, head: str = "") -> str:
-    """Run key of one fine-tuning run: ``<prefix>-<source or 'random'>[-head]-s<seed>`` (``-head``: the
-    source's head transferred where the setting's rule puts a new one)."""
+    """Run key of one fine-tuning run: ``<prefix>-<source or 'random'>[-head]-s<seed>`` (``head``: the
+    override of :func:`conditions`; ``-head`` marks a head transferred by override, in a setting whose rule
+    puts a new one)."""
     prefix = {"deviation": "dev", "optimization": "opt", "input_similarity": "in", "label_similarity": "lab"}[experiment]
     return f"{prefix}-{source}{'-head' if head == 'transferred' else ''}-s{seed}"
 
@@ -376,9 +380,11 @@ def conditions(setting: Setting) -> list[tuple[str, str, str]]:
     """``(condition, source, head)`` of the generalization and optimization arms: ``pretrained`` from the
     similar source, ``pretrained-dissimilar`` from a second source, ``pretrained-transferred-head`` from a
     source of ``head_transferred`` with its head kept, and ``random``."""
-    names = ("pretrained", "pretrained-dissimilar")
-    found = [(name, source, setting.head) for name, source in zip(names, setting.sources)]
-    found += [("pretrained-transferred-head", source, "transferred") for source in setting.head_transferred]
+    if len(setting.sources) > 2 or (setting.head_transferred and setting.head != "new"):
+        raise ValueError("a setting has at most a similar and a dissimilar source, and transfers a head by "
+                         "override only where its rule puts a new one")
+    found = [(name, source, "") for name, source in zip((SIMILAR, DISSIMILAR), setting.sources)]
+    found += [(TRANSFERRED_HEAD, source, "transferred") for source in setting.head_transferred]
     return found + [("random", RANDOM_SOURCE, "")]
 
 
@@ -535,7 +541,7 @@ def _identical_run(scale: Scale, experiment: str, source: str, seed: int, source
 
     - input similarity from random init, when the feasibility and the
       generalization settings train the same network on the same target with
-      the same schedule (mini; the head rule does not touch a random arm):
+      the same schedule (smoke; the head rule does not touch a random arm):
       the deviation run;
     - label similarity from a source of the input series (the identical
       labels): the input-similarity run of that source;
@@ -614,7 +620,7 @@ def grid(experiment: str, scale_name: str, seed_set: int = 0) -> list[Run]:
             for seed in scale.seeds:
                 of = train_key("deviation", source, seed, head)
                 found.append(AnalysisRun(
-                    key=f"flat-{source}-s{seed}", experiment=experiment,
+                    key="flat-" + of.removeprefix("dev-"), experiment=experiment,
                     axes=axes(condition=condition, arm=arm, source=source, target=target, seed=seed),
                     function="repro.liu2019.analyses:flatness", inputs=(Need(of, (WEIGHTS,)),),
                     params=(("of", of), ("scale", scale.name), ("landscape", scale.landscape))))
