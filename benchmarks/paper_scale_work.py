@@ -232,7 +232,8 @@ def neyshabur_work() -> list[Work]:
                     points = (trained.max_iter // trained.eval_every + 1) * (1 + grid)
                 work.add(Pass(model, "forward", points * scale.criticality_examples))
             elif kind in evaluations_per_pair:
-                work.add(Pass(model, "forward", evaluations_per_pair[kind] * analysis))
+                examples = analysis or sizes[target][1]  # None: the whole test split, streamed
+                work.add(Pass(model, "forward", evaluations_per_pair[kind] * examples))
         if experiment != "learning_curves" and not work.trained:
             work.note += "; analyses of the learning-curve runs (trained in learning_curves)"
         works.append(work)
@@ -351,7 +352,7 @@ def chen_work() -> list[Work]:
     for experiment, runs in grids:
         work = Work(paper.key, experiment, len(runs), 0)
         for run in runs:
-            if experiment == "transferability":  # the fine-tuning run whose T the analysis computes
+            if experiment.startswith("transferability"):  # the fine-tuning run whose T the analysis computes
                 finetuned = index[run.param("finetuned")]
                 target = finetuned.data.target
                 work.trained += 1
@@ -360,6 +361,7 @@ def chen_work() -> list[Work]:
             elif experiment == "domain_measures":  # features of the target's and the source's examples
                 work.add(Pass(network(source.model), "forward", 2 * scale.feature_examples))
         work.note = {"transferability": "fine-tuning, validation every epoch; CIFAR at 32x32, the others at 224",
+                     "transferability_batch128": "the same at finetune.py's default batch 128",
                      "domain_measures": f"pre-trained features of {scale.feature_examples} target and source images",
                      "regression": "a least-squares fit: no network pass"}[experiment]
         works.append(work)
