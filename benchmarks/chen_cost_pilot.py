@@ -30,6 +30,7 @@ def measure(_: int) -> dict:
     pin_threads(1)
     import tensorflow as tf
 
+    from chen_mini_pilots import timed_steps  # this directory: the first mini's step timing
     from repro.chen2022.protocol import official_sgd
     from repro.models.resnet import resnet
     from repro.train import trainer
@@ -38,15 +39,7 @@ def measure(_: int) -> dict:
     for side, batch in CELLS:
         model = resnet((side, side, 1), 10, width=8, stem="imagenet")
         _, step = trainer(model, official_sgd(0.01, 100, batch).resolve(10 * batch))  # the fine-tuning SGD
-        x = np.random.default_rng(0).random((batch, side, side, 1), np.float32)
-        y = np.arange(batch) % 10
-        started = time.time()
-        step(x, y, y, tf.constant(1.0))
-        traced = time.time() - started
-        started = time.time()
-        for _ in range(10):
-            float(step(x, y, y, tf.constant(1.0)))
-        seconds = (time.time() - started) / 10
+        traced, seconds = timed_steps(step, side, batch)
         forward = tf.function(lambda images: model(images, training=False))
         images = np.random.default_rng(1).random((EVAL_BATCH, side, side, 1), np.float32)
         forward(images)

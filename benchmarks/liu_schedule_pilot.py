@@ -17,7 +17,7 @@ from pathlib import Path
 
 # repro first: importing it pins Keras to the TensorFlow backend
 from repro.liu2019 import tasks
-from repro.liu2019.protocol import MINI, official_sgd
+from repro.liu2019.protocol import MINI, two_stage
 from repro.models.lenet import lenet
 from repro.train import train
 
@@ -27,9 +27,8 @@ PLATEAU = 0.01  # largest change over the last 20% of the run
 
 
 def schedule(epochs: int, n_train: int):
-    steps_per_epoch = n_train // 64
-    return replace(official_sgd(epochs, 64, lr_step=epochs // 2 * steps_per_epoch), train_eval_examples=n_train
-                   ).resolve(n_train)
+    """fine-tune.py's two-stage shape for ``epochs`` epochs, each evaluation also on the training images."""
+    return replace(two_stage(epochs, n_train // 64), train_eval_examples=n_train).resolve(n_train)
 
 
 def main() -> None:

@@ -79,7 +79,7 @@ def _runs(workspace, rows) -> Check:
     failures = []
     for path, row in rows:
         needed = [(workspace.run_dir(row["run_key"]), RESULT_FILE)]
-        trained = workspace.run_dir(row.get("reused") or row["run_key"])
+        trained = workspace.run_dir(workspace.trained_key(row["run_key"]))
         needed += [(trained, CONFIG_FILE), (trained, RESULT_FILE)]
         for run_dir, name in dict.fromkeys(needed):
             if not (run_dir / name).is_file():

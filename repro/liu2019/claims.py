@@ -191,14 +191,20 @@ def l_c4(m: Measured) -> list[Part]:
     ]
 
 
+def label_series(scale: Scale) -> list[str]:
+    """The scale's label sources in LABEL_ORDER (the relations it has)."""
+    by_relation = {scale.source(s).labels: s for s in scale.label_sources}
+    return [by_relation[r] for r in LABEL_ORDER if r in by_relation]
+
+
 def l_c5(m: Measured) -> list[Part]:
     """Over the label relations identical, coarsened, random, permuted: (a) accuracy falls, (b) deviation rises,
     each step beyond 2 se."""
-    by_relation = {m.scale.source(s).labels: s for s in m.scale.label_sources}
-    missing = [r for r in LABEL_ORDER if r not in by_relation]
+    sources = label_series(m.scale)
+    present = {m.scale.source(s).labels for s in sources}
+    missing = [r for r in LABEL_ORDER if r not in present]
     if missing:
         raise NotMeasured(f"no label source with {', '.join(missing)} labels at this scale")
-    sources = [by_relation[r] for r in LABEL_ORDER]
     return [
         ordered("a", "feasibility is related to label similarity (abstract, 3): target accuracy falls from "
                 "identical to coarsened, random and permuted labels", _by_source(

@@ -157,11 +157,10 @@ def _bar_panel(axis, rows: list[dict], sources: Sequence[str], labels: Sequence[
 def similarity(scale_dir: Path, scale: Scale) -> Path | None:
     """Accuracy and deviation per source, each series in its rule's order, most to least similar (the label
     relations in L-C5's order)."""
-    from repro.liu2019.claims import LABEL_ORDER
+    from repro.liu2019.claims import label_series
 
     path = scale_dir / "similarity.png"
-    by_relation = {scale.source(s).labels: s for s in scale.label_sources}
-    label_sources = [by_relation[r] for r in LABEL_ORDER if r in by_relation]
+    label_sources = label_series(scale)
     series = [(e, sources, labels) for e, sources, labels in (
         ("input_similarity", scale.input_sources, scale.input_sources),
         ("label_similarity", label_sources, [scale.source(s).labels for s in label_sources]))

@@ -121,6 +121,12 @@ def official_sgd(epochs: int, batch_size: int, lr: float = 0.01, lr_step: int = 
                     top_k=1)
 
 
+def two_stage(epochs: int, epoch_steps: int, evals: int = 10) -> Schedule:
+    """``fine-tune.py``'s twostage shape at ``lenet.py``'s batch 64: its SGD for ``epochs`` epochs of
+    ``epoch_steps`` iterations, lr x0.1 after half the run (as 18,730 of the script's ~37,460 iterations)."""
+    return official_sgd(epochs, 64, lr_step=epochs // 2 * epoch_steps, evals=evals)
+
+
 @dataclass(frozen=True)
 class Probe:
     """Exp L-C: the probed kernel, the frozen lower layers, K steps of eta * g, every ``every`` steps in ``window``."""
@@ -267,11 +273,8 @@ MINI_SOURCES = {
 }
 
 MINI_FINETUNE = official_sgd(100, 64)  # lenet.py: constant lr 0.01, batch 64, 100 epochs
-MINI_EPOCH_STEPS = 600 // 64  # the target's 600 images at batch 64, the last 24 skipped
-MINI_GENERALIZATION_EPOCHS = 400  # pilot G (papers/liu2019/README.md): random init converges on every seed
-# fine-tune.py's shape at lenet.py's batch: lr x0.1 after half the run, as 18,730 of its ~37,460 iterations
-MINI_GENERALIZATION = official_sgd(MINI_GENERALIZATION_EPOCHS, 64,
-                                   lr_step=MINI_GENERALIZATION_EPOCHS // 2 * MINI_EPOCH_STEPS, evals=20)
+MINI_EPOCH_STEPS = (MINI_TARGET.train.stop - MINI_TARGET.train.start) * MINI_TARGET.classes // 64  # 9: 24 skipped
+MINI_GENERALIZATION = two_stage(400, MINI_EPOCH_STEPS, evals=20)  # pilot G: random init converges on every seed
 
 MINI = Scale(
     name="mini",
