@@ -3,7 +3,8 @@
     python benchmarks/chen_source_pilot.py [--out /tmp/chen-source-pilot] [--epochs 15 30]
 
 Trains the mini source (Fashion-MNIST, 1,000 per class, the paper's SGD and
-StepLR x0.1 at E/3 and 2E/3, batch 128) at 96x96 for each E, one process per
+StepLR x0.1 at E/3 and 2E/3, batch 128) at the mini's input side (96 px, the
+28-px images resized to fill it) for each E, one process per
 E at once, one thread each; prints the validation accuracy and training loss
 per epoch, the convergence test of the rule, and the rule's choice. Measures
 convergence and capacity only: nothing is fine-tuned.
@@ -16,12 +17,11 @@ import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 
-SIDE, CROP_PAD = 96, 6  # pad side/16 for the random crop, as the first mini's pad 2 at 32 px
 RISE, LOSS_BAND, SAME = 0.005, 0.05, 0.01  # the rule's thresholds (fractions)
 
 
 def train_source(job: tuple[int, str]) -> list[dict]:
-    """The source of ``epochs`` epochs at SIDE px; its metrics.csv rows."""
+    """The source of ``epochs`` epochs at the mini input side; its metrics.csv rows."""
     epochs, out = job
     from repro.quiet import quiet_libraries
     from repro.threads import pin_threads
@@ -32,12 +32,11 @@ def train_source(job: tuple[int, str]) -> list[dict]:
     from repro.chen2022.protocol import MINI, network, official_sgd
     from repro.train import train
 
-    scale = replace(MINI, image_size=SIDE, pretrain=official_sgd(0.1, epochs, 128, step_every=epochs // 3),
-                    pretrain_crop_pad=CROP_PAD)
+    scale = replace(MINI, pretrain=official_sgd(0.1, epochs, 128, step_every=epochs // 3))
     data, _ = mini_data.source_data(scale, None)
-    run_dir = Path(out) / f"source-{SIDE}px-e{epochs}"
-    train(network(scale, scale.source_classes, SIDE).build(0), data, scale.pretrain.resolve(data.n_train), run_dir,
-          data_seed=0)
+    run_dir = Path(out) / f"source-{scale.image_size}px-{scale.fit}-e{epochs}"
+    train(network(scale, scale.source_classes).build(0), data, scale.pretrain.resolve(data.n_train), run_dir,
+          data_seed=0, save_epoch_weights=True)
     with (run_dir / "metrics.csv").open() as handle:
         return list(csv.DictReader(handle))
 

@@ -59,36 +59,39 @@ def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
     """The source task (Fashion-MNIST, ``source_per_class`` per class) at the scale's input side, validated on its
     test split."""
     side = scale.image_size
-    x, y = splits.per_class_slice(*load_arrays(scale.source_dataset, "train", data_dir=data_dir, image_size=side),
-                                  0, scale.source_per_class)
+    x, y = splits.per_class_slice(*load_arrays(scale.source_dataset, "train", data_dir=data_dir, image_size=side,
+                                               fit=scale.fit), 0, scale.source_per_class)
     x_val, y_val = splits.per_class_slice(
-        *load_arrays(scale.source_dataset, "test", data_dir=data_dir, image_size=side), 0, scale.source_val_per_class)
+        *load_arrays(scale.source_dataset, "test", data_dir=data_dir, image_size=side, fit=scale.fit),
+        0, scale.source_val_per_class)
     data = TrainData(normalize(x), y, normalize(x_val), y_val, crop_pad=scale.pretrain_crop_pad,
                      mirror=scale.mirror)
     config = dict(dataset=scale.source_dataset, n_train=len(x), n_val=len(x_val),
                   normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD),
-                  preprocessing=preprocessing_config(scale.source_dataset))
+                  preprocessing=preprocessing_config(scale.source_dataset, side, scale.fit))
     return data, config
 
 
-def target_arrays(target: Target, data_dir: str | None) -> tuple[np.ndarray, ...]:
-    """Transformed, normalised (x_train, y_train, x_test, y_test) of a target."""
-    x, y = splits.per_class_slice(*load_arrays(target.dataset, "train", data_dir=data_dir), *target.train)
-    x_test, y_test = splits.per_class_slice(*load_arrays(target.dataset, TEST_SPLIT[target.dataset],
-                                                         data_dir=data_dir), *target.test)
+def target_arrays(scale: Scale, target: Target, data_dir: str | None) -> tuple[np.ndarray, ...]:
+    """Transformed, normalised (x_train, y_train, x_test, y_test) of a target at its input side."""
+    side, fit = target.size(scale), scale.fit
+    x, y = splits.per_class_slice(*load_arrays(target.dataset, "train", data_dir=data_dir, image_size=side, fit=fit),
+                                  *target.train)
+    x_test, y_test = splits.per_class_slice(*load_arrays(target.dataset, TEST_SPLIT[target.dataset], data_dir=data_dir,
+                                                         image_size=side, fit=fit), *target.test)
     x, x_test = transform(target.transform, x, TRANSFORM_SEED), transform(target.transform, x_test, TRANSFORM_SEED + 1)
     return normalize(x), y, normalize(x_test), y_test
 
 
 def target_data(scale: Scale, target: Target, data_dir: str | None) -> tuple[TrainData, dict]:
-    x, y, x_test, y_test = target_arrays(target, data_dir)
+    x, y, x_test, y_test = target_arrays(scale, target, data_dir)
     data = TrainData(x, y, x_test, y_test, crop_pad=scale.finetune_crop_pad, mirror=scale.mirror,
                      eval_batch=500)
     config = dict(target=target.name, description=target.description, dataset=target.dataset,
                   train_slice=list(target.train), test_slice=list(target.test), test_split=TEST_SPLIT[target.dataset],
                   transform=target.transform or None, n_train=len(x), n_test=len(x_test),
                   normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD),
-                  preprocessing=preprocessing_config(target.dataset))
+                  preprocessing=preprocessing_config(target.dataset, target.size(scale), scale.fit))
     return data, config
 
 
@@ -100,5 +103,5 @@ def source_examples(scale: Scale, data_dir: str | None, count: int) -> tuple[np.
 
 def target_examples(scale: Scale, target: Target, data_dir: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` target training images (transformed, normalised, unaugmented)."""
-    x, y, _, _ = target_arrays(target, data_dir)
+    x, y, _, _ = target_arrays(scale, target, data_dir)
     return x[:count], y[:count]

@@ -86,7 +86,7 @@ class Target:
     image_size: int = 0  # input side of the fine-tuning; 0 = the scale's (CIFAR stays at 32 at paper scale)
 
     def size(self, scale: "Scale") -> int:
-        return self.image_size or scale.image_size
+        return self.image_size or scale.target_size or scale.image_size
 
 
 def official_sgd(lr: float, epochs: int, batch_size: int, step_every: int = 0) -> Schedule:
@@ -103,7 +103,7 @@ def official_sgd(lr: float, epochs: int, batch_size: int, step_every: int = 0) -
 @dataclass(frozen=True)
 class Scale:
     name: str
-    image_size: int
+    image_size: int  # the source's input side
     channels: int
     width: int
     stem: str
@@ -123,6 +123,9 @@ class Scale:
     experiments: tuple[str, ...] = tuple(EXPERIMENTS)
     seed_set: int = 0  # repro run --seed-set: an independent draw of every seed (0: the reference results')
     finetune_batch128: "Schedule | None" = None  # the fine-tuning of transferability_batch128
+    target_size: int = 0  # the targets' input side unless a Target sets its own (0: image_size)
+    fit: str | None = None  # mini: how an image becomes its input side (repro.data.arrays.load_arrays; None: the
+    # dataset's own, zero-padding the 28-px sets)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -149,19 +152,23 @@ MINI_TARGETS = (
 )
 
 MINI = Scale(
-    name="mini", image_size=32, channels=1, width=8, stem="imagenet", blocks=(3, 4, 6, 3),
+    name="mini", image_size=96, channels=1, width=8, stem="imagenet", blocks=(3, 4, 6, 3),
     source_dataset="fashion_mnist", source_per_class=1000, source_val_per_class=100, source_classes=10,
-    # The paper's 120 epochs with StepLR every 40, divided by 10.
-    pretrain=official_sgd(0.1, 12, 128, step_every=4),
-    # The paper's cosine over 100 epochs, at 30 epochs; the code's default batch 128 is larger than the small
-    # targets, the README command's 18 too small for the CPU: 32.
-    finetune=official_sgd(0.01, 30, 32),
-    pretrain_crop_pad=2, finetune_crop_pad=2,
+    # The paper's 120 epochs with StepLR every 40, at 30 epochs with StepLR every 10 (README, pilot P1).
+    pretrain=official_sgd(0.1, 30, 128, step_every=10),
+    # The paper's cosine over 100 epochs at the README command's batch 18 (README, pilot P2).
+    finetune=official_sgd(0.01, 100, 18),
+    # Pad side / 16 for the random crop (the first mini's 2 px at 32 px).
+    pretrain_crop_pad=6, finetune_crop_pad=4,
+    # Pre-training at 96 px and fine-tuning at 64 px, every image resized to fill its frame: the objects shrink
+    # between the two as ImageNet's at 224 px do in CIFAR at 32 px, and layer4 runs on 2 x 2 maps at 64 px.
+    target_size=64, fit="bilinear",
     targets=MINI_TARGETS, feature_examples=1000,
 )
 
 SMOKE = replace(
-    MINI, name="smoke", width=2, blocks=(1, 1, 1, 1), source_per_class=4, source_val_per_class=2,
+    MINI, name="smoke", image_size=32, target_size=32, width=2, blocks=(1, 1, 1, 1), source_per_class=4,
+    source_val_per_class=2, pretrain_crop_pad=2, finetune_crop_pad=2,
     pretrain=official_sgd(0.1, 2, 8, step_every=1),
     finetune=official_sgd(0.01, 2, 4),
     targets=tuple(replace(t, train=(t.train[0], t.train[0] + 2 + i), test=(t.test[0], t.test[0] + 1))

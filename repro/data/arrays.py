@@ -76,11 +76,11 @@ def _spec(name: str, image_size: int) -> EmbeddedDataset:
     return spec
 
 
-def preprocessing_config(name: str, image_size: int = 32) -> dict:
-    """What :func:`load_arrays` does to ``name`` at ``image_size``, for config.json."""
+def preprocessing_config(name: str, image_size: int = 32, fit: str | None = None) -> dict:
+    """What :func:`load_arrays` does to ``name`` at ``image_size`` (and ``fit``), for config.json."""
     spec = _spec(name, image_size)
     extra = image_size - spec.native_size
-    if spec.fit == "pad":
+    if _fit_of(spec, fit) == "pad":
         fit = f"zero-pad {extra // 2} px top/left and {extra - extra // 2} px bottom/right"
     else:
         fit = "bilinear resize (tf.image.resize, half-pixel centres, no antialias)"
@@ -142,10 +142,21 @@ def split_arrays(builder: tfds.core.DatasetBuilder, split: str) -> tuple[np.ndar
     return images, labels
 
 
-def _fit(images: np.ndarray, spec: EmbeddedDataset, image_size: int) -> np.ndarray:
+FITS = ("pad", "bilinear")
+
+
+def _fit_of(spec: EmbeddedDataset, fit: str | None) -> str:
+    if fit is not None and fit not in FITS:
+        raise BadArgument(f"unknown fit {fit!r}; accepted: {', '.join(FITS)}")
+    if fit == "pad" and spec.fit != "pad":
+        raise BadArgument("fit 'pad' is not accepted for a dataset that is resized; accepted: bilinear")
+    return fit or spec.fit
+
+
+def _fit(images: np.ndarray, spec: EmbeddedDataset, image_size: int, fit: str) -> np.ndarray:
     """uint8 N x n x n x 1 -> float32 N x S x S x 1 in [0, 1]: x / max_value, then pad or resize."""
     extra = image_size - spec.native_size
-    if spec.fit == "pad":
+    if fit == "pad":
         before, n = extra // 2, spec.native_size
         out = np.zeros((images.shape[0], image_size, image_size, 1), np.float32)
         interior = out[:, before : before + n, before : before + n]
@@ -164,22 +175,27 @@ def load_arrays(
     *,
     data_dir: str | None = None,
     image_size: int = 32,
+    fit: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` of embedded dataset ``name``: x float32 (N, S, S, 1) in [0, 1], y int64.
 
     ``name`` is one of "fashion_mnist", "mnist5k", "digits"; ``split`` any
     tfds split of its builder (slices allowed, e.g. "train[:1000]"). Examples
-    come in the source file order. The arrays are cached per (name, split,
-    data_dir, image_size) and returned read-only: copy before editing them.
+    come in the source file order. ``fit`` is how a native image becomes
+    S x S: "pad" (zero-pad, centred; the 28-px datasets' default) or
+    "bilinear" (resized to fill the frame; the 8-px digits' default). The
+    arrays are cached per (name, split, data_dir, image_size, fit) and
+    returned read-only: copy before editing them.
     """
     spec = _spec(name, image_size)
+    fit = _fit_of(spec, fit)
     root = os.path.abspath(data_dir if data_dir is not None else default_data_dir())
-    key = (name, split, root, image_size)
+    key = (name, split, root, image_size, fit)
     if key not in _CACHE:
         builder = prepared_builder(name, root)
         check_split(builder, split)
         images, labels = split_arrays(builder, split)
-        x = _fit(images, spec, image_size)
+        x = _fit(images, spec, image_size, fit)
         y = labels.astype(np.int64)
         x.flags.writeable = False
         y.flags.writeable = False
