@@ -221,6 +221,8 @@ def _compare(args: argparse.Namespace) -> None:
         from repro.compare import seed_set_agreement
 
         print("\n" + seed_set_agreement(paper.key, args.scale, sets, comparisons, scale_dirs[0]))
+        if paper.across_seed_sets is not None:
+            print("\n" + paper.across_seed_sets(scale_dirs, args.scale, sets))
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ COMPARISON_COLUMNS = (
 )
 
 INPUTS_FILE = "comparison_inputs.json"
-OWN_OUTPUTS = ("comparison.csv", "seed_sets.csv")
+OWN_OUTPUTS = ("comparison.csv", "seed_sets.csv", "seed_sets_values.csv")
 
 QuantityKey = tuple[str, str, str, str]
 """``(quantity, condition, n, target)``: how a measured value finds its published one."""
@@ -197,7 +197,7 @@ class Comparison:
                     "verdict": part.outcome, "status": part.outcome, "evidence": part.evidence,
                     "detectable": part.detectable,
                 })
-        return _csv_string(COMPARISON_COLUMNS, rows)
+        return table_csv(COMPARISON_COLUMNS, rows)
 
     def measured_rows(self) -> list[tuple[PublishedValue, "QuantityRow", list[PublishedValue]]]:
         """The measured quantities, one row per key: the first published value, the row, and every published
@@ -553,7 +553,7 @@ def _read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str
         raise ReproError(f"{path} does not exist") from None
 
 
-def _csv_string(columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
+def table_csv(columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
@@ -621,7 +621,7 @@ def seed_set_agreement(paper: str, scale: str, seed_sets: Sequence[int], compari
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     atomic_write_text(Path(into) / "seed_sets.md", "\n".join(lines) + "\n")
-    atomic_write_text(Path(into) / "seed_sets.csv", _csv_string(header, [dict(zip(header, r)) for r in rows]))
+    atomic_write_text(Path(into) / "seed_sets.csv", table_csv(header, [dict(zip(header, r)) for r in rows]))
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     table = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
     return "\n".join([f"Seed sets {','.join(map(str, seed_sets))}: {same} of {len(rows)} claims agree", *table,

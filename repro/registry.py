@@ -123,6 +123,15 @@ def lazy_compare(module: str) -> Callable:
     return compare
 
 
+def lazy_function(module: str, name: str) -> Callable:
+    """``module.name``, imported on the first call (as :func:`lazy_compare`)."""
+
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
+
+
 def experiments_of(descriptions: dict[str, str], scales: dict, axes: dict[str, tuple[str, ...]],
                    columns: dict[str, tuple[str, ...]], rename: dict[str, dict] | None = None,
                    not_default: Sequence[str] = ()) -> tuple[Experiment, ...]:
@@ -144,6 +153,9 @@ class Paper:
     runs: Callable[[str, int], Sequence[Any]]  # (scale, seed set) -> every run of the protocol, dependencies included
     compare: Callable  # (scale_dir: Path, scale: str) -> comparison with .text
     searches: Callable[[str], tuple[Search, ...]] = no_searches  # scale -> the protocol's searches
+    # (scale_dirs, scale, seed_sets) -> text: the paper's measured values under each seed set side by side, written
+    # to seed_sets_values.md / .csv in the first set's directory by `repro compare --seed-sets` (None: none)
+    across_seed_sets: Callable | None = None
     notes: dict = field(default_factory=dict)
 
     def experiment(self, name: str) -> Experiment:

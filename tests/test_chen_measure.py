@@ -92,6 +92,18 @@ def test_regression_recovers_known_coefficients():
     assert 0.0 < noisy.r2 < 1.0
 
 
+def test_regression_standard_errors_are_the_ordinary_least_squares_ones():
+    # One standardised regressor: sum z^2 = n, so se(b) = s / sqrt(n) with s^2 = RSS / (n - 2).
+    x = np.array([1.0, 2.0, 4.0, 5.0, 7.0, 8.0])
+    y = np.array([0.9, 2.3, 3.8, 5.4, 6.6, 8.3])
+    fit = standardized_regression({"x": x}, y)
+    z = (x - x.mean()) / x.std()
+    residual = y - y.mean() - fit.coefficients["x"] * z
+    assert fit.standard_errors["x"] == pytest.approx(np.sqrt(residual @ residual / 4) / np.sqrt(6))
+    # An exact fit has no residual, hence no error.
+    assert standardized_regression({"x": x}, 2 * x + 1).standard_errors["x"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_regression_rejects_constant_columns_and_too_few_targets():
     with pytest.raises(ValueError, match="constant"):
         standardized_regression({"G": [1.0] * 6, "D": range(6)}, range(6))

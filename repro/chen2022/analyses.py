@@ -107,7 +107,8 @@ def domain_measures(run: AnalysisRun, workspace: Workspace) -> dict:
 
 
 def regression(run: AnalysisRun, workspace: Workspace) -> dict:
-    """ln T on standardised (G, D, ln N) over every target (first seed)."""
+    """ln T on standardised (G, D, ln N) over every target (first seed), with the coefficients' OLS standard
+    errors."""
     rows = []
     for t_key, gd_key in run.param("runs"):
         t, gd = workspace.result(t_key), workspace.result(gd_key)
@@ -118,5 +119,6 @@ def regression(run: AnalysisRun, workspace: Workspace) -> dict:
     except ValueError as error:
         raise ReproError(f"the regression of ln T over {len(rows)} targets of scale {workspace.scale}: {error}") from None
     return dict(coef_G=fit.coefficients["G"], coef_D=fit.coefficients["D"], coef_lnN=fit.coefficients["lnN"],
+                **{f"se_{name}": fit.standard_errors[name] for name in ("G", "D", "lnN")},
                 intercept=fit.intercept, r2=fit.r2, n_targets=fit.n)
 

@@ -24,7 +24,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from repro.chen2022.measure import standardized_regression
+from repro.chen2022.measure import Fit, standardized_regression
 from repro.chen2022.protocol import GROUPS, group_column
 from repro.compare import MergedRuns, NotMeasured, number
 from repro.verdicts import Part, all_of, greater, not_applicable, se_of_mean
@@ -51,6 +51,7 @@ class Fits:
     targets: list[str]
     full: dict[str, float]
     leave_one_out: list[dict[str, float]] | None  # None: too few targets to leave one out
+    ols_se: dict[str, float]  # the full fit's ordinary least-squares standard errors (reported beside the jackknife)
 
     def estimate(self, statistic: Callable[[Mapping[str, float]], float]) -> tuple[float, float]:
         """``statistic`` of the full fit and its jackknife standard error
@@ -115,16 +116,16 @@ class Measured:
         """The full fit over the targets and, with at least 6 targets, every leave-one-target-out fit."""
         table = self.fit_table()
         try:
-            full = _coefficients(table)
+            full = _fit(table)
         except ValueError as error:
             raise NotMeasured(f"the regression over {len(table)} targets cannot be fitted: {error}") from None
         loo = None
         if len(table) >= MIN_TARGETS_JACKKNIFE:
             try:
-                loo = [_coefficients(table[:i] + table[i + 1:]) for i in range(len(table))]
+                loo = [_fit(table[:i] + table[i + 1:]).coefficients for i in range(len(table))]
             except ValueError:
                 loo = None
-        return Fits([t[0] for t in table], full, loo)
+        return Fits([t[0] for t in table], full.coefficients, loo, full.standard_errors)
 
 
 def _seed(row: Mapping[str, str]) -> int:
@@ -132,16 +133,24 @@ def _seed(row: Mapping[str, str]) -> int:
     return int(float(text)) if text not in ("", None) else 0
 
 
-def _coefficients(table: Sequence[tuple[str, float, float, float, float]]) -> dict[str, float]:
+def _fit(table: Sequence[tuple[str, float, float, float, float]]) -> Fit:
     _, g, d, log_n, log_t = zip(*table)
-    return standardized_regression({"G": g, "D": d, "lnN": log_n}, log_t).coefficients
+    return standardized_regression({"G": g, "D": d, "lnN": log_n}, log_t)
 
 
 def _fit_evidence(fits: Fits) -> str:
-    coefficients = ", ".join(f"{k} {v:+.3f}" for k, v in fits.full.items())
-    noise = (f"jackknife over {len(fits.targets)} targets" if fits.leave_one_out
+    """The full fit's coefficients with their OLS standard errors and, with the leave-one-target-out refits, how
+    many of them keep each coefficient's sign."""
+    def one(name: str, value: float) -> str:
+        text = f"{name} {value:+.3f} (OLS se {fits.ols_se[name]:.3f}"
+        if fits.leave_one_out:
+            same = sum(math.copysign(1, c[name]) == math.copysign(1, value) for c in fits.leave_one_out)
+            text += f"; sign kept in {same} of {len(fits.leave_one_out)} leave-one-out fits"
+        return text + ")"
+
+    noise = (f"se: jackknife over {len(fits.targets)} targets" if fits.leave_one_out
              else f"{len(fits.targets)} targets: too few to leave one out")
-    return f"[fit: {coefficients}; {noise}]"
+    return f"[fit: {', '.join(one(k, v) for k, v in fits.full.items())}; {noise}]"
 
 
 def _coefficient_part(label: str, says: str, fits: Fits, statistic, claimed: float, what: str,

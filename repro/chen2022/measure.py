@@ -97,12 +97,14 @@ def intraclass_variance(source: np.ndarray, target: np.ndarray, labels: np.ndarr
 
 @dataclass(frozen=True)
 class Fit:
-    """``ln T = intercept + sum_k coefficients[k] z_k``; ``r2`` of the fit, over ``n`` targets."""
+    """``ln T = intercept + sum_k coefficients[k] z_k``; ``r2`` of the fit, over ``n`` targets; ``standard_errors``
+    the ordinary least-squares ones, ``sqrt(s^2 [(X'X)^-1]_kk)`` with ``s^2 = RSS / (n - k - 1)``."""
 
     coefficients: dict[str, float]
     intercept: float
     r2: float
     n: int
+    standard_errors: dict[str, float]
 
 
 def standardized_regression(table: Mapping[str, Sequence[float]], response: Sequence[float]) -> Fit:
@@ -127,5 +129,9 @@ def standardized_regression(table: Mapping[str, Sequence[float]], response: Sequ
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     residual = y - design @ beta
     total = float(np.sum((y - y.mean()) ** 2))
-    r2 = 1.0 - float(residual @ residual) / total if total > 0 else float("nan")
-    return Fit(dict(zip(names, map(float, beta[1:]))), float(beta[0]), r2, len(y))
+    rss = float(residual @ residual)
+    r2 = 1.0 - rss / total if total > 0 else float("nan")
+    covariance = rss / (len(y) - design.shape[1]) * np.linalg.pinv(design.T @ design)
+    standard_errors = np.sqrt(np.diag(covariance))[1:]
+    return Fit(dict(zip(names, map(float, beta[1:]))), float(beta[0]), r2, len(y),
+               dict(zip(names, map(float, standard_errors))))

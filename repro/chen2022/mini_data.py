@@ -11,7 +11,8 @@ Target transforms (one draw per image, fixed by :data:`TRANSFORM_SEED`):
 - ``invert``: ``1 - x`` (:class:`repro.data.transforms.Invert`);
 - ``rotate``: each image rotated by its own angle, uniform in [-90, 90]
   degrees (bilinear, zero fill): the same classes, more intraclass diversity;
-- ``noise``: ``x + 0.3 eps`` clipped to [0, 1] (:class:`repro.data.transforms.GaussianNoise`).
+- ``noise``: ``x + 0.3 eps`` clipped to [0, 1] (:class:`repro.data.transforms.GaussianNoise`);
+- ``rotate-noise``: ``rotate``, then ``noise`` (both draws from the same seed).
 """
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def transform(name: str, x: np.ndarray, seed: int) -> np.ndarray:
         return random_rotations(x, seed)
     if name == "noise":
         return GaussianNoise(NOISE_STD, seed)(x)
-    raise BadArgument(f"unknown target transform {name!r}; accepted: invert, rotate, noise")
+    if name == "rotate-noise":
+        return GaussianNoise(NOISE_STD, seed)(random_rotations(x, seed))
+    raise BadArgument(f"unknown target transform {name!r}; accepted: invert, rotate, noise, rotate-noise")
 
 
 def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
@@ -72,15 +75,20 @@ def source_data(scale: Scale, data_dir: str | None) -> tuple[TrainData, dict]:
     return data, config
 
 
+def _images(scale: Scale, target: Target, split: str, per_class: tuple[int, int], seed: int,
+            data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-class slice ``per_class`` of ``split`` of the target's dataset at its input side, transformed
+    (draws from ``seed``) and normalised."""
+    x, y = splits.per_class_slice(*load_arrays(target.dataset, split, data_dir=data_dir, image_size=target.size(scale),
+                                               fit=scale.fit), *per_class)
+    return normalize(transform(target.transform, x, seed)), y
+
+
 def target_arrays(scale: Scale, target: Target, data_dir: str | None) -> tuple[np.ndarray, ...]:
     """Transformed, normalised (x_train, y_train, x_test, y_test) of a target at its input side."""
-    side, fit = target.size(scale), scale.fit
-    x, y = splits.per_class_slice(*load_arrays(target.dataset, "train", data_dir=data_dir, image_size=side, fit=fit),
-                                  *target.train)
-    x_test, y_test = splits.per_class_slice(*load_arrays(target.dataset, TEST_SPLIT[target.dataset], data_dir=data_dir,
-                                                         image_size=side, fit=fit), *target.test)
-    x, x_test = transform(target.transform, x, TRANSFORM_SEED), transform(target.transform, x_test, TRANSFORM_SEED + 1)
-    return normalize(x), y, normalize(x_test), y_test
+    x, y = _images(scale, target, "train", target.train, TRANSFORM_SEED, data_dir)
+    x_test, y_test = _images(scale, target, TEST_SPLIT[target.dataset], target.test, TRANSFORM_SEED + 1, data_dir)
+    return x, y, x_test, y_test
 
 
 def target_data(scale: Scale, target: Target, data_dir: str | None) -> tuple[TrainData, dict]:
@@ -102,6 +110,8 @@ def source_examples(scale: Scale, data_dir: str | None, count: int) -> tuple[np.
 
 
 def target_examples(scale: Scale, target: Target, data_dir: str | None, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``count`` target training images (transformed, normalised, unaugmented)."""
-    x, y, _, _ = target_arrays(scale, target, data_dir)
-    return x[:count], y[:count]
+    """``count`` images of the target's domain (transformed, normalised, unaugmented): the first ``count //
+    classes`` per class of the domain's training part, which starts where the target's training slice starts,
+    whatever the target's N (the target side of G and D, equal in size for every target)."""
+    start = target.train[0]
+    return _images(scale, target, "train", (start, start + count // target.classes), TRANSFORM_SEED, data_dir)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 
 from repro.errors import BadArgument
 from repro.models.specs import ResNetSpec
-from repro.registry import Paper, experiments_of, lazy_compare
+from repro.registry import Paper, experiments_of, lazy_compare, lazy_function
 from repro.runs import (ALL_BUT_LAST, EPOCHS, AnalysisRun, Need, Run, Seeds, TrainRun, Transfer, axes, derive_seed,
                         seed_salt, source_suffix)
 from repro.schedule import Schedule
@@ -81,7 +81,7 @@ class Target:
     train: tuple[int, int]  # per-class slice [start, stop) of the training split; (0, 0) = the whole split
     test: tuple[int, int]  # per-class slice of the test split (mini: of the same split when it has only one)
     classes: int
-    transform: str = ""  # "", "invert", "rotate", "noise" (mini); the paper's datasets have none
+    transform: str = ""  # "", "invert", "rotate", "noise", "rotate-noise" (mini); the paper's datasets have none
     description: str = ""
     image_size: int = 0  # input side of the fine-tuning; 0 = the scale's (CIFAR stays at 32 at paper scale)
 
@@ -369,9 +369,11 @@ PAPER_ENTRY = Paper(
         {**EXPERIMENTS, **ALTERNATIVES}, SCALES, axes={e: _CELL for e in (*EXPERIMENTS, *ALTERNATIVES)},
         columns={"transferability": _T_COLUMNS, "transferability_batch128": _T_COLUMNS,
                  "domain_measures": ("n_train", "G", "D", "n_source_features", "n_target_features", "seconds"),
-                 "regression": ("coef_G", "coef_D", "coef_lnN", "intercept", "r2", "n_targets", "seconds")},
+                 "regression": ("coef_G", "coef_D", "coef_lnN", "se_G", "se_D", "se_lnN", "intercept", "r2",
+                                        "n_targets", "seconds")},
         not_default=tuple(ALTERNATIVES)),
     scales=tuple(SCALES),
     runs=runs,
     compare=lazy_compare("repro.chen2022.compare"),
+    across_seed_sets=lazy_function("repro.chen2022.compare", "across_seed_sets"),
 )
