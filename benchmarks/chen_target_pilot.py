@@ -109,7 +109,7 @@ def main() -> None:
     g, d = [gd[n][0] for n in chosen], [gd[n][1] for n in chosen]
     ln_n = [math.log(n_of[n]) for n in chosen]
     print(f"\nchosen nine: r(G, D) {pearson(g, d):+.2f}, r(G, ln N) {pearson(g, ln_n):+.2f}, "
-          f"r(D, ln N) {pearson(d, ln_n):+.2f}; twelve: r(G, D) "
+          f"r(D, ln N) {pearson(d, ln_n):+.2f}; all {len(gd)}: r(G, D) "
           f"{pearson([v[0] for v in gd.values()], [v[1] for v in gd.values()]):+.2f}")
 
 

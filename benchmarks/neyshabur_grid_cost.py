@@ -1,6 +1,7 @@
 """What a Neyshabur mini grid costs at other lengths (papers/neyshabur2020/README.md, "Pilots of the converged mini").
 
     python benchmarks/neyshabur_grid_cost.py [--results results/neyshabur2020/mini] [--epochs 10 20 40 80]
+        [--worker-seconds-per-epoch S]
 
 Prices each design from the committed mini grid's own measurements: the seconds per training epoch of its
 trained runs (each run's ``seconds`` over its ``epochs``; that grid ran in one process, before ``--jobs``)
@@ -9,7 +10,9 @@ length set to E epochs (drops at 30, 60, 90 % of it) and, for the converged desi
 block-shuffle seeds; the runs it trains are counted from the protocol itself (runs that reuse another's
 result train nothing). One process takes the worker-minutes (the committed grid: its wall time is printed as
 a check); ``--jobs 2`` divides them by 1.88, the speed-up the Yosinski mini grid measured on this machine
-(82.7 min at ``--jobs 1``, 44 min at ``--jobs 2``).
+(82.7 min at ``--jobs 1``, 44 min at ``--jobs 2``). With ``--worker-seconds-per-epoch S`` the training is priced
+instead at S seconds per epoch on each of two workers (a worker's rate beside a second one, as a pilot measured
+it): wall = epochs x S / 2.
 """
 from __future__ import annotations
 
@@ -69,10 +72,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path("results/neyshabur2020/mini"))
     parser.add_argument("--epochs", type=int, nargs="+", default=[10, 20, 40, 80])
+    parser.add_argument("--worker-seconds-per-epoch", type=float, default=None,
+                        help="price training at this rate per worker, two workers (default: the committed grid's)")
     args = parser.parse_args()
     per_epoch, analyses, wall = measured(args.results)
     print(f"measured in {args.results}: {per_epoch:.2f} s per training epoch, analyses {analyses:.0f} s, "
           f"grid wall time {wall / 60:.1f} min\n")
+    if args.worker_seconds_per_epoch is not None:
+        per_epoch = args.worker_seconds_per_epoch / 2 * JOBS2_SPEEDUP  # so that wall = epochs x S / 2
+        print(f"training priced at {args.worker_seconds_per_epoch:.2f} s per epoch per worker, two workers")
     print("| design | target runs trained | training epochs | worker-minutes | wall at --jobs 2 (min) |\n"
           "|---|---|---|---|---|")
     rows = [("committed mini (10 epochs, lr / 2, shuffle seed 1)", design(None, protocol.MINI.shuffle_seeds))]
