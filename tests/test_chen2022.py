@@ -1,6 +1,7 @@
 """Chen et al. 2022: the grid, theta_r / theta_A / theta_FB, the 18 groups, smoke runs of every experiment."""
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -53,17 +54,40 @@ def test_comparison_judges_every_claim_and_draws_every_figure(smoke):
 
 def test_theta_r_is_the_saved_init_and_theta_a_the_best_validation_epoch(smoke):
     scale_dir = smoke / "chen2022" / "smoke"
-    result = json.loads((scale_dir / "runs" / "ft-mnist-n100-s0" / "result.json").read_text())
+    result = json.loads((scale_dir / "runs" / "ft-mnist-plain-n2000-s0" / "result.json").read_text())
     assert result["theta_r"].endswith("checkpoints/epoch-000.weights.npz")
     source_dir = smoke / "sources" / "smoke" / result["theta_r"].split("/")[-3]
     metrics = list(csv.DictReader(open(source_dir / "metrics.csv")))
     best = max(metrics, key=lambda r: (float(r["val_acc"]), -float(r["epoch"])))
     assert result["theta_a_epoch"] == round(float(best["epoch"]))
     assert result["theta_a"].endswith(f"epoch-{result['theta_a_epoch']:03d}.weights.npz")
-    finetune = json.loads((scale_dir / "runs" / "finetune-mnist-n100-s0" / "config.json").read_text())
+    finetune = json.loads((scale_dir / "runs" / "finetune-mnist-plain-n2000-s0" / "config.json").read_text())
     assert finetune["transfer"]["reinitialized"] == ["fc"] and finetune["transfer"]["source"]["weights"] == result[
         "theta_a"]
     assert result["theta_fb"].endswith(f"epoch-{result['best_epoch']:03d}.weights.npz")
+
+
+def test_t_across_seed_sets_flags_a_target_whose_t_moves_more_than_20_percent(smoke, tmp_path):
+    import shutil
+
+    from repro.chen2022.compare import across_seed_sets
+
+    first, second = tmp_path / "smoke", tmp_path / "smoke-seed-set-1"
+    for directory in (first, second):
+        shutil.copytree(smoke / "chen2022" / "smoke", directory, ignore=shutil.ignore_patterns("runs"))
+    table = rows(second, "transferability")
+    moved = table[0]["target"]
+    for row in table:
+        row["T_overall"] = str(float(row["T_overall"]) * (1.5 if row["target"] == moved else 1.1))
+    with open(second / "transferability.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    text = across_seed_sets([first, second], "smoke", [0, 1])
+    assert f"{len(table) - 1} of {len(table)} targets have T within 20%" in text
+    values = {r["quantity"]: r for r in csv.DictReader(open(first / "seed_sets_values.csv"))}
+    assert values[f"T {moved}"]["within 20%"] == "no" and values[f"T {moved}"]["max / min"] == "1.50"
+    assert {"coef_G", "coef_D", "coef_lnN", "r2"} <= set(values)
 
 
 def test_classifier_t_is_one_and_rows_carry_every_group(smoke):
@@ -82,21 +106,30 @@ def test_resnet50_has_the_18_groups_without_shortcut_convs():
     assert len(groups) == 1 + 16 * 3 + 1 and not any("downsample" in path for path in groups)
 
 
-def test_mini_grid_has_nine_targets_on_three_axes():
+def test_mini_grid_crosses_three_n_levels_with_thirds_of_the_domain_order():
     targets = protocol.MINI.targets
-    assert len(targets) >= 8
-    amounts = sorted((t.train[1] - t.train[0]) * t.classes for t in targets if t.dataset == "mnist5k"
-                     and not t.transform)
-    assert amounts == [100, 1000, 3500]
-    assert {t.transform for t in targets} == {"", "invert", "rotate", "noise"}
-    assert len({t.dataset for t in targets}) == 3
+    assert len(targets) == 9 and min(t.train[1] - t.train[0] for t in targets) * 10 >= 300
+    levels = [(t.train[1] - t.train[0]) * t.classes for t in targets]
+    assert sorted(set(levels)) == [300, 1000, 2000]
+    for third in (levels[0:3], levels[3:6], levels[6:9]):  # targets are listed near to far: each third has each N
+        assert sorted(third) == [300, 1000, 2000]
+    assert len({t.name.rsplit("-n", 1)[0] for t in targets}) == 9 and len({t.dataset for t in targets}) == 3
 
 
-def test_targets_are_disjoint_from_each_other_and_transformed_once():
-    target = protocol.MINI.target("mnist-rotated-n1000")
-    x, y, x_test, y_test = target_arrays(target, None)
-    plain = target_arrays(protocol.MINI.target("mnist-n1000"), None)
-    assert x.shape == plain[0].shape and (y == plain[1]).all() and not np.allclose(x, plain[0])
+def test_targets_are_disjoint_resized_to_their_side_and_transformed_once():
+    scale = protocol.MINI
+    for target in scale.targets:
+        assert target.train[1] <= target.test[0] or target.dataset == "fashion_mnist"
+    target = replace(scale.target("mnist-rotate-n1000"), train=(0, 200))
+    x, y, x_test, y_test = target_arrays(scale, target, None)
+    plain = target_arrays(scale, scale.target("mnist-plain-n2000"), None)
+    assert x.shape == plain[0].shape == (2000, 64, 64, 1) and x_test.shape == (1500, 64, 64, 1)
+    assert (y == plain[1]).all() and not np.allclose(x, plain[0])
+    # Resized to fill the frame: most digits have ink outside the central 28 x 28 that zero-padding would leave
+    # as the only non-empty part.
+    outside = np.ones((64, 64), bool)
+    outside[18:46, 18:46] = False
+    assert np.mean([(image[..., 0][outside] > plain[0].min() + 0.5).any() for image in plain[0]]) > 0.9
     assert (random_rotations(np.ones((3, 8, 8, 1)), 0) == random_rotations(np.ones((3, 8, 8, 1)), 0)).all()
 
 

@@ -104,10 +104,10 @@ def test_the_claimed_sizes_are_the_august_readme_resnet50_fit():
 
 
 def test_jackknife_standard_error_in_closed_form():
-    fits = Fits(["a", "b", "c", "d"], {"G": 0.0}, [{"G": v} for v in (1.0, 2.0, 3.0, 4.0)])
+    fits = Fits(["a", "b", "c", "d"], {"G": 0.0}, [{"G": v} for v in (1.0, 2.0, 3.0, 4.0)], {"G": 0.1})
     value, se = fits.estimate(lambda c: c["G"])
     assert value == 0.0 and se == pytest.approx(math.sqrt(3 / 4 * 5.0))  # sum of squares about 2.5 = 5
-    assert math.isnan(Fits(["a"], {"G": 1.0}, None).estimate(lambda c: c["G"])[1])
+    assert math.isnan(Fits(["a"], {"G": 1.0}, None, {"G": 0.1}).estimate(lambda c: c["G"])[1])
 
 
 def test_too_few_targets_to_leave_one_out_is_inconclusive():
