@@ -292,7 +292,8 @@ def data_module(scale: Scale):
 
 def source_key(scale: Scale) -> str:
     return (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
-            f"-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen{source_suffix(scale.seed_set)}")
+            f"-{scale.image_size}px-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen"
+            f"{source_suffix(scale.seed_set)}")
 
 
 def network(scale: Scale, classes: int, size: int | None = None) -> ResNetSpec:
