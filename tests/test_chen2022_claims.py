@@ -291,7 +291,7 @@ def test_measured_rows_hold_their_own_target_and_name_the_stand_ins():
     assert sorted(mini) == sorted(("regression_coef", "resnet50/readme-2023-08", k, "") for k in
                                   ("G", "D", "lnN", "intercept"))  # no per-target row, no run count
     note = stand_in_note(m, "mini")
-    assert "fashion-n1000" in note and "digits-n1000" in note and "twelve datasets" in note
+    assert "fashion-plain-n300" in note and "digits-invert-n1000" in note and "twelve datasets" in note
     two_seeds = Measured({"transferability": [shaped("cifar10", 1.0, seed=0), shaped("cifar10", 3.0, seed=1),
                                               shaped("pocus", 2.0)]})
     paper = measured_quantities(two_seeds, "paper")
