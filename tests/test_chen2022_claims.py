@@ -110,6 +110,14 @@ def test_jackknife_standard_error_in_closed_form():
     assert math.isnan(Fits(["a"], {"G": 1.0}, None, {"G": 0.1}).estimate(lambda c: c["G"])[1])
 
 
+def test_fit_evidence_gives_ols_se_and_how_many_leave_one_out_fits_keep_the_sign():
+    fits = Fits(list("abcd"), {"G": -0.2, "D": 0.1}, [{"G": v, "D": 0.1} for v in (-0.3, -0.1, 0.05, -0.2)],
+                {"G": 0.04, "D": 0.05})
+    text = claims._fit_evidence(fits)
+    assert "G -0.200 (OLS se 0.040; sign kept in 3 of 4 leave-one-out fits)" in text
+    assert "D +0.100 (OLS se 0.050; sign kept in 4 of 4" in text
+
+
 def test_too_few_targets_to_leave_one_out_is_inconclusive():
     outcome, parts = judge("C-C1", regression(-0.3, 0.6, -1.0, 0.01, n=5))
     assert outcome == "inconclusive" and set(parts.values()) == {"inconclusive"}

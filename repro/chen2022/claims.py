@@ -173,9 +173,10 @@ def c_c1(m: Measured) -> list[Part]:
         _coefficient_part("a", "a larger domain gap lowers transferability (README: coef(G) -0.26)", fits,
                           lambda c: -c["G"], -r["G"], "-coef(G)"),
         _coefficient_part("b", "the domain gap weighs less than data amount (|coef(G)| < |coef(ln N)|)", fits,
-                          _abs_gap("lnN", "G"), abs(r["lnN"]) - abs(r["G"]), "|coef(ln N)| - |coef(G)|"),
+                          _abs_gap("lnN", "G"), abs(r["lnN"]) - abs(r["G"]), "|coef(ln N)| - |coef(G)|",
+                          with_fit=False),
         _coefficient_part("c", "the domain gap weighs less than diversity (|coef(G)| < |coef(D)|)", fits,
-                          _abs_gap("D", "G"), abs(r["D"]) - abs(r["G"]), "|coef(D)| - |coef(G)|"),
+                          _abs_gap("D", "G"), abs(r["D"]) - abs(r["G"]), "|coef(D)| - |coef(G)|", with_fit=False),
     ]
 
 
