@@ -1,6 +1,6 @@
 """Pilot P2 of the Chen mini redesign (papers/chen2022/README.md, "Redesign pilots"): does fine-tuning converge?
 
-    python benchmarks/chen_finetune_pilot.py [--source DIR] [--out /work/pilots/chen]
+    python benchmarks/chen_finetune_pilot.py [--source DIR] [--out /tmp/chen-pilots]
 
 Fine-tunes the P1 source (``chen_source_pilot.py``'s run directory: its
 best-validation epoch is theta_A) on MNIST targets of N = 300, 1,200 and 3,000
@@ -102,8 +102,8 @@ def summary(run_dir: Path, source: Path, n_test: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", default="/work/pilots/chen/source-96px-bilinear-e30", help="P1's run directory")
-    parser.add_argument("--out", default="/work/pilots/chen", help="run directories")
+    parser.add_argument("--source", default="/tmp/chen-pilots/source-96px-bilinear-e30", help="P1's run directory")
+    parser.add_argument("--out", default="/tmp/chen-pilots", help="run directories")
     args = parser.parse_args()
     with multiprocessing.get_context("spawn").Pool(len(WORKER_CELLS)) as pool:
         pool.map(finetune, [(cells, args.source, args.out) for cells in WORKER_CELLS])

@@ -1,7 +1,7 @@
 """P0's choice of the Chen mini configuration (papers/chen2022/README.md, "Redesign pilots"), priced from the
 pilots' own measurements.
 
-    python benchmarks/chen_grid_cost.py [--pilots /work/pilots/chen]
+    python benchmarks/chen_grid_cost.py [--pilots /tmp/chen-pilots]
 
 The cost formula of P0: wall = source + 1/2 x sum over the nine targets of E_ft x (seconds of one fine-tuning
 epoch at the target's N) + fixed overhead. The source's seconds are P1's rerun (30 epochs at 96 px, alone on
@@ -31,7 +31,7 @@ def seconds(run_dir: Path) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pilots", type=Path, default=Path("/work/pilots/chen"))
+    parser.add_argument("--pilots", type=Path, default=Path("/tmp/chen-pilots"))
     args = parser.parse_args()
     source_seconds, _ = seconds(args.pilots / "source-96px-bilinear-e30")
     points = []

@@ -1,6 +1,6 @@
 """Pilot P1 of the Chen mini redesign (papers/chen2022/README.md, "Redesign pilots"): does the 96-px source converge?
 
-    python benchmarks/chen_source_pilot.py [--out /tmp/chen-source-pilot] [--epochs 15 30]
+    python benchmarks/chen_source_pilot.py [--out /tmp/chen-pilots] [--epochs 15 30]
 
 Trains the mini source (Fashion-MNIST, 1,000 per class, the paper's SGD and
 StepLR x0.1 at E/3 and 2E/3, batch 128) at the mini's input side (96 px, the
@@ -52,7 +52,7 @@ def converged(rows: list[dict], epochs: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="/tmp/chen-source-pilot", help="run directories")
+    parser.add_argument("--out", default="/tmp/chen-pilots", help="run directories")
     parser.add_argument("--epochs", type=int, nargs="+", default=[15, 30])
     args = parser.parse_args()
     with multiprocessing.get_context("spawn").Pool(len(args.epochs)) as pool:

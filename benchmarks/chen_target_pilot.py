@@ -95,7 +95,7 @@ def assign_n(gd: dict[str, tuple[float, float]], chosen: list[str], levels: tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=Path("/work/pilots/chen/source-96px-bilinear-e30"))
+    parser.add_argument("--source", type=Path, default=Path("/tmp/chen-pilots/source-96px-bilinear-e30"))
     parser.add_argument("--levels", type=int, nargs=3, default=[300, 600, 1200])
     parser.add_argument("--amended", action="store_true", help="P3b: the pool with the rotated-and-noisy domains")
     args = parser.parse_args()
