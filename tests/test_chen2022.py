@@ -67,6 +67,17 @@ def test_theta_r_is_the_saved_init_and_theta_a_the_best_validation_epoch(smoke):
     assert result["theta_fb"].endswith(f"epoch-{result['best_epoch']:03d}.weights.npz")
 
 
+def test_resized_slices_equal_the_slices_of_the_resized_split():
+    from repro.chen2022.mini_data import _sliced
+    from repro.data import splits
+    from repro.data.arrays import load_arrays
+
+    for dataset, per_class in (("mnist5k", (350, 360)), ("digits", (124, 130))):
+        whole = splits.per_class_slice(*load_arrays(dataset, "train", image_size=64, fit="bilinear"), *per_class)
+        sliced = _sliced(dataset, "train", per_class, 64, "bilinear", None)
+        assert np.array_equal(whole[0], sliced[0]) and np.array_equal(whole[1], sliced[1])
+
+
 def test_t_across_seed_sets_flags_a_target_whose_t_moves_more_than_20_percent(smoke, tmp_path):
     import shutil
 

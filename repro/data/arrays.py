@@ -165,6 +165,12 @@ def _fit(images: np.ndarray, spec: EmbeddedDataset, image_size: int, fit: str) -
     x = np.divide(images, np.float32(spec.max_value), dtype=np.float32)
     if extra == 0:
         return x
+    return resize_images(x, image_size)
+
+
+def resize_images(x: np.ndarray, image_size: int) -> np.ndarray:
+    """Images in [0, 1] (N x n x n x 1) resized to ``image_size``: bilinear, half-pixel centres, no antialias,
+    clipped to [0, 1]; each image on its own, so resizing a slice equals slicing the resized array."""
     resized = tf.image.resize(x, (image_size, image_size), method="bilinear", antialias=False)
     return np.clip(resized.numpy(), 0.0, 1.0)
 
