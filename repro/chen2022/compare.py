@@ -96,12 +96,13 @@ SAME_T = 0.20  # the issue's test of a seed-independent T: every seed set's T wi
 
 
 def across_seed_sets(scale_dirs: list[Path], scale: str, seed_sets: list[int]) -> str:
-    """Per target, the overall T under each seed set (source and fine-tuning redrawn), the ratio of the largest to
+    """Per target, the overall T under each seed set (its first seed, as the regression; source and fine-tuning
+    redrawn), the ratio of the largest to
     the smallest and whether it is within 1 + SAME_T; then the regression's coefficients under each set. Written
     to ``seed_sets_values.md`` and ``.csv`` in the first set's directory."""
     per_set = [read_paper_results(Path(d), PAPER, ("transferability", "regression"), scale) for d in scale_dirs]
-    t_of = [{row["target"]: number(row, "T_overall") for row in merged["transferability"].rows}
-            if "transferability" in merged else {} for merged in per_set]
+    t_of = [{t: values[0] for t, values in Measured.from_merged(merged).overall().items()}
+            if "transferability" in merged else {} for merged in per_set]  # each target's first seed
     header = ["quantity"] + [f"seed set {s}" for s in seed_sets] + ["max / min", f"within {SAME_T:.0%}"]
     rows = []
     for target in dict.fromkeys(t for values in t_of for t in values):

@@ -1,8 +1,9 @@
 """The mini scale's source and targets on the embedded data (papers/chen2022/README.md, "Mini scale").
 
-Images are 32x32x1 in [0, 1] (:func:`repro.data.arrays.load_arrays`: 28x28
-datasets zero-padded, the 8x8 digits upsampled), transformed where the target
-says so, then normalised as the official code, ``(x - 0.5) / 0.225``.
+Images are S x S x 1 in [0, 1] at the scale's sides (the mini: the source at
+96 px, the targets at 64 px, each image resized to fill its frame,
+``Scale.fit``; :func:`repro.data.arrays.load_arrays`), transformed where the
+target says so, then normalised as the official code, ``(x - 0.5) / 0.225``.
 Datasets with one split (MNIST-5k, digits) take train and test as disjoint
 per-class slices of it; Fashion-MNIST tests on its test split.
 

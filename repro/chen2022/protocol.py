@@ -20,12 +20,13 @@ or ``finetune.py``'s default 128 in the non-default experiment
 ``transferability_batch128``; CIFAR at 32x32, the others at 224;
 Normalize(0.5, 0.225)).
 
-Mini scale (papers/chen2022/README.md): the same [3, 4, 6, 3] bottleneck
-layout at width 8 with torchvision's ImageNet stem on 32x32 grayscale (the
-paper fine-tunes CIFAR at 32x32 through the same stem); the source is
-Fashion-MNIST; nine targets built from the embedded data and its transforms
-vary the domain gap (near to far), the data amount (100 to the whole of
-MNIST-5k's training slice) and the diversity.
+Mini scale (papers/chen2022/README.md, "Mini scale" and its pilots): the same
+[3, 4, 6, 3] bottleneck layout at width 8 with torchvision's ImageNet stem on
+grayscale images, the source (Fashion-MNIST) pre-trained at 96 px and the
+targets fine-tuned at 64 px, every image resized to fill its frame (a change
+of resolution, as on the paper's CIFAR path); nine target domains built from
+the embedded data and its transforms, with N in {300, 1,000, 2,000} crossed
+with their order of domain gap.
 
 Runs: the source (task A, from a saved init, a checkpoint every epoch,
 shared under ``<out>/sources/``); one fine-tuning per target and seed
@@ -83,7 +84,8 @@ class Target:
     classes: int
     transform: str = ""  # "", "invert", "rotate", "noise", "rotate-noise" (mini); the paper's datasets have none
     description: str = ""
-    image_size: int = 0  # input side of the fine-tuning; 0 = the scale's (CIFAR stays at 32 at paper scale)
+    image_size: int = 0  # input side of the fine-tuning; 0 = the scale's target_size, else its image_size
+    # (CIFAR stays at 32 at paper scale)
 
     def size(self, scale: "Scale") -> int:
         return self.image_size or scale.target_size or scale.image_size
