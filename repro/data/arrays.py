@@ -3,7 +3,7 @@
 ``load_arrays(name, split)`` returns ``x`` float32 ``(N, S, S, 1)`` in [0, 1]
 and ``y`` int64 for the three embedded datasets (README.md, "Scales": mini =
 32x32 grayscale; ``fit="bilinear"`` resizes the 28-px sets to fill S x S instead
-of padding them, as the Chen mini does at 96 and 64 px):
+of padding them, for a scale whose objects must change size with the input side):
 
 =================  =====================  =======  ==========================================
 name               TFDS builder           native   to S x S (S = ``image_size``, default 32)
