@@ -64,14 +64,13 @@ def finetune(job: tuple[tuple[tuple[int, int], ...], str, str]) -> list[str]:
     return done
 
 
-def conv_kernels(path: Path, spec) -> "np.ndarray":
-    """Every conv kernel of the weights file ``path``, flattened into one vector."""
+def conv_kernels(path: Path, model) -> "np.ndarray":
+    """Every conv kernel of the weights file ``path`` (loaded into ``model``), flattened into one vector."""
     import keras
     import numpy as np
 
     from repro.weightfiles import load_weights
 
-    model = spec.build(0)
     load_weights(model, path)
     return np.concatenate([layer.kernel.numpy().ravel() for layer in model.layers
                            if isinstance(layer, keras.layers.Conv2D)])
@@ -89,10 +88,10 @@ def summary(run_dir: Path, source: Path, n_test: int) -> dict:
     best = int(np.argmax(accuracy)) + 1
     last_mean = float(np.mean(accuracy[-LAST:]))
     se = math.sqrt(last_mean * (1 - last_mean) / n_test)
-    spec = network(MINI, 10, 64)
-    theta_a = conv_kernels(epoch_weights(source, best_source_epoch(source)), spec)
-    theta_fb = conv_kernels(epoch_weights(run_dir, best), spec)
-    theta_last = conv_kernels(epoch_weights(run_dir, epochs), spec)
+    model = network(MINI, 10, 64).build(0)  # one network; each weights file is loaded into it in turn
+    theta_a = conv_kernels(epoch_weights(source, best_source_epoch(source)), model)
+    theta_fb = conv_kernels(epoch_weights(run_dir, best), model)
+    theta_last = conv_kernels(epoch_weights(run_dir, epochs), model)
     delta = float(np.mean(np.abs(theta_fb - theta_last)) / np.mean(np.abs(theta_a - theta_last)))
     late = best > epochs / 2 or accuracy[best - 1] - last_mean <= se
     return dict(epochs=epochs, best=best, best_acc=accuracy[best - 1], final=accuracy[-1], last_mean=last_mean, se=se,

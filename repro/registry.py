@@ -116,15 +116,11 @@ def no_searches(scale: str) -> tuple[Search, ...]:
 def lazy_compare(module: str) -> Callable:
     """``(scale_dir, scale) -> module.compare(scale_dir, scale)``, importing ``module`` (figures,
     matplotlib) only when a comparison is asked for, so ``repro list`` and ``repro run`` stay light."""
-
-    def compare(scale_dir, scale: str):
-        return importlib.import_module(module).compare(scale_dir, scale)
-
-    return compare
+    return lazy_function(module, "compare")
 
 
 def lazy_function(module: str, name: str) -> Callable:
-    """``module.name``, imported on the first call (as :func:`lazy_compare`)."""
+    """``module.name``, its module imported only when it is called."""
 
     def call(*args, **kwargs):
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
