@@ -99,6 +99,29 @@ def test_t_across_seed_sets_flags_a_target_whose_t_moves_more_than_20_percent(sm
     values = {r["quantity"]: r for r in csv.DictReader(open(first / "seed_sets_values.csv"))}
     assert values[f"T {moved}"]["within 20%"] == "no" and values[f"T {moved}"]["max / min"] == "1.50"
     assert {"coef_G", "coef_D", "coef_lnN", "r2"} <= set(values)
+    # T's parts beside it, the source's once, reported but not judged
+    assert values["source: D(theta_r, theta_A)"]["max / min"] == "1.00"
+    assert values["source: D(theta_r, theta_A)"]["within 20%"] == ""
+    assert f"D(theta_A, theta_FB) {moved}" in values
+
+
+def test_t_parts_are_the_body_distances_of_one_source(smoke):
+    table = rows(smoke / "chen2022" / "smoke", "transferability")
+    assert len({row["D_r_A"] for row in table}) == 1 and len({row["abs_A"] for row in table}) == 1
+    for row in table:
+        assert 0 < float(row["D_A_FB"]) and 0 < float(row["D_r_A"]) < float(row["abs_A"]) * 2
+        # triangle inequality of the mean absolute difference, per tensor and so for the means
+        assert float(row["D_r_FB"]) <= float(row["D_r_A"]) + float(row["D_A_FB"]) + 1e-9
+
+
+def test_target_configs_record_the_targets_input_side_and_fit(smoke):
+    scale = protocol.SMOKE
+    config = json.loads((smoke / "chen2022" / "smoke" / "runs" / "finetune-mnist-plain-n2000-s0" / "config.json")
+                        .read_text())
+    assert scale.target_size != scale.image_size
+    assert config["run"]["data"]["settings"]["image_size"] == scale.target_size
+    assert config["run"]["data"]["settings"]["fit"] == "bilinear"
+    assert f"-{scale.image_size}px-bilinear-" in protocol.source_key(scale)
 
 
 def test_classifier_t_is_one_and_rows_carry_every_group(smoke):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from repro.chen2022.measure import (
-    domain_gap, frechet_distance, intraclass_variance, layer_transferability, mean_abs, overall_transferability,
-    standardized_regression)
+    body_mean, domain_gap, frechet_distance, group_distances, intraclass_variance, layer_transferability, mean_abs,
+    overall_transferability, standardized_regression)
 
 
 def test_known_distances_give_a_known_ratio():
@@ -20,6 +20,10 @@ def test_known_distances_give_a_known_ratio():
     assert t["fc"] == pytest.approx(1.0)
     assert overall_transferability(t) == pytest.approx((3.0 + 4.0) / 2)  # the classifier is left out
     assert mean_abs(np.array([1.0, -1.0]), np.array([0.0, 0.0])) == 1.0  # normalised L1, not L2
+    # T's parts: D_l(theta_r, theta_A) = (4, (1 + 3.5) / 2, 2) and their mean over the body (classifier left out)
+    moved = group_distances(random, pretrained, groups)
+    assert moved == pytest.approx({"stem": 4.0, "layer1.0": 2.25, "fc": 2.0})
+    assert body_mean(moved) == pytest.approx((4.0 + 2.25) / 2)
 
 
 def test_an_untouched_group_has_t_exactly_one_when_theta_a_is_theta_r():
@@ -107,6 +111,8 @@ def test_regression_standard_errors_are_the_ordinary_least_squares_ones():
 def test_regression_rejects_constant_columns_and_too_few_targets():
     with pytest.raises(ValueError, match="constant"):
         standardized_regression({"G": [1.0] * 6, "D": range(6)}, range(6))
+    with pytest.raises(ValueError, match="linearly dependent"):
+        standardized_regression({"G": [1.0, 2.0, 3.0, 4.0, 6.0], "D": [2.0, 4.0, 6.0, 8.0, 12.0]}, range(5))
     with pytest.raises(ValueError, match="too few"):
         standardized_regression({"G": [1.0, 2.0, 3.0], "D": [3.0, 1.0, 2.0], "lnN": [1.0, 5.0, 2.0]}, [1, 2, 3])
 

@@ -58,7 +58,9 @@ def fresh_classifier(shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 def transferability(run: AnalysisRun, workspace: Workspace) -> dict:
     """T_l of the 18 groups between theta_r, theta_A (the source's epoch 0 and best epoch) and theta_FB (the
-    fine-tuning's best epoch), and the overall T; with the fine-tuning's accuracy and length."""
+    fine-tuning's best epoch), and the overall T; T's parts, the body's mean distances D(theta_r, theta_A),
+    D(theta_A, theta_FB), D(theta_r, theta_FB), and the source kernels' mean magnitude mean |theta_A| (over blocks
+    1..17); with the fine-tuning's accuracy and length."""
     source_key, finetuned_key = run.param("source"), run.param("finetuned")
     source, finetuned = workspace.run(source_key), workspace.run(finetuned_key)
     trained = workspace.result(finetuned_key)
@@ -74,9 +76,12 @@ def transferability(run: AnalysisRun, workspace: Workspace) -> dict:
     theta_r["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "r", *salt))
     theta_a["fc/kernel"] = fresh_classifier(shape, derive_seed(PAPER, run.key, "fc", "A", *salt))
     layer_t = measure.layer_transferability(theta_r, theta_a, theta_fb, groups)
+    moved = dict(D_r_A=(theta_r, theta_a), D_A_FB=(theta_a, theta_fb), D_r_FB=(theta_r, theta_fb))
     return dict(
         n_train=trained["n_train"], T_overall=measure.overall_transferability(layer_t),
         **{group_column(g): layer_t[g] for g in GROUPS if g in layer_t},
+        **{name: measure.body_mean(measure.group_distances(a, b, groups)) for name, (a, b) in moved.items()},
+        abs_A=measure.body_mean(measure.group_distances(theta_a, {p: 0.0 for p in theta_a}, groups)),
         test_acc_best=trained["acc_max"], test_acc_final=trained["acc_final"], best_epoch=trained["best_epoch"],
         theta_a_epoch=best_epoch(workspace.run_dir(source_key)), steps=trained["steps"],
         **{name: str(path) for name, path in paths.items()})

@@ -88,11 +88,12 @@ class Measured:
                 (_seed(row), {g: v for g, v in values.items() if math.isfinite(v)}))
         return {t: [v for _, v in sorted(seeds, key=lambda s: s[0])] for t, seeds in out.items()}
 
-    def overall(self) -> dict[str, list[float]]:
-        """Target -> the overall T of each seed (ascending seed)."""
+    def overall(self, column: str = "T_overall") -> dict[str, list[float]]:
+        """Target -> the overall T (or another ``column`` of the transferability rows) of each seed (ascending
+        seed)."""
         out: dict[str, list[tuple[int, float]]] = {}
         for row in self.experiment("transferability"):
-            out.setdefault(row["target"], []).append((_seed(row), number(row, "T_overall")))
+            out.setdefault(row["target"], []).append((_seed(row), number(row, column)))
         return {t: [v for _, v in sorted(seeds)] for t, seeds in out.items()}
 
     def fit_table(self) -> list[tuple[str, float, float, float, float]]:

@@ -95,31 +95,47 @@ def compare(results_dir: Path, scale: str, *, papers_root: Path | None = None) -
 SAME_T = 0.20  # the issue's test of a seed-independent T: every seed set's T within 20 % of the others'
 
 
+def _first_seeds(merged: dict, column: str) -> dict[str, float]:
+    """Target -> ``column`` of its first seed's transferability row (the regression's choice)."""
+    if "transferability" not in merged:
+        return {}
+    return {t: values[0] for t, values in Measured.from_merged(merged).overall(column).items()}
+
+
 def across_seed_sets(scale_dirs: list[Path], scale: str, seed_sets: list[int]) -> str:
     """Per target, the overall T under each seed set (its first seed, as the regression; source and fine-tuning
-    redrawn), the ratio of the largest to
-    the smallest and whether it is within 1 + SAME_T; then the regression's coefficients under each set. Written
-    to ``seed_sets_values.md`` and ``.csv`` in the first set's directory."""
+    redrawn), the ratio of the largest to the smallest and whether it is within 1 + SAME_T; then T's parts (how far
+    pre-training moved the source's body, D(theta_r, theta_A), its kernels' mean magnitude, and per target how far
+    fine-tuning moved it, D(theta_A, theta_FB)) and the regression's coefficients under each set. Written to
+    ``seed_sets_values.md`` and ``.csv`` in the first set's directory."""
     per_set = [read_paper_results(Path(d), PAPER, ("transferability", "regression"), scale) for d in scale_dirs]
-    t_of = [{t: values[0] for t, values in Measured.from_merged(merged).overall().items()}
-            if "transferability" in merged else {} for merged in per_set]  # each target's first seed
     header = ["quantity"] + [f"seed set {s}" for s in seed_sets] + ["max / min", f"within {SAME_T:.0%}"]
-    rows = []
-    for target in dict.fromkeys(t for values in t_of for t in values):
-        values = [values.get(target, math.nan) for values in t_of]
+
+    def ratio_row(label: str, values: list[float], judged: bool) -> list[str]:
         ratio = max(values) / min(values) if all(math.isfinite(v) and v > 0 for v in values) else math.nan
-        rows.append([f"T {target}"] + [f"{v:.3g}" for v in values]
-                    + [f"{ratio:.2f}", "yes" if ratio <= 1 + SAME_T else "no" if math.isfinite(ratio) else ""])
+        verdict = ("yes" if ratio <= 1 + SAME_T else "no") if judged and math.isfinite(ratio) else ""
+        return [label] + [f"{v:.3g}" for v in values] + [f"{ratio:.2f}", verdict]
+
+    t_of = [_first_seeds(merged, "T_overall") for merged in per_set]
+    targets = list(dict.fromkeys(t for values in t_of for t in values))
+    rows = [ratio_row(f"T {t}", [values.get(t, math.nan) for values in t_of], judged=True) for t in targets]
+    for column, label in (("D_r_A", "source: D(theta_r, theta_A)"), ("abs_A", "source: mean |theta_A|")):
+        per_target = [_first_seeds(merged, column) for merged in per_set]
+        rows.append(ratio_row(label, [next(iter(v.values()), math.nan) for v in per_target], judged=False))
+    moved = [_first_seeds(merged, "D_A_FB") for merged in per_set]
+    rows += [ratio_row(f"D(theta_A, theta_FB) {t}", [values.get(t, math.nan) for values in moved], judged=False)
+             for t in targets]
     for column in ("coef_G", "coef_D", "coef_lnN", "r2"):
         values = [number(m["regression"].rows[0], column) if "regression" in m else math.nan for m in per_set]
         rows.append([column] + [f"{v:+.3f}" for v in values] + ["", ""])
     within = sum(r[-1] == "yes" for r in rows)
-    targets = sum(r[0].startswith("T ") for r in rows)
     command = f"repro compare {PAPER} --scale {scale} --seed-sets {','.join(map(str, seed_sets))}"
     lines = [f"# {PAPER} ({scale}): T and the regression under {len(seed_sets)} independent seed sets", "",
              f"Regenerate with `{command}`. Each seed set redraws every seed: the source's initialisation and data "
-             "order, and each fine-tuning's.", "",
-             f"{within} of {targets} targets have T within {SAME_T:.0%} across the seed sets (max / min <= "
+             "order, and each fine-tuning's. T is close to D(theta_r, theta_A) / D(theta_A, theta_FB) (fine-tuning "
+             "moves the body little), so its parts say whether a change of T comes from the source or from the "
+             "fine-tuning.", "",
+             f"{within} of {len(targets)} targets have T within {SAME_T:.0%} across the seed sets (max / min <= "
              f"{1 + SAME_T:.2f}).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     into = Path(scale_dirs[0])

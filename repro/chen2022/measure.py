@@ -7,6 +7,11 @@ Transferability (Chen et al. 2022, official ``cal_transferability.py``)::
     T_l = D_l(theta_r, theta_FB) / D_l(theta_A, theta_FB)
     T = mean of T_l over every group but the classifier
 
+and its two parts, reported beside it: how far pre-training and fine-tuning
+moved the body, mean over blocks 1..17 of D_l(theta_r, theta_A) and of
+D_l(theta_A, theta_FB) (T_l is near D_l(theta_r, theta_A) / D_l(theta_A,
+theta_FB) when fine-tuning moves little).
+
 Domain gap and intraclass variance (papers/chen2022/README.md: the paper's
 definitions are not available; these are the suite's), both on the
 pre-trained network's GAP features and in units of the source features'
@@ -36,27 +41,38 @@ def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
+def group_distances(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray],
+                    groups: Mapping[str, str]) -> dict[str, float]:
+    """D_l(a, b) per group, in the groups' order of first appearance: the mean of D over the group's tensors
+    (``groups`` maps tensor path -> group; ``a`` and ``b`` map the same paths to arrays)."""
+    per_group: dict[str, list[float]] = {}
+    for path, group in groups.items():
+        per_group.setdefault(group, []).append(mean_abs(a[path], b[path]))
+    return {group: float(np.mean(values)) for group, values in per_group.items()}
+
+
 def layer_transferability(random: Mapping[str, np.ndarray], pretrained: Mapping[str, np.ndarray],
                           finetuned: Mapping[str, np.ndarray], groups: Mapping[str, str]) -> dict[str, float]:
-    """T_l per group, in the groups' order of first appearance; ``groups`` maps tensor path -> group.
+    """T_l = D_l(theta_r, theta_FB) / D_l(theta_A, theta_FB) per group, in the groups' order of first appearance.
 
-    The three weight sets map the same paths to arrays. Distances are averaged
-    over a group's tensors before the ratio (the official order).
+    Distances are averaged over a group's tensors before the ratio (the official order).
     """
-    d_random: dict[str, list[float]] = {}
-    d_pretrained: dict[str, list[float]] = {}
-    for path, group in groups.items():
-        d_random.setdefault(group, []).append(mean_abs(random[path], finetuned[path]))
-        d_pretrained.setdefault(group, []).append(mean_abs(pretrained[path], finetuned[path]))
-    return {group: float(np.mean(d_random[group]) / np.mean(d_pretrained[group])) for group in d_random}
+    d_random = group_distances(random, finetuned, groups)
+    d_pretrained = group_distances(pretrained, finetuned, groups)
+    return {group: d_random[group] / d_pretrained[group] for group in d_random}
 
 
-def overall_transferability(layers: Mapping[str, float]) -> float:
-    """The mean of T_l over every group but the classifier (the code's blocks 1..17)."""
-    values = [t for group, t in layers.items() if group != CLASSIFIER]
+def body_mean(per_group: Mapping[str, float]) -> float:
+    """The mean of a per-group quantity over every group but the classifier (the code's blocks 1..17)."""
+    values = [value for group, value in per_group.items() if group != CLASSIFIER]
     if not values:
         raise ValueError("no group besides the classifier")
     return float(np.mean(values))
+
+
+def overall_transferability(layers: Mapping[str, float]) -> float:
+    """The overall T: the mean of T_l over blocks 1..17 (:func:`body_mean`)."""
+    return body_mean(layers)
 
 
 def _moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +127,8 @@ def standardized_regression(table: Mapping[str, Sequence[float]], response: Sequ
     """Least squares of ``response`` on the standardised columns of ``table`` plus an intercept.
 
     A constant column cannot be standardised and raises ``ValueError``; so
-    does a table with fewer rows than columns + 2 (no residual degree of freedom).
+    does a table with fewer rows than columns + 2 (no residual degree of
+    freedom) and one whose columns are linearly dependent (no unique fit).
     """
     names = list(table)
     y = np.asarray(response, np.float64)
@@ -126,12 +143,15 @@ def standardized_regression(table: Mapping[str, Sequence[float]], response: Sequ
     if len(y) < len(names) + 2:
         raise ValueError(f"{len(y)} targets are too few for {len(names)} regressors and an intercept")
     design = np.column_stack([np.ones(len(y))] + columns)
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        raise ValueError(f"the columns {', '.join(names)} are linearly dependent over these {len(y)} targets: "
+                         "their coefficients are not identified")
     beta, *_ = np.linalg.lstsq(design, y, rcond=None)
     residual = y - design @ beta
     total = float(np.sum((y - y.mean()) ** 2))
     rss = float(residual @ residual)
     r2 = 1.0 - rss / total if total > 0 else float("nan")
-    covariance = rss / (len(y) - design.shape[1]) * np.linalg.pinv(design.T @ design)
+    covariance = rss / (len(y) - design.shape[1]) * np.linalg.inv(design.T @ design)
     standard_errors = np.sqrt(np.diag(covariance))[1:]
     return Fit(dict(zip(names, map(float, beta[1:]))), float(beta[0]), r2, len(y),
                dict(zip(names, map(float, standard_errors))))

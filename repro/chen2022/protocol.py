@@ -167,8 +167,9 @@ MINI_TARGETS = (
 MINI = Scale(
     name="mini", image_size=96, channels=1, width=8, stem="imagenet", blocks=(3, 4, 6, 3),
     source_dataset="fashion_mnist", source_per_class=1000, source_val_per_class=100, source_classes=10,
-    # The paper's 120 epochs with StepLR every 40, at 30 epochs with StepLR every 10 (README, pilot P1).
-    pretrain=official_sgd(0.1, 30, 128, step_every=10),
+    # The paper's 120 epochs with StepLR every 40, in the same shape at 60 epochs with StepLR every 20 (README,
+    # pilots P1 and P1b: no length of 30, 45, 60 converges by the pilots' rule, whose fallback is the longest).
+    pretrain=official_sgd(0.1, 60, 128, step_every=20),
     # The paper's cosine over 100 epochs at the README command's batch 18 (README, pilot P2).
     finetune=official_sgd(0.01, 100, 18),
     # Pad side / 16 for the random crop (the first mini's 2 px at 32 px).
@@ -179,13 +180,17 @@ MINI = Scale(
     targets=MINI_TARGETS, feature_examples=1000,  # 100 per class of every domain (mini_data.target_examples)
 )
 
+# The smoke grid keeps the mini's change of resolution (48 px -> 32 px) and one target of each dataset and transform
+# kind the mini uses, each on a few images.
+SMOKE_TARGETS = ("fashion-rotate-n2000", "fashion-plain-n300", "mnist-plain-n2000", "digits-rotate-noise-n300",
+                 "digits-invert-n1000")
 SMOKE = replace(
-    MINI, name="smoke", image_size=32, target_size=32, width=2, blocks=(1, 1, 1, 1), source_per_class=4,
+    MINI, name="smoke", image_size=48, target_size=32, width=2, blocks=(1, 1, 1, 1), source_per_class=4,
     source_val_per_class=2, pretrain_crop_pad=2, finetune_crop_pad=2,
     pretrain=official_sgd(0.1, 2, 8, step_every=1),
     finetune=official_sgd(0.01, 2, 4),
     targets=tuple(replace(t, train=(t.train[0], t.train[0] + 2 + i), test=(t.test[0], t.test[0] + 1))
-                  for i, t in enumerate(MINI_TARGETS[:5])),
+                  for i, t in enumerate(t for t in MINI_TARGETS if t.name in SMOKE_TARGETS)),
     feature_examples=20,
 )
 
@@ -235,10 +240,10 @@ def transform_settings(size: int, source: bool = False) -> dict:
     )
 
 
-def mini_settings(scale: "Scale", crop_pad: int) -> dict:
-    """The image pipeline below paper scale (``repro/chen2022/mini_data.py``)."""
-    return dict(image_size=scale.image_size, crop_pad=crop_pad, mirror=scale.mirror,
-                normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD))
+def mini_settings(scale: "Scale", size: int, crop_pad: int) -> dict:
+    """The image pipeline below paper scale (``repro/chen2022/mini_data.py``) at input side ``size``."""
+    return dict(image_size=size, fit=scale.fit or "the dataset's own (28-px sets zero-padded)", crop_pad=crop_pad,
+                mirror=scale.mirror, normalization=dict(mean=NORMALIZE_MEAN, std=NORMALIZE_STD))
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,7 @@ class SourceData:
     def settings(self) -> dict:
         scale = SCALES[self.scale]
         return (transform_settings(scale.image_size, source=True) if scale.name == "paper"
-                else mini_settings(scale, scale.pretrain_crop_pad))
+                else mini_settings(scale, scale.image_size, scale.pretrain_crop_pad))
 
 
 @dataclass(frozen=True)
@@ -278,8 +283,8 @@ class TargetData:
 
     def settings(self) -> dict:
         scale = SCALES[self.scale]
-        return (transform_settings(scale.target(self.target).size(scale)) if scale.name == "paper"
-                else mini_settings(scale, scale.finetune_crop_pad))
+        size = scale.target(self.target).size(scale)
+        return transform_settings(size) if scale.name == "paper" else mini_settings(scale, size, scale.finetune_crop_pad)
 
 
 def data_module(scale: Scale):
@@ -294,7 +299,7 @@ def data_module(scale: Scale):
 
 def source_key(scale: Scale) -> str:
     return (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
-            f"-{scale.image_size}px-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen"
+            f"-{scale.image_size}px{'-' + scale.fit if scale.fit else ''}-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen"
             f"{source_suffix(scale.seed_set)}")
 
 
@@ -375,7 +380,7 @@ def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
 
 _CELL = ("condition", "source", "target", "seed")
 _T_COLUMNS = (("n_train", "T_overall") + tuple(group_column(g) for g in GROUPS)
-              + ("test_acc_best", "test_acc_final", "best_epoch", "theta_a_epoch", "steps", "seconds"))
+              + ("D_r_A", "D_A_FB", "D_r_FB", "abs_A", "test_acc_best", "test_acc_final", "best_epoch", "theta_a_epoch", "steps", "seconds"))
 PAPER_ENTRY = Paper(
     key=PAPER,
     title="Chen, Li, Ding, Liu. Rethinking Two Consensuses of the Transferability in Deep Learning. 2022",
