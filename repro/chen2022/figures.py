@@ -112,11 +112,12 @@ def regression(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | N
     left.set(title="published: ResNet-50 fits of ln T", ylabel="standardised coefficient")
     left.legend(fontsize=8)
     row = rows[0]
-    right.bar(range(3), [float(row[f"coef_{k}"]) for k in names], color="#a61c1c")
+    errors = [2 * float(row[f"se_{k}"]) if row.get(f"se_{k}") else np.nan for k in names]
+    right.bar(range(3), [float(row[f"coef_{k}"]) for k in names], yerr=errors, capsize=6, color="#a61c1c")
     right.axhline(0, color="black", lw=0.5)
     right.set_xticks(range(3), ["G", "D", "ln N"])
-    right.set(title=f"measured ({row['scale']}): R^2 = {float(row['r2']):.2f} over {row['n_targets']} targets",
-              ylabel="standardised coefficient")
+    right.set(title=f"measured ({row['scale']}): R^2 = {float(row['r2']):.2f} over {row['n_targets']} targets, "
+                    "± 2 OLS se", ylabel="standardised coefficient")
     figure.suptitle("ln T = b0 + bG z(G) + bD z(D) + bN z(ln N)")
     return save_figure(figure, path)
 
