@@ -37,9 +37,10 @@ def run_half(job: tuple[str, int, str]) -> int:
                  "--only", only])
 
 
-def rows(path: Path) -> dict[str, dict[str, str]]:
+def rows(path: Path, seed: int) -> dict[str, dict[str, str]]:
+    """Target -> its transferability row of fine-tuning seed ``seed``."""
     with path.open(newline="") as handle:
-        return {row["target"]: row for row in csv.DictReader(handle)}
+        return {row["target"]: row for row in csv.DictReader(handle) if int(row["seed"]) == seed}
 
 
 def main() -> None:
@@ -53,9 +54,11 @@ def main() -> None:
     from repro.chen2022.protocol import MINI
 
     args.out.mkdir(parents=True, exist_ok=True)
-    link = args.out / "sources"
+    link, sources = args.out / "sources", (args.sources / "sources").resolve()
     if not link.exists():
-        link.symlink_to((args.sources / "sources").resolve(), target_is_directory=True)
+        link.symlink_to(sources, target_is_directory=True)
+    elif link.resolve() != sources:
+        raise SystemExit(f"{link} points to {link.resolve()}, not to {sources}: use another --out")
     names = [t.name for t in MINI.targets]
     halves = [names[0::2], names[1::2]]
     jobs = [(str(args.out), args.seed, "|".join(f"(ft|finetune)-{n}-s{args.seed}$" for n in half)) for half in halves]
@@ -63,8 +66,8 @@ def main() -> None:
         codes = pool.map(run_half, jobs)
     if any(codes):
         raise SystemExit(f"a run failed (exit codes {codes})")
-    reference = rows(args.reference / "transferability.csv")
-    redrawn = rows(args.out / "chen2022" / "mini" / "transferability.csv")
+    reference = rows(args.reference / "transferability.csv", 0)
+    redrawn = rows(args.out / "chen2022" / "mini" / "transferability.csv", args.seed)
     print(f"| target | T, seed 0 | T, seed {args.seed} | max / min | within {SAME_T:.0%} | D(theta_A, theta_FB), "
           f"seed 0 / seed {args.seed} |\n|---|---|---|---|---|---|")
     within = 0

@@ -121,6 +121,8 @@ def across_seed_sets(scale_dirs: list[Path], scale: str, seed_sets: list[int]) -
     rows = [ratio_row(f"T {t}", [values.get(t, math.nan) for values in t_of], judged=True) for t in targets]
     for column, label in (("D_r_A", "source: D(theta_r, theta_A)"), ("abs_A", "source: mean |theta_A|")):
         per_target = [_first_seeds(merged, column) for merged in per_set]
+        if any(len(set(values.values())) > 1 for values in per_target):  # every target shares its set's source
+            raise ValueError(f"{column} differs between the targets of one seed set: not one source")
         rows.append(ratio_row(label, [next(iter(v.values()), math.nan) for v in per_target], judged=False))
     moved = [_first_seeds(merged, "D_A_FB") for merged in per_set]
     rows += [ratio_row(f"D(theta_A, theta_FB) {t}", [values.get(t, math.nan) for values in moved], judged=False)
@@ -132,9 +134,10 @@ def across_seed_sets(scale_dirs: list[Path], scale: str, seed_sets: list[int]) -
     command = f"repro compare {PAPER} --scale {scale} --seed-sets {','.join(map(str, seed_sets))}"
     lines = [f"# {PAPER} ({scale}): T and the regression under {len(seed_sets)} independent seed sets", "",
              f"Regenerate with `{command}`. Each seed set redraws every seed: the source's initialisation and data "
-             "order, and each fine-tuning's. T is close to D(theta_r, theta_A) / D(theta_A, theta_FB) (fine-tuning "
-             "moves the body little), so its parts say whether a change of T comes from the source or from the "
-             "fine-tuning.", "",
+             "order, and each fine-tuning's. Per layer, T_l is close to D_l(theta_r, theta_A) / D_l(theta_A, theta_FB) "
+             "(fine-tuning moves the body little), so the parts (body means over blocks 1..17) say whether a change "
+             "of T lies in the source or in the fine-tuning; T averages per-layer ratios, so they do not predict it "
+             "exactly.", "",
              f"{within} of {len(targets)} targets have T within {SAME_T:.0%} across the seed sets (max / min <= "
              f"{1 + SAME_T:.2f}).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]

@@ -116,8 +116,9 @@ def regression(scale_dir: Path, published: Sequence[PublishedValue]) -> Path | N
     right.bar(range(3), [float(row[f"coef_{k}"]) for k in names], yerr=errors, capsize=6, color="#a61c1c")
     right.axhline(0, color="black", lw=0.5)
     right.set_xticks(range(3), ["G", "D", "ln N"])
-    right.set(title=f"measured ({row['scale']}): R^2 = {float(row['r2']):.2f} over {row['n_targets']} targets, "
-                    "± 2 OLS se", ylabel="standardised coefficient")
+    right.set(title=f"measured ({row['scale']}): R^2 = {float(row['r2']):.2f} over {row['n_targets']} targets",
+              ylabel="standardised coefficient, ± 2 OLS se")
+    right.set_xlabel("the claims use jackknife se, about twice as wide", fontsize=8)
     figure.suptitle("ln T = b0 + bG z(G) + bD z(D) + bN z(ln N)")
     return save_figure(figure, path)
 

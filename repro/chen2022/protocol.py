@@ -180,10 +180,11 @@ MINI = Scale(
     targets=MINI_TARGETS, feature_examples=1000,  # 100 per class of every domain (mini_data.target_examples)
 )
 
-# The smoke grid keeps the mini's change of resolution (48 px -> 32 px) and one target of each dataset and transform
-# kind the mini uses, each on a few images.
+# The smoke grid keeps the mini's resolution ratio of 1.5 (48 px -> 32 px here, 96 -> 64 at mini) and one target of
+# each dataset and transform kind the mini uses, each on a few images.
 SMOKE_TARGETS = ("fashion-rotate-n2000", "fashion-plain-n300", "mnist-plain-n2000", "digits-rotate-noise-n300",
                  "digits-invert-n1000")
+assert {t.name for t in MINI_TARGETS} >= set(SMOKE_TARGETS), "a smoke target is not a mini target"
 SMOKE = replace(
     MINI, name="smoke", image_size=48, target_size=32, width=2, blocks=(1, 1, 1, 1), source_per_class=4,
     source_val_per_class=2, pretrain_crop_pad=2, finetune_crop_pad=2,
@@ -284,7 +285,9 @@ class TargetData:
     def settings(self) -> dict:
         scale = SCALES[self.scale]
         size = scale.target(self.target).size(scale)
-        return transform_settings(size) if scale.name == "paper" else mini_settings(scale, size, scale.finetune_crop_pad)
+        if scale.name == "paper":
+            return transform_settings(size)
+        return mini_settings(scale, size, scale.finetune_crop_pad)
 
 
 def data_module(scale: Scale):
@@ -299,7 +302,8 @@ def data_module(scale: Scale):
 
 def source_key(scale: Scale) -> str:
     return (f"resnet-w{scale.width}-b{''.join(map(str, scale.blocks))}-{scale.stem}-{scale.source_dataset}"
-            f"-{scale.image_size}px{'-' + scale.fit if scale.fit else ''}-n{scale.source_per_class or 'all'}-e{scale.pretrain.length}-chen"
+            f"-{scale.image_size}px{'-' + scale.fit if scale.fit else ''}-n{scale.source_per_class or 'all'}"
+            f"-e{scale.pretrain.length}-chen"
             f"{source_suffix(scale.seed_set)}")
 
 
@@ -380,7 +384,8 @@ def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
 
 _CELL = ("condition", "source", "target", "seed")
 _T_COLUMNS = (("n_train", "T_overall") + tuple(group_column(g) for g in GROUPS)
-              + ("D_r_A", "D_A_FB", "D_r_FB", "abs_A", "test_acc_best", "test_acc_final", "best_epoch", "theta_a_epoch", "steps", "seconds"))
+              + ("D_r_A", "D_A_FB", "D_r_FB", "abs_A", "test_acc_best", "test_acc_final", "best_epoch", "theta_a_epoch",
+                 "steps", "seconds"))
 PAPER_ENTRY = Paper(
     key=PAPER,
     title="Chen, Li, Ding, Liu. Rethinking Two Consensuses of the Transferability in Deep Learning. 2022",
