@@ -4,6 +4,7 @@
     repro run PAPER [EXPERIMENT ...]         run a paper's grid (default scale: mini)
     repro tune PAPER [EXPERIMENT ...]        the protocol's hyper-parameter searches -> tuned.json
     repro compare PAPER                      published vs measured, claim verdicts, figures
+    repro atlas                              every paper's measure on the same networks, layer by layer
     repro report [PAPER ...]                 Markdown and HTML report pages from the committed results
     repro verify [PAPER ...]                 check a results tree as a whole (after faults, after merging shards)
 
@@ -24,7 +25,7 @@ from repro.errors import BadArgument, ReproError
 from repro.options import add_execution_arguments
 from repro.quiet import quiet_libraries
 from repro.threads import pin_threads
-from repro.registry import get_paper, paper_keys, resolve_searches, select_searches
+from repro.registry import STUDY_MODULES, get_paper, paper_keys, resolve_searches, select_searches
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
     tune.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
     add_execution_arguments(tune)
+
+    atlas = commands.add_parser("atlas", help="every paper's measure on the same networks, layer by layer: train "
+                                              "what is missing, then compare (docs/atlas.md)")
+    atlas.add_argument("--scale", default="mini", help="smoke | mini (default: mini)")
+    atlas.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
+    atlas.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
+    atlas.add_argument("--dry-run", action="store_true",
+                       help="print the atlas's runs, with the paper runs they need, and exit")
+    atlas.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="worker processes for independent runs (default: one per core, at most 8)")
+    add_execution_arguments(atlas)
 
     compare = commands.add_parser("compare", help="published vs measured numbers and claim verdicts")
     compare.add_argument("paper")
@@ -104,6 +116,20 @@ def _list() -> None:
         print(f"  scales: {', '.join(paper.scales)}")
         for experiment in paper.experiments:
             print(f"  {experiment.name:<18} [{', '.join(experiment.scales)}] {experiment.description}")
+    for key in STUDY_MODULES:
+        study = get_paper(key)
+        print(f"{key} (study, `repro {key}`): {study.title}")
+        print(f"  scales: {', '.join(study.scales)}")
+
+
+def _atlas(args: argparse.Namespace) -> None:
+    """``repro run atlas`` (the paper runs it reads are trained in their papers' trees where missing), then
+    ``repro compare atlas``."""
+    args.paper, args.experiments, args.only, args.shard, args.seed_set, args.json = "atlas", [], None, None, 0, False
+    _run(args)
+    if not args.dry_run:
+        args.seed_sets = "0"
+        _compare(args)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -294,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             _run(args)
         elif args.command == "tune":
             _tune(args)
+        elif args.command == "atlas":
+            _atlas(args)
         elif args.command == "compare":
             _compare(args)
         elif args.command == "prepare":

@@ -371,9 +371,10 @@ class MergedRuns:
 
 def comparison_inputs(results_dir: Path) -> dict[str, str]:
     """``{file name: sha256}`` of what a comparison of ``results_dir`` reads: every CSV beside
-    ``comparison.csv`` (experiment files and their shards) and ``run_summary.json``."""
+    ``comparison.csv`` (experiment files and their shards; not the comparison's own ``comparison*.csv`` and
+    seed-set tables) and ``run_summary.json``."""
     results_dir = Path(results_dir)
-    paths = [p for p in results_dir.glob("*.csv") if p.name not in OWN_OUTPUTS]
+    paths = [p for p in results_dir.glob("*.csv") if p.name not in OWN_OUTPUTS and not p.name.startswith("comparison")]
     paths += [p for p in [results_dir / "run_summary.json"] if p.is_file()]
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(paths)}
 

@@ -58,11 +58,16 @@ def execute(run: Run, workspace: Workspace) -> dict:
         started = time.time()
         run_dir = workspace.run_dir(run.key)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / CONFIG_FILE, dict(run=run.to_config(), paper=workspace.paper.key, scale=workspace.scale,
+        write_json(run_dir / CONFIG_FILE, dict(run=run.to_config(), paper=home_paper(run, workspace), scale=workspace.scale,
                                               inputs={need.key: workspace.trained_key(need.key) for need in run.inputs}))
         result = analysis_function(run.function)(run, workspace)
         return {**result, "seconds": round(time.time() - started, 2)}
     raise TypeError(f"cannot execute {type(run).__name__}")
+
+
+def home_paper(run: Run, workspace: Workspace) -> str:
+    """The paper whose tree holds ``run``: its home's, or the command's."""
+    return run.home.split("/")[0] if run.home else workspace.paper.key
 
 
 def train_run(run: TrainRun, workspace: Workspace) -> dict:
@@ -82,7 +87,7 @@ def train_run(run: TrainRun, workspace: Workspace) -> dict:
     run_dir = workspace.run_dir(run.key)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CONFIG_FILE, dict(
-        run=run.to_config(), paper=workspace.paper.key, scale=workspace.scale,
+        run=run.to_config(), paper=home_paper(run, workspace), scale=workspace.scale,
         model=run.model.describe(), data=data_config, schedule=schedule.to_config(),
         lr=dict(nominal=float(schedule.base_lr), actual=float(schedule.base_lr) * schedule.lr_scale,
                 origin=lr_origin),

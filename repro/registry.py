@@ -22,6 +22,11 @@ PAPER_MODULES = {
     "liu2019": "repro.liu2019.protocol",
     "chen2022": "repro.chen2022.protocol",
 }
+# Studies across papers: declared like a paper (runs, experiments, comparison), free to read the papers' runs and
+# measures; no paper and no shared module imports one.
+STUDY_MODULES = {
+    "atlas": "repro.atlas.protocol",
+}
 IDENTITY = ("paper", "experiment", "scale", "run_key")
 
 
@@ -227,10 +232,11 @@ def searched_experiments(scale: str) -> list[str]:
 
 
 def get_paper(key: str) -> Paper:
-    """The registered paper ``key``; :class:`BadArgument` naming the accepted keys otherwise."""
-    if key not in PAPER_MODULES:
-        raise BadArgument(f"unknown paper {key!r}; accepted: {', '.join(sorted(PAPER_MODULES))}")
-    return importlib.import_module(PAPER_MODULES[key]).PAPER_ENTRY
+    """The registered paper or study ``key``; :class:`BadArgument` naming the accepted keys otherwise."""
+    modules = {**PAPER_MODULES, **STUDY_MODULES}
+    if key not in modules:
+        raise BadArgument(f"unknown paper {key!r}; accepted: {', '.join(sorted(modules))}")
+    return importlib.import_module(modules[key]).PAPER_ENTRY
 
 
 def register(key: str, module: str) -> None:

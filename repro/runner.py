@@ -62,7 +62,7 @@ def finish(step: Step, workspace: Workspace) -> tuple[dict, bool]:
 
         try:
             result = execute(step.run, workspace)
-            if step.run.experiment is not None:
+            if step.run.experiment is not None and step.run.home is None:
                 write_run_hparams(run_dir, step.run, hparam_axes(workspace))
             write_result(run_dir, result)  # last: a run is finished once its result.json exists
         except OSError as exc:  # a full disk, a read-only directory: one line, the finished runs kept
@@ -78,8 +78,9 @@ def write_error(exc: OSError, where: Path, doing: str = "") -> ReproError:
 
 
 def grid_runs(workspace: Workspace) -> list[Run]:
-    """Every run of the scale that belongs to an experiment (the HParams grid)."""
-    return [r for r in workspace.index.values() if r.experiment is not None]
+    """Every run of the scale that belongs to one of its experiments (the HParams grid; not another paper's runs
+    that a study reads)."""
+    return [r for r in workspace.index.values() if r.experiment is not None and r.home is None]
 
 
 def hparam_axes(workspace: Workspace) -> dict[str, bool]:

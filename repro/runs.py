@@ -141,11 +141,18 @@ def _axes(values: dict) -> tuple[tuple[str, Any], ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class Run:
-    """What every run has: key, experiment (None: no CSV row), named axes."""
+    """What every run has: key, experiment (None: no CSV row), named axes, and its home.
+
+    ``home`` is ``"<paper>/<scale directory>"`` for a run that belongs to
+    another paper's tree, where that paper's own command trains and finds it
+    (a study that reads a paper's runs declares them so and trains none twice);
+    None: the run lives in the tree of the command that declares it.
+    """
 
     key: str
     experiment: "str | None"
     axes: tuple[tuple[str, Any], ...] = ()
+    home: "str | None" = None
 
     def axis(self, name: str, default: Any = "") -> Any:
         return dict(self.axes).get(name, default)
@@ -157,8 +164,12 @@ class Run:
         raise NotImplementedError
 
     def to_config(self) -> dict:
-        """The full description as JSON-ready data (what ``--dry-run --json`` prints and config.json records)."""
-        return {"kind": type(self).__name__, **_jsonable(self)}
+        """The full description as JSON-ready data (what ``--dry-run --json`` prints and config.json records;
+        ``home`` only where the run belongs to another paper's tree)."""
+        record = {"kind": type(self).__name__, **_jsonable(self)}
+        if self.home is None:
+            record.pop("home")
+        return record
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,9 @@ Layout under ``<out>``::
     <out>/<paper>/<scale>/runs/<run key>/            config.json, metrics.csv, result.json, TensorBoard events ...
     <out>/sources/<scale>/<run key>/                 shared runs (pre-trained sources) any paper may name
 
+A study that reads another paper's runs (:attr:`repro.runs.Run.home`) finds
+them in that paper's ``runs/`` directory.
+
 A run directory holds ``result.json`` once the run finished; its final
 weights (:data:`FINAL_WEIGHTS`); ``checkpoints/epoch-XXX.weights.npz`` when
 it keeps epoch checkpoints (epoch 0 = the initialisation; :mod:`repro.weightfiles`); and, while it
@@ -63,7 +66,11 @@ class Layout:
         self.runs_dir = self.scale_dir / RUNS_DIR
         self.sources_dir = self.out / SOURCES_DIR / scale
 
-    def run_dir(self, key: str, shared: bool = False) -> Path:
+    def run_dir(self, key: str, shared: bool = False, home: str | None = None) -> Path:
+        """Where run ``key`` lives: the sources directory (``shared``), another paper's tree (``home``,
+        ``"<paper>/<scale directory>"``) or this paper's."""
+        if home is not None:
+            return self.out / home / RUNS_DIR / key
         return (self.sources_dir if shared else self.runs_dir) / key
 
 

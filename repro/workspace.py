@@ -50,7 +50,7 @@ class Workspace:
 
     def run_dir(self, key: str) -> Path:
         run = self.run(key)
-        return self.layout.run_dir(key, shared=isinstance(run, TrainRun) and run.shared)
+        return self.layout.run_dir(key, shared=isinstance(run, TrainRun) and run.shared, home=run.home)
 
     def result(self, key: str) -> dict:
         """The result of finished run ``key``; an error if it has not finished (an undeclared dependency)."""

@@ -1,5 +1,8 @@
 """The package's structure: papers do not import each other, shared modules name no paper, docs cite nothing outside.
 
+A study (``repro/atlas``) is the one place that reads several papers: it may import them; no paper and no shared
+module imports a study.
+
 These are the facts a newcomer relies on when adding a paper (docs/adding-a-paper.md): a paper package
 composes shared modules only; a shared module never reaches into a paper; and every document of the
 repository can be read in a clone of it.
@@ -12,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from repro.registry import PAPER_MODULES
+from repro.registry import PAPER_MODULES, STUDY_MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPERS = sorted(PAPER_MODULES)
+STUDIES = sorted(STUDY_MODULES)
 
 
 def _imports(path: Path) -> set[str]:
@@ -42,7 +46,7 @@ def test_no_paper_imports_another(paper):
 
 
 def test_no_shared_module_imports_or_names_a_paper():
-    shared = [p for p in (ROOT / "repro").rglob("*.py") if p.parent.name not in PAPERS]
+    shared = [p for p in (ROOT / "repro").rglob("*.py") if p.parent.name not in PAPERS + STUDIES]
     assert len(shared) > 30
     identifier = re.compile(r"\b(yosinski|neyshabur|liu|chen)(20\d\d)?_[a-z]|[A-Z_]*(YOSINSKI|NEYSHABUR)[A-Z_]*")
     for path in shared:
@@ -58,10 +62,19 @@ def test_no_shared_module_imports_or_names_a_paper():
 def test_no_shared_module_text_names_a_paper():
     """Docstrings, comments and strings of shared modules describe methods, not the papers that use them
     (the registry, which maps paper keys to their packages, is the one exception)."""
-    shared = [p for p in (ROOT / "repro").rglob("*.py") if p.parent.name not in PAPERS and p.name != "registry.py"]
+    shared = [p for p in (ROOT / "repro").rglob("*.py")
+              if p.parent.name not in PAPERS + STUDIES and p.name != "registry.py"]
     named = re.compile("|".join([*PAPERS, r"\bYosinski", r"\bNeyshabur", r"\bLiu\b", r"\bChen\b"]))
     offending = [f"{p.relative_to(ROOT)}:{i}" for p in shared
                  for i, line in enumerate(p.read_text().splitlines(), 1) if named.search(line)]
+    assert not offending, offending
+
+
+def test_no_paper_and_no_shared_module_imports_a_study():
+    studies = {f"repro.{study}" for study in STUDIES}
+    outside = [p for p in (ROOT / "repro").rglob("*.py") if p.parent.name not in STUDIES]
+    offending = [str(p.relative_to(ROOT)) for p in outside
+                 if any(m == s or m.startswith(s + ".") for m in _imports(p) for s in studies)]
     assert not offending, offending
 
 
@@ -98,8 +111,8 @@ def test_neither_the_package_nor_the_tests_import_torch():
 
 def test_declaring_every_paper_s_grid_does_not_import_tensorflow():
     """repro run --dry-run and the CLI's argument checks build the grid: that must stay instant and quiet."""
-    code = ("import sys; from repro.registry import PAPER_MODULES, get_paper\n"
-            "for key in PAPER_MODULES:\n"
+    code = ("import sys; from repro.registry import PAPER_MODULES, STUDY_MODULES, get_paper\n"
+            "for key in [*PAPER_MODULES, *STUDY_MODULES]:\n"
             "    paper = get_paper(key)\n"
             "    for scale in paper.scales: paper.runs(scale)\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported'")

@@ -1,0 +1,133 @@
+"""One row of the atlas: every paper's measure at depth n of one split's networks (docs/atlas.md).
+
+Notation: theta_r the source's initialisation, theta_A the source (half{s}A),
+theta_FB the network fine-tuned on B from every transferable layer of theta_A
+(AnB+ at n = 7), theta_n and theta_n' the two seeds of AnB+ at depth n.
+Validation images of B are the evaluation set; the criticality constraint and
+the Hessian use training images of B, as the papers measure them on the
+training loss.
+
+* Yosinski et al. 2014 (§4.1, Fig. 2): acc(AnB_n) - acc(baseB),
+  acc(BnB_n) - acc(baseA), acc(AnB+_n) - acc(baseB), with the accuracy the
+  paper's grid reports at this scale.
+* Chen et al. 2022 (§3): T_n = D_n(theta_r, theta_FB) / D_n(theta_A, theta_FB),
+  D = mean |a - b| over layer n's kernel (:mod:`repro.chen2022.measure`).
+* Neyshabur et al. 2020: linear CKA between layer n's outputs under theta_A
+  and theta_FB (§3.2, Table 1); ||theta_FB,n - theta_A,n||_2 over the layer's
+  kernel and bias (Table 2); the accuracy of theta_FB with layer n rewound to
+  theta_A (§3.5, Fig. 5); Chatterji et al.'s criticality of layer n on the
+  direct path theta_A -> theta_FB (Fig. 6); the loss barrier
+  max_a [L((1-a) theta_n + a theta_n') - ((1-a) L(theta_n) + a L(theta_n'))]
+  (§3.3, Fig. 4).
+* Liu et al. 2019: the weight deviation ||theta_FB,n - theta_A,n||_F of layer
+  n's kernel (§4.2, ``fine-tune.py``), and the top eigenvalue of the Hessian of
+  the training loss over the transferred block, layers 1..n, at theta_n
+  (§4.1's flatness).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import keras
+import numpy as np
+
+from repro.atlas.protocol import LAYERS, DepthInputs
+from repro.chen2022 import measure as chen
+from repro.landscape.criticality import module_criticality, rewind_modules
+from repro.landscape.curvature import hessian_eigenpairs
+from repro.landscape.distances import weight_deviation, weight_distances
+from repro.landscape.paths import interpolate
+from repro.runs import AnalysisRun, derive_seed
+from repro.similarity import feature_taps, linear_cka
+from repro.workspace import Workspace
+
+BATCH = 500
+
+
+def first_examples(source: Iterable, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``k`` examples of a stream of ``(x, y)`` batches (a task's validation or unaugmented training
+    images), as a re-iterable list of batches of at most :data:`BATCH`."""
+    xs, ys, count = [], [], 0
+    for x, y in source:
+        x, y = np.asarray(x)[:k - count], np.asarray(y)[:k - count]
+        xs.append(x)
+        ys.append(y)
+        count += len(x)
+        if count >= k:
+            break
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+
+
+def layer_output(layer: str) -> str:
+    """The representation of a CaffeNet layer: its ReLU's output (``conv3`` -> ``relu3``, ``fc6`` -> ``relu6``)."""
+    return f"relu{LAYERS.index(layer) + 1}"
+
+
+def block_pattern(n: int) -> str:
+    """The variables of layers 1..n (kernels and biases): the transferred block at depth n."""
+    return r"^(" + "|".join(LAYERS[:n]) + r")/"
+
+
+def yosinski_accuracies(p: DepthInputs, workspace: Workspace) -> dict:
+    """The base nets' accuracies and AnB, BnB, AnB+ at depth n minus their base net (Yosinski et al. 2014 Fig. 2)."""
+    acc = {role: float(workspace.result(key)[p.metric]) for role, key in
+           (("A", p.source), ("B", p.base_target), ("AnB", p.transfer), ("BnB", p.selffer),
+            ("AnB+", p.finetuned))}
+    return dict(acc_base_B=acc["B"], acc_base_A=acc["A"], yosinski_AnB=acc["AnB"] - acc["B"],
+                yosinski_BnB=acc["BnB"] - acc["A"], yosinski_AnB_plus=acc["AnB+"] - acc["B"])
+
+
+def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, source_weights,
+                   validation: list, training: list, seed: int) -> dict:
+    """Chen's T, Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of layer n."""
+    kernel = f"{p.layer}/kernel"
+    values = {name: {kernel: np.asarray(model.get_layer(p.layer).kernel.numpy())}
+              for name, model in (("A", theta_a), ("FB", theta_fb))}
+    t = chen.layer_transferability({kernel: theta_r[kernel]}, values["A"], values["FB"], {kernel: p.layer})[p.layer]
+    x = np.concatenate([batch[0] for batch in validation])
+    tap = layer_output(p.layer)
+    cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
+                     feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
+    this_layer = rf"^{p.layer}/"
+    l2 = weight_distances(theta_fb, source_weights, None, include=this_layer).total.l2
+    deviation = weight_deviation(theta_fb, source_weights, include=rf"^{p.layer}/kernel$")
+    rewound = rewind_modules(theta_fb, validation, source_weights, modules={this_layer: p.layer})
+    critical = module_criticality(
+        theta_fb, training, source_weights, p.layer, modules={this_layer: p.layer}, alphas=p.criticality_alphas,
+        sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
+        seed=seed)
+    return dict(chen_T=t, neyshabur_cka=cka, neyshabur_l2=l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
+                neyshabur_criticality=critical.measure, liu_deviation=deviation)
+
+
+def depth_measures(p: DepthInputs, theta_n: keras.Model, theta_n_r2, validation: list, training: list,
+                   seed: int) -> dict:
+    """Neyshabur's barrier between the two seeds of AnB+ at n, and Liu's top Hessian eigenvalue of its block 1..n."""
+    line = interpolate(theta_n, validation, theta_n, theta_n_r2,
+                       alphas=tuple(np.linspace(0.0, 1.0, p.interpolation_points)))
+    top = hessian_eigenpairs(theta_n, training, include=block_pattern(p.n), k=1, order=p.lanczos_order, seed=seed)
+    return dict(neyshabur_barrier=line.barrier, acc_finetuned=line.accuracy_ends[0],
+                acc_finetuned_r2=line.accuracy_ends[1], liu_lambda_max=float(top.eigenvalues[0]),
+                lanczos_residual=float(top.residuals[0]))
+
+
+def depth_row(run: AnalysisRun, workspace: Workspace) -> dict:
+    """Every measure at depth ``run.params.n`` of split ``run.params.split`` (the module docstring)."""
+    p: DepthInputs = run.params
+    source, finetuned_all = workspace.run(p.source), workspace.run(p.finetuned_all)
+    data, _ = workspace.data(finetuned_all.data)
+    validation = first_examples(data.validation_batches(), p.examples)
+    training = first_examples(data.train_eval_batches(p.examples), p.examples)
+    spec = finetuned_all.model
+    theta_r = workspace.cached(("init", p.source), lambda: {
+        v.path: np.asarray(v.numpy()) for v in spec.build(seed=source.seeds.init).weights})
+    source_weights = workspace.weights(p.source)
+    theta_a = workspace.loaded(source.model, source_weights)
+    theta_fb = workspace.loaded(spec, workspace.weights(p.finetuned_all), slot="theta_FB")
+    seed = derive_seed("atlas", run.key)
+    row = dict(**yosinski_accuracies(p, workspace),
+               **layer_measures(p, theta_r, theta_a, theta_fb, source_weights, validation, training, seed))
+    theta_n = workspace.loaded(spec, workspace.weights(p.finetuned), slot="theta_n")
+    row.update(depth_measures(p, theta_n, workspace.weights(p.finetuned_r2), validation, training, seed))
+    return dict(**row, n_examples=sum(len(y) for _, y in validation))

@@ -1,0 +1,146 @@
+"""The transferability atlas: every paper's measure of "which layers transfer" on the same networks.
+
+The networks are Yosinski et al. 2014's random-split grid (§3; its runs are
+declared by ``repro.yosinski2014.protocol`` and live in that paper's tree,
+where ``repro run yosinski2014`` trains them too): for split ``s`` the base
+nets ``half{s}A``/``half{s}B``, and at every depth ``n`` the frozen
+transfers AnB and BnB and the fine-tuned transfer AnB+. The atlas adds one
+training per depth, a second seed of AnB+ (``transfer-ft{s}A{s}B_1_{n}_r2``:
+the same transfer, another draw of the re-initialised layers and of the
+batch order), for the interpolation barrier, and one analysis run per
+(split, depth) that measures, side by side (docs/atlas.md):
+
+* Yosinski's accuracies at depth n: AnB, BnB and AnB+ minus their base net;
+* on layer n of the fully fine-tuned network theta_FB = AnB+ at n = 7 (every
+  transferable layer copied from theta_A = half{s}A, then fine-tuned on B:
+  Neyshabur's P-T, Chen's fine-tuning): Chen et al. 2022's T_n, Neyshabur
+  et al. 2020's linear CKA to the source, parameter distance, accuracy with
+  the layer rewound to the source and module criticality, and Liu et al.
+  2019's weight deviation;
+* at depth n, on AnB+ at n: Neyshabur's loss barrier between its two seeds
+  and Liu's top Hessian eigenvalue of the transferred block (layers 1..n).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from repro.registry import Paper, experiments_of, lazy_compare
+from repro.runs import WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, axes, derive_seed, seed_salt
+from repro.store import scale_dir_name
+from repro.yosinski2014 import protocol as yosinski
+
+STUDY = "atlas"
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")  # the transferable layers, n = 1..7
+ALL = len(LAYERS)  # theta_FB: AnB+ with every transferable layer copied
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What differs between scales: which of the paper's runs the atlas reads, and the analyses' sizes."""
+
+    name: str
+    home_scale: str  # the Yosinski scale whose random-split runs the atlas reads
+    splits: tuple[int, ...]
+    depths: tuple[int, ...]
+    examples: int  # target validation images every measure uses (the first ones of the task's validation set)
+    interpolation_points: int  # alphas in [0, 1] for the barrier
+    criticality_alphas: tuple[float, ...]
+    criticality_sigmas: tuple[float, ...]
+    criticality_samples: int
+    criticality_epsilon: float  # threshold = (1 + epsilon) L(theta_FB): the relative form, 1%
+    lanczos_order: int  # Lanczos steps for the top Hessian eigenvalue
+    experiments: tuple[str, ...] = ("layers",)
+
+
+MINI_SCALE = Scale(
+    name="mini", home_scale="mini", splits=(0, 1), depths=tuple(range(1, ALL + 1)), examples=1000,
+    interpolation_points=11,
+    criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), criticality_sigmas=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+    criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
+)
+SMOKE_SCALE = Scale(
+    name="smoke", home_scale="smoke", splits=(0,), depths=(1, 4, 7), examples=40, interpolation_points=3,
+    criticality_alphas=(0.0, 1.0), criticality_sigmas=(0.01, 0.1), criticality_samples=1, criticality_epsilon=0.01,
+    lanczos_order=3,
+)
+SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE)}
+
+EXPERIMENTS = {"layers": "every paper's measure at each depth n of Yosinski's random-split networks, per split"}
+CELL = ("split", "n", "layer")
+ACCURACIES = ("acc_base_B", "acc_base_A", "yosinski_AnB", "yosinski_BnB", "yosinski_AnB_plus")
+MEASURES = ("chen_T", "neyshabur_cka", "neyshabur_l2", "neyshabur_rewound_acc", "neyshabur_criticality",
+            "liu_deviation", "neyshabur_barrier", "liu_lambda_max")
+COLUMNS = ACCURACIES + MEASURES + ("acc_finetuned", "acc_finetuned_r2", "lanczos_residual", "n_examples", "seconds")
+
+
+@dataclass(frozen=True)
+class DepthInputs:
+    """The runs one (split, depth) analysis reads, by role, and the sizes of its analyses."""
+
+    split: int
+    n: int
+    layer: str
+    source: str  # theta_A: half{s}A
+    base_target: str  # half{s}B
+    transfer: str  # AnB at n, frozen
+    selffer: str  # BnB at n, frozen
+    finetuned: str  # AnB+ at n
+    finetuned_r2: str  # its second seed
+    finetuned_all: str  # theta_FB: AnB+ at n = 7
+    metric: str  # the accuracy column of the paper's grid at this scale
+    examples: int
+    interpolation_points: int
+    criticality_alphas: tuple[float, ...]
+    criticality_sigmas: tuple[float, ...]
+    criticality_samples: int
+    criticality_epsilon: float
+    lanczos_order: int
+
+
+def second_seed(run: TrainRun, scale: Scale, seed_set: int) -> TrainRun:
+    """``run`` (an AnB+ of the paper's grid) again with its own seeds, in the atlas's tree: the same source,
+    depth, data and schedule; another initialisation of the layers above n and another batch order."""
+    key = f"{run.key}_r2"
+    seed = derive_seed(STUDY, scale.name, key, *seed_salt(seed_set))
+    return replace(run, key=key, experiment=None, home=None,
+                   axes=axes(**{**dict(run.axes), "seed": seed}),
+                   seeds=Seeds(init=derive_seed(seed, "init"), data=derive_seed(seed, "data")))
+
+
+def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
+    """The paper's random-split runs (in its tree), the second seeds, and one analysis per (split, depth)."""
+    scale = SCALES[scale_name]
+    home = f"{yosinski.PAPER}/{scale_dir_name(scale.home_scale, seed_set)}"
+    borrowed = {r.key: replace(r, home=home) for r in yosinski.grid("random_splits", scale.home_scale, seed_set)}
+    declared: list[Run] = list(borrowed.values())
+    for split in scale.splits:
+        a, b = f"{split}A", f"{split}B"
+        for n in scale.depths:
+            finetuned = borrowed[f"transfer-ft{a}{b}_1_{n}"]
+            declared.append(second_seed(finetuned, scale, seed_set))
+        for n in scale.depths:
+            inputs = DepthInputs(
+                split=split, n=n, layer=LAYERS[n - 1], source=f"half{a}", base_target=f"half{b}",
+                transfer=f"transfer{a}{b}_1_{n}", selffer=f"transfer{a}{a}_1_{n}", finetuned=f"transfer-ft{a}{b}_1_{n}",
+                finetuned_r2=f"transfer-ft{a}{b}_1_{n}_r2", finetuned_all=f"transfer-ft{a}{b}_1_{ALL}",
+                metric=yosinski.SCALES[scale.home_scale].metric, examples=scale.examples, interpolation_points=scale.interpolation_points,
+                criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
+                criticality_samples=scale.criticality_samples, criticality_epsilon=scale.criticality_epsilon,
+                lanczos_order=scale.lanczos_order)
+            weights = (inputs.source, inputs.finetuned, inputs.finetuned_r2, inputs.finetuned_all)
+            results = (inputs.base_target, inputs.transfer, inputs.selffer)
+            declared.append(AnalysisRun(
+                key=f"depth{n}_split{split}", experiment="layers", axes=axes(split=split, n=n, layer=inputs.layer),
+                function="repro.atlas.measures:depth_row", params=inputs,
+                inputs=tuple(Need(k, (WEIGHTS,)) for k in dict.fromkeys(weights)) + tuple(Need(k) for k in results)))
+    return declared
+
+
+PAPER_ENTRY = Paper(
+    key=STUDY,
+    title="Transferability atlas: the four papers' measures on Yosinski et al. 2014's networks, layer by layer",
+    experiments=experiments_of(EXPERIMENTS, SCALES, axes={"layers": CELL}, columns={"layers": COLUMNS}),
+    scales=tuple(SCALES),
+    runs=runs,
+    compare=lazy_compare("repro.atlas.compare"),
+)

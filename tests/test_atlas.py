@@ -1,0 +1,166 @@
+"""The atlas: its agreement rule against closed forms, its runs against the paper's, and the command end to end."""
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from repro.atlas import agreement
+from repro.atlas.compare import correlation_table, series
+from repro.atlas.measures import block_pattern, first_examples, layer_output
+from repro.atlas.protocol import LAYERS, MEASURES, runs
+from repro.cli import main
+from repro.registry import get_paper
+from repro.runs import AnalysisRun, TrainRun
+from repro.yosinski2014 import protocol as yosinski
+
+
+# ----------------------------------------------------------------------------- the rule
+
+def test_critical_rho_is_the_exact_permutation_quantile():
+    # Known exact two-sided 5% critical values of Spearman's rho (Zar 1972): 0.886 at 6, 0.786 at 7, 0.738 at 8.
+    assert agreement.critical_rho(7) == pytest.approx(0.7857, abs=1e-4)
+    assert agreement.critical_rho(6) == pytest.approx(0.8857, abs=1e-4)
+    assert agreement.critical_rho(8) == pytest.approx(0.7381, abs=1e-4)
+    assert agreement.critical_rho(4) == float("inf")  # 2 of 24 orderings reach |rho| = 1: p = 1/12 > 5%
+
+
+def test_spearman_uses_average_ranks_and_refuses_constants():
+    assert agreement.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert agreement.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert agreement.spearman([1, 2, 3, 4], [1, 1, 2, 2]) == pytest.approx(0.8944, abs=1e-4)
+    assert np.isnan(agreement.spearman([1, 2, 3], [5, 5, 5]))
+    assert np.isnan(agreement.spearman([1, 2, 3], [1, np.inf, 2]))
+
+
+@pytest.mark.parametrize("rhos, expected, outcome", [
+    ([0.9, 0.8], +1, "agrees"),
+    ([0.9, 0.5], +1, "unclear"),  # one split below rho_crit
+    ([-0.9, -0.8], -1, "agrees"),  # a measure that says "transfers" by being small
+    ([-0.9, -0.8], +1, "disagrees"),
+    ([0.9, -0.9], +1, "unclear"),
+    ([0.9, float("nan")], +1, "undefined"),
+])
+def test_verdict(rhos, expected, outcome):
+    assert agreement.verdict(rhos, expected, 7) == outcome
+
+
+def test_every_measure_has_a_direction():
+    assert set(MEASURES) <= set(agreement.EXPECTED)
+
+
+def test_correlation_table_signs_and_spread():
+    depths = list(range(1, 8))
+    up, down = np.arange(7.0), -np.arange(7.0)
+    values = {s: {m: (down if agreement.EXPECTED.get(m, 1) < 0 else up) + 0.01 * s for m in agreement.EXPECTED}
+              for s in (0, 1)}
+    rows = correlation_table([0, 1], depths, values)
+    assert all(r["verdict"] == "agrees" for r in rows)
+    first = rows[0]
+    assert first["measure_a"] == "yosinski_AnB" and first["rho_half_range"] == 0.0
+    values[1]["chen_T"] = up[::-1].copy()  # split 1 reverses T: no longer the same in both splits
+    rows = correlation_table([0, 1], depths, values)
+    t = next(r for r in rows if r["measure_b"] == "chen_T" and r["measure_a"] == "yosinski_AnB")
+    assert t["verdict"] == "unclear" and t["rho_mean"] == pytest.approx(0.0) and t["rho_half_range"] == pytest.approx(1.0)
+
+
+def test_series_refuses_a_missing_cell():
+    row = {m: "0.5" for m in agreement.EXPECTED}
+    with pytest.raises(Exception, match="split 1 depth 2"):
+        series([dict(row, split="0", n="1"), dict(row, split="0", n="2"), dict(row, split="1", n="1")])
+
+
+# ----------------------------------------------------------------------------- the runs
+
+def test_the_atlas_reads_the_paper_s_runs_unchanged_in_its_tree():
+    declared = {r.key: r for r in runs("mini")}
+    paper = {r.key: r for r in yosinski.grid("random_splits", "mini")}
+    for key, run in paper.items():
+        assert declared[key] == replace(run, home="yosinski2014/mini")
+    seeds1 = {r.key: r for r in runs("mini", seed_set=1)}
+    assert seeds1["half0A"].home == "yosinski2014/mini-seed-set-1"
+    assert seeds1["half0A"].seeds == yosinski.grid("random_splits", "mini", 1)[0].seeds
+
+
+def test_the_second_seed_differs_only_in_its_seeds():
+    declared = {r.key: r for r in runs("mini")}
+    first, second = declared["transfer-ft1A1B_1_4"], declared["transfer-ft1A1B_1_4_r2"]
+    assert isinstance(second, TrainRun) and second.home is None and second.experiment is None
+    assert second.seeds.init != first.seeds.init and second.seeds.data != first.seeds.data
+    assert replace(second, key=first.key, seeds=first.seeds, axes=first.axes, experiment=first.experiment,
+                   home=first.home) == first
+
+
+def test_each_analysis_needs_the_networks_of_its_split_and_depth():
+    analyses = [r for r in runs("mini") if isinstance(r, AnalysisRun)]
+    assert [(r.axis("split"), r.axis("n")) for r in analyses] == [(s, n) for s in (0, 1) for n in range(1, 8)]
+    needs = {need.key: need.files for need in analyses[9].inputs}  # split 1, depth 3
+    assert needs == {"half1A": ("weights",), "transfer-ft1A1B_1_3": ("weights",),
+                     "transfer-ft1A1B_1_3_r2": ("weights",), "transfer-ft1A1B_1_7": ("weights",),
+                     "half1B": (), "transfer1A1B_1_3": (), "transfer1A1A_1_3": ()}
+    assert analyses[9].axis("layer") == "conv3"
+
+
+def test_layer_names():
+    assert [layer_output(layer) for layer in LAYERS] == [f"relu{i}" for i in range(1, 8)]
+    assert block_pattern(2) == r"^(conv1|conv2)/"
+
+
+def test_first_examples_cuts_a_stream_of_batches():
+    stream = ((np.full((4, 1), i), np.full(4, i)) for i in range(5))
+    batches = first_examples(stream, 10)
+    x = np.concatenate([b[0] for b in batches])
+    assert len(x) == 10 and x[-1, 0] == 2
+
+
+# ----------------------------------------------------------------------------- the command
+
+@pytest.fixture(scope="module")
+def smoke_atlas(tmp_path_factory):
+    out = tmp_path_factory.mktemp("atlas")
+    assert main(["atlas", "--scale", "smoke", "--out", str(out), "--jobs", "1"]) == 0
+    return out
+
+
+def test_repro_atlas_trains_the_paper_s_runs_in_the_paper_s_tree(smoke_atlas):
+    paper_runs = smoke_atlas / "yosinski2014" / "smoke" / "runs"
+    assert (paper_runs / "transfer-ft0A0B_1_7" / "final.weights.h5").is_file()
+    assert not (smoke_atlas / "atlas" / "smoke" / "runs" / "half0A").exists()
+    assert (smoke_atlas / "atlas" / "smoke" / "runs" / "transfer-ft0A0B_1_4_r2" / "result.json").is_file()
+    config = json.loads((paper_runs / "half0A" / "config.json").read_text())
+    assert config["paper"] == "yosinski2014" and config["run"]["home"] == "yosinski2014/smoke"
+
+
+def test_repro_atlas_writes_a_row_per_depth_and_its_comparison(smoke_atlas):
+    scale_dir = smoke_atlas / "atlas" / "smoke"
+    with (scale_dir / "layers.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["split"], r["n"], r["layer"]) for r in rows] == [("0", "1", "conv1"), ("0", "4", "conv4"),
+                                                                 ("0", "7", "fc7")]
+    for row in rows:
+        assert float(row["neyshabur_cka"]) <= 1.0 + 1e-6 and float(row["neyshabur_l2"]) >= 0.0
+        assert float(row["neyshabur_l2"]) >= float(row["liu_deviation"])  # kernel and bias vs the kernel alone
+    for name in ("comparison.md", "comparison.csv", "comparison_depths.csv", "atlas.png", "correlations.png"):
+        assert (scale_dir / name).stat().st_size > 0
+    assert "every verdict is unclear" in (scale_dir / "comparison.md").read_text()  # 3 depths: too few
+
+
+def test_the_paper_then_runs_from_the_atlas_s_trainings(smoke_atlas, capsys):
+    result = smoke_atlas / "yosinski2014" / "smoke" / "runs" / "half0A" / "result.json"
+    before = result.stat().st_mtime_ns
+    assert main(["run", "yosinski2014", "random_splits", "--scale", "smoke", "--out", str(smoke_atlas),
+                 "--only", r"^half0A$", "--jobs", "1"]) == 0
+    assert result.stat().st_mtime_ns == before  # recorded from the atlas's training, not trained again
+    with (smoke_atlas / "yosinski2014" / "smoke" / "random_splits.csv").open() as handle:
+        assert [r["run_key"] for r in csv.DictReader(handle)] == ["half0A"]
+
+
+def test_repro_verify_passes_on_the_atlas(smoke_atlas, capsys):
+    assert main(["verify", "atlas", "--scale", "smoke", "--out", str(smoke_atlas)]) == 0
+
+
+def test_the_atlas_is_listed_but_is_not_a_paper(capsys):
+    assert main(["list"]) == 0
+    assert "atlas (study, `repro atlas`)" in capsys.readouterr().out
+    assert get_paper("atlas").key == "atlas"
