@@ -41,7 +41,7 @@ from repro.compare import COMPARISON_COLUMNS, VERDICTS, _fmt, _plural, _read_tab
 from repro.files import atomic_write_text
 from repro.verdicts import MARKS
 from repro.errors import BadArgument, ReproError
-from repro.registry import paper_keys
+from repro.registry import STUDY_MODULES, paper_keys
 
 DEFAULT_OUT = Path("results")
 DEFAULT_REPORT_DIR = Path("reports")
@@ -85,13 +85,34 @@ def write_reports(papers: Sequence[str] | None, scale: str, out: Path = DEFAULT_
     returns the paths written.
     """
     report_dir = Path(report_dir)
-    reports = [build_report(key, scale, Path(out), report_dir) for key in dict.fromkeys(papers or paper_keys())]
+    keys = papers or paper_keys() + [k for k in STUDY_MODULES if (Path(out) / k / scale / "comparison.md").is_file()]
+    reports = [build_study_report(key, scale, Path(out), report_dir) if key in STUDY_MODULES
+               else build_report(key, scale, Path(out), report_dir) for key in dict.fromkeys(keys)]
     report_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for report in reports:
         written += _write_page(report_dir / report.stem, report.title, report.markdown)
     written += _write_page(report_dir / "index", "transfer-repro reports", index_markdown(report_dir, Path(out)))
     return written
+
+
+def build_study_report(study: str, scale: str, out: Path = DEFAULT_OUT,
+                       report_dir: Path = DEFAULT_REPORT_DIR) -> Report:
+    """The page of a study (``repro atlas``) at ``scale``: its ``comparison.md``, links rebased to the report
+    directory, under a link to the study's document ``docs/<study>.md``."""
+    page = Path(out) / study / scale / "comparison.md"
+    if not page.is_file():
+        raise BadArgument(f"no {study} comparison at scale {scale!r} in {page.parent}; run `repro {study} --scale "
+                          f"{scale}` first")
+    from repro.registry import get_paper
+
+    title = get_paper(study).title
+    link = _Linker(report_dir)
+    body = link.rebase(page.read_text(encoding="utf-8"), page).split("\n", 1)[1]
+    lines = [f"# {title} (scale `{scale}`)", "",
+             f"The question, the measures and the rule: {link.md(repo_root() / 'docs' / f'{study}.md', f'docs/{study}.md')}. "
+             f"Results: {link.md(page.parent, page.parent.as_posix() + '/')}.", body]
+    return Report(paper=study, scale=scale, title=title, markdown="\n".join(lines))
 
 
 def build_report(paper: str, scale: str, out: Path = DEFAULT_OUT, report_dir: Path = DEFAULT_REPORT_DIR) -> Report:
@@ -101,7 +122,7 @@ def build_report(paper: str, scale: str, out: Path = DEFAULT_OUT, report_dir: Pa
     unknown paper, a scale without results, or a missing or stale comparison.
     """
     if paper not in paper_keys():
-        raise BadArgument(f"unknown paper {paper!r}; accepted: {', '.join(paper_keys())}")
+        raise BadArgument(f"unknown paper {paper!r}; accepted: {', '.join(paper_keys() + list(STUDY_MODULES))}")
     results = Path(out) / paper / scale
     if not results.is_dir():
         have = sorted(p.parent.name for p in (Path(out) / paper).glob("*/comparison.csv"))
@@ -297,6 +318,10 @@ def index_markdown(report_dir: Path, out: Path = DEFAULT_OUT) -> str:
     rows = []
     for path in sorted(Path(report_dir).glob("*-*.md")):
         paper, _, scale = path.stem.partition("-")
+        if paper in STUDY_MODULES:
+            rows.append((f"`{paper}`", path.read_text(encoding="utf-8").splitlines()[0].lstrip("# "), f"`{scale}`",
+                         "a study: agreement verdicts", f"[Markdown]({path.name}) · [HTML]({path.stem}.html)"))
+            continue
         if paper not in paper_keys():
             continue
         comparison = Path(out) / paper / scale / "comparison.csv"

@@ -114,6 +114,14 @@ def test_first_examples_cuts_a_stream_of_batches():
     assert len(x) == 10 and x[-1, 0] == 2
 
 
+def test_paper_scale_reads_the_imagenet_runs_and_their_unaugmented_training_images(mocked_imagenet):
+    declared = {r.key: r for r in runs("paper")}
+    assert declared["transfer-ft1A1B_1_7"].home == "yosinski2014/paper"
+    data, _ = declared["half0B"].data.load(mocked_imagenet)
+    x = np.concatenate([b[0] for b in first_examples(data.train_eval_batches(6), 6)])
+    assert x.shape == (6, 227, 227, 3)  # the centre crop, as the validation side sees an image
+
+
 # ----------------------------------------------------------------------------- the command
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def _cases(tmp):
         (["tune", "neyshabur2020", "--scale", "paper", "--out", out], ["imagenet2012", "repro prepare", "--data-dir"]),
         (["run", "yosinski2014", "nosuch", "--out", out], ["nosuch", "random_splits"]),
         (["run", "yosinski2014", *SMOKE, "--only", "nomatch", "--out", out], ["nomatch", "--dry-run"]),
-        (["run", "nopaper", "--out", out], ["nopaper", "accepted: chen2022"]),
+        (["run", "nopaper", "--out", out], ["nopaper", "accepted: atlas, chen2022"]),
         (["run", "yosinski2014", "--scale", "huge", "--out", out], ["huge", "accepted: smoke, mini, mini-hard, paper"]),
         (["run", "yosinski2014", *SMOKE, "--shard", "3/2", "--out", out], ["3/2", "I/N"]),
         (["run", "yosinski2014", "--scale", "smoke", "--jobs", "0", "--out", out], ["--jobs 0", ">= 1"]),

@@ -14,7 +14,7 @@ import pytest
 from repro.cli import main
 from repro.compare import load_claims, repo_root
 from repro.errors import ReproError
-from repro.registry import paper_keys
+from repro.registry import STUDY_MODULES, paper_keys
 from repro.report import build_report, figure_caption, rst_to_markdown, write_reports
 
 RESULTS = repo_root() / "results"
@@ -142,7 +142,19 @@ def test_protocol_and_run_come_from_the_papers_files(reports):
 
 def test_index_links_every_report(reports):
     page = _Page((reports / "index.html").read_text())
-    assert sorted(page.links) == sorted(f"{p}-{SCALE}{ext}" for p in paper_keys() for ext in (".md", ".html"))
+    studies = [k for k in STUDY_MODULES if (RESULTS / k / SCALE / "comparison.md").is_file()]
+    assert sorted(page.links) == sorted(f"{p}-{SCALE}{ext}" for p in paper_keys() + studies for ext in (".md", ".html"))
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_MODULES))
+def test_a_study_s_page_is_its_comparison_with_links_that_resolve(reports, study):
+    if not (RESULTS / study / SCALE / "comparison.md").is_file():
+        pytest.skip(f"no committed {study} results at {SCALE}")
+    text = (reports / f"{study}-{SCALE}.html").read_text()
+    page = _Page(text)
+    local = [t.split("#")[0] for t in page.images + page.links if not t.startswith(("http", "#", "mailto:"))]
+    assert len(page.images) == 2 and not [t for t in local if not (reports / t).exists()]
+    assert "verdict" in text
 
 
 def test_reports_are_deterministic(reports, tmp_path):

@@ -102,7 +102,7 @@ def test_smoke_run_of_the_whole_grid_then_compare(tmp_path, capsys):
 
 def test_unknown_paper_bad_shard_and_bad_experiment_fail_cleanly(capsys):
     assert main(["run", "nosuchpaper"]) == 2
-    assert "unknown paper 'nosuchpaper'; accepted: chen2022, liu2019, neyshabur2020, yosinski2014" in capsys.readouterr().err
+    assert "unknown paper 'nosuchpaper'; accepted: atlas, chen2022, liu2019, neyshabur2020, yosinski2014" in capsys.readouterr().err
     assert main(["run", "yosinski2014", "--shard", "9/4"]) == 2
     assert "bad --shard '9/4'" in capsys.readouterr().err
     assert main(["run", "yosinski2014", "nosuchexperiment"]) == 2

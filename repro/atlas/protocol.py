@@ -63,7 +63,11 @@ SMOKE_SCALE = Scale(
     criticality_alphas=(0.0, 1.0), criticality_sigmas=(0.01, 0.1), criticality_samples=1, criticality_epsilon=0.01,
     lanczos_order=3,
 )
-SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE)}
+PAPER_SCALE = replace(
+    MINI_SCALE, name="paper", home_scale="paper",  # ImageNet CaffeNets of splits 0 and 1 (the code's fine-tuned ones)
+    examples=1000,  # a full-Gram CKA of conv1's 55 x 55 x 96 maps on 1,000 images: about 1.2 GB per network
+)
+SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE, PAPER_SCALE)}
 
 EXPERIMENTS = {"layers": "every paper's measure at each depth n of Yosinski's random-split networks, per split"}
 CELL = ("split", "n", "layer")

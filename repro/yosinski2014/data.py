@@ -112,8 +112,8 @@ def imagenet_task_data(spec, data_dir: str | None) -> tuple[StreamData, dict]:
     import tensorflow_datasets as tfds
 
     from repro.data.catalog import default_data_dir
-    from repro.data.imagenet import (NAME, caffe_pipeline_config, compute_mean_image, imagenet_caffe,
-                                     imagenet_resized, load_mean_image, save_mean_image)
+    from repro.data.imagenet import (NAME, VALIDATION_BATCH, caffe_pipeline_config, compute_mean_image,
+                                     imagenet_caffe, imagenet_resized, load_mean_image, save_mean_image)
 
     classes, split_config = task_split(spec.dataset, spec.n_classes, spec.task)
     subset = None if spec.task == "whole" else classes
@@ -131,9 +131,14 @@ def imagenet_task_data(spec, data_dir: str | None) -> tuple[StreamData, dict]:
                               batch_size=spec.batch_size, seed=seed)
 
     validation = imagenet_caffe("validation", data_dir, mean, classes=subset, training=False)
+
+    def train_eval(examples: int):  # the first training images as the validation side sees them (centre crop)
+        return imagenet_caffe("train", data_dir, mean, classes=subset, per_class=per_class, training=False).take(
+            -(-examples // VALIDATION_BATCH))
+
     total = tfds.builder(NAME, data_dir=data_dir).info.splits["train"].num_examples
     n_train = per_class * len(classes) if per_class else round(total * len(classes) / spec.n_classes)
     config = dict(split=split_config, examples_per_class=per_class, mean_image=str(mean_path),
                   n_train_estimate=n_train, train_pipeline=caffe_pipeline_config(True, spec.batch_size),
                   validation_pipeline=caffe_pipeline_config(False))
-    return StreamData(make_train, validation, n_train), config
+    return StreamData(make_train, validation, n_train, train_eval=train_eval), config
