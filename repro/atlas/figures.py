@@ -57,5 +57,7 @@ def correlation_figure(path: Path, correlations: Sequence[Mapping], measures: Se
         text = "n/a" if not np.isfinite(value) else f"{value:.2f}{mark}"
         axes.text(j, i, text, ha="center", va="center", fontsize=6.5)
     figure.colorbar(image, ax=axes, shrink=0.8, label="Spearman rho over depths (mean over splits)")
-    axes.set_title("Rank correlations: '=' agrees, 'x' disagrees by the atlas's rule (sign-adjusted)", fontsize=9)
+    axes.set_title("Spearman rho over depths, mean of the splits; '=' agrees, 'x' disagrees by the atlas's rule\n"
+                   "(which reads each measure in its own direction: a negative rho agrees for a measure that is "
+                   "small where layers transfer)", fontsize=8.5)
     return save_figure(figure, path)

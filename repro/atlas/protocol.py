@@ -55,7 +55,10 @@ class Scale:
 MINI_SCALE = Scale(
     name="mini", home_scale="mini", splits=(0, 1), depths=tuple(range(1, ALL + 1)), examples=1000,
     interpolation_points=11,
-    criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), criticality_sigmas=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+    # sigma: the official paper-scale grid 0.001-0.1 and the Neyshabur mini's 0.2, 0.5 (docs/atlas.md, pilot A1: the
+    # mini's 0.01-0.5 alone left 11 of 14 cells without an accepted point)
+    criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
 )
 SMOKE_SCALE = Scale(
