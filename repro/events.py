@@ -83,7 +83,7 @@ def rebuild(paper, scale: str, out: Path, figures: Sequence[Path] = ()) -> int:
     count = 0
     for run in workspace.index.values():
         run_dir = workspace.run_dir(run.key)
-        if not run_dir.is_dir():
+        if not run_dir.is_dir() or run.home is not None:  # another paper's run: its own paper rebuilds it
             continue
         for old in list(run_dir.glob("events.out.tfevents.*")) + list(run_dir.glob("tb/events.out.tfevents.*")):
             old.unlink()

@@ -58,8 +58,9 @@ def execute(run: Run, workspace: Workspace) -> dict:
         started = time.time()
         run_dir = workspace.run_dir(run.key)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / CONFIG_FILE, dict(run=run.to_config(), paper=home_paper(run, workspace), scale=workspace.scale,
-                                              inputs={need.key: workspace.trained_key(need.key) for need in run.inputs}))
+        write_json(run_dir / CONFIG_FILE, dict(
+            run=run.to_config(), paper=home_paper(run, workspace), scale=workspace.scale,
+            inputs={need.key: workspace.trained_key(need.key) for need in run.inputs}))
         result = analysis_function(run.function)(run, workspace)
         return {**result, "seconds": round(time.time() - started, 2)}
     raise TypeError(f"cannot execute {type(run).__name__}")

@@ -172,3 +172,11 @@ def test_the_atlas_is_listed_but_is_not_a_paper(capsys):
     assert main(["list"]) == 0
     assert "atlas (study, `repro atlas`)" in capsys.readouterr().out
     assert get_paper("atlas").key == "atlas"
+
+
+def test_rebuilding_the_atlas_s_events_leaves_the_paper_s_runs_alone(smoke_atlas, capsys):
+    paper_run = smoke_atlas / "yosinski2014" / "smoke" / "runs" / "half0A"
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in paper_run.glob("events.out.tfevents.*"))
+    assert before
+    assert main(["events", "atlas", "--scale", "smoke", "--out", str(smoke_atlas)]) == 0
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in paper_run.glob("events.out.tfevents.*")) == before
