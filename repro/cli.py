@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
     atlas = commands.add_parser("atlas", help="every paper's measure on the same networks, layer by layer: train "
                                               "what is missing, then compare (docs/atlas.md)")
-    atlas.add_argument("--scale", default="mini", help="smoke | mini (default: mini)")
+    atlas.add_argument("--scale", default="mini", help="smoke | mini | paper (default: mini)")
     atlas.add_argument("--out", default="results", type=Path, help="results root (default: ./results)")
     atlas.add_argument("--data-dir", help="TFDS data directory (embedded builders and catalog datasets)")
     atlas.add_argument("--dry-run", action="store_true",
@@ -256,7 +256,7 @@ def _verify(args: argparse.Namespace) -> int:
     from repro.store import scale_dir_name
     from repro.verify import verify
 
-    keys = args.papers or [k for k in paper_keys()
+    keys = args.papers or [k for k in paper_keys() + list(STUDY_MODULES)
                            if (args.out / k / scale_dir_name(args.scale, args.seed_set)).is_dir()]
     if not keys:
         raise ReproError(f"no results at scale {args.scale} under {args.out}")

@@ -8,7 +8,7 @@ import pytest
 
 from repro.atlas import agreement
 from repro.atlas.compare import correlation_table, series
-from repro.atlas.measures import block_pattern, first_examples, layer_output
+from repro.atlas.measures import block_pattern, first_examples, first_per_class, layer_measures, layer_output
 from repro.atlas.protocol import LAYERS, MEASURES, runs
 from repro.cli import main
 from repro.registry import get_paper
@@ -105,6 +105,39 @@ def test_each_analysis_needs_the_networks_of_its_split_and_depth():
 def test_layer_names():
     assert [layer_output(layer) for layer in LAYERS] == [f"relu{i}" for i in range(1, 8)]
     assert block_pattern(2) == r"^(conv1|conv2)/"
+
+
+def test_first_per_class_samples_every_class_of_a_stream_sorted_by_class():
+    stream = [(np.arange(8)[:, None] + 8 * i, np.repeat([2 * i, 2 * i + 1], 4)) for i in range(3)]  # classes 0..5
+    batches = first_per_class(iter(stream), 12, classes=range(6))
+    y = np.concatenate([b[1] for b in batches])
+    assert sorted(y.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    x = np.concatenate([b[0] for b in batches])
+    assert x[:4, 0].tolist() == [0, 1, 4, 5]  # the first two of each class, in stream order
+
+
+def test_layer_measures_of_a_network_against_itself(tmp_path):
+    """theta_FB = theta_A: CKA 1, no distance, no deviation, rewinding changes nothing, criticality 0 (alpha = 0 is
+    theta_FB itself, accepted without noise only if sigma is tiny: here at the smallest sigma)."""
+    from repro.models.specs import caffenet_mini
+    from repro.weightfiles import save_weights
+
+    spec = caffenet_mini(20, widths=(4, 8, 8, 8, 8, 16, 16))
+    model = spec.build(seed=3)
+    path = tmp_path / "a.weights.h5"
+    save_weights(model, path)
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(16, 32, 32, 1)).astype("float32"), rng.integers(0, 20, 16))]
+    p = next(r for r in runs("smoke") if isinstance(r, AnalysisRun)).params
+    p = replace(p, layer="conv2", criticality_sigmas=(1e-6,), criticality_alphas=(0.0, 1.0))
+    theta_r = {v.path: np.asarray(v.numpy()) for v in spec.build(seed=4).weights}
+    found = layer_measures(p, theta_r, model, model, path, data, data, seed=0)
+    assert found["neyshabur_cka"] == pytest.approx(1.0, abs=1e-5)
+    assert found["neyshabur_l2"] == 0.0 and found["liu_deviation"] == 0.0
+    assert found["neyshabur_criticality"] == 0.0 and np.isinf(found["chen_T"])  # D(theta_A, theta_FB) = 0
+    from repro.landscape.state import evaluate
+
+    assert found["neyshabur_rewound_acc"] == evaluate(model, data).accuracy
 
 
 def test_first_examples_cuts_a_stream_of_batches():

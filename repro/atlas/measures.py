@@ -4,8 +4,8 @@ Notation: theta_r the source's initialisation, theta_A the source (half{s}A),
 theta_FB the network fine-tuned on B from every transferable layer of theta_A
 (AnB+ at n = 7), theta_n and theta_n' the two seeds of AnB+ at depth n.
 Validation images of B are the evaluation set; the criticality constraint and
-the Hessian use training images of B, as the papers measure them on the
-training loss.
+the Hessian use training images of B (the first ones of every class of B), as
+the papers measure them on the training loss.
 
 * Yosinski et al. 2014 (§4.1, Fig. 2): acc(AnB_n) - acc(baseB),
   acc(BnB_n) - acc(baseA), acc(AnB+_n) - acc(baseB), with the accuracy the
@@ -26,18 +26,19 @@ training loss.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Sequence
 
 import keras
 import numpy as np
 
-from repro.atlas.protocol import LAYERS, DepthInputs
+from repro.atlas.protocol import LAYERS, STUDY, DepthInputs
 from repro.chen2022 import measure as chen
 from repro.landscape.criticality import module_criticality, rewind_modules
 from repro.landscape.curvature import hessian_eigenpairs
 from repro.landscape.distances import weight_deviation, weight_distances
 from repro.landscape.paths import interpolate
-from repro.runs import AnalysisRun, derive_seed
+from repro.runs import AnalysisRun, derive_seed, seed_salt
 from repro.similarity import feature_taps, linear_cka
 from repro.workspace import Workspace
 
@@ -54,6 +55,28 @@ def first_examples(source: Iterable, k: int) -> list[tuple[np.ndarray, np.ndarra
         ys.append(y)
         count += len(x)
         if count >= k:
+            break
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+
+
+def first_per_class(source: Iterable, k: int, classes: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``k // len(classes)`` examples of each of ``classes`` in a stream of ``(x, y)`` batches, in stream
+    order, as a re-iterable list of batches of at most :data:`BATCH`: a sample of the whole task even where the
+    stream is sorted by class (a task of two datasets lists one dataset's images first)."""
+    per_class = max(1, k // len(classes))
+    wanted = {int(c): per_class for c in classes}
+    xs, ys = [], []
+    for x, y in source:
+        x, y = np.asarray(x), np.asarray(y)
+        keep = np.zeros(len(y), bool)
+        for i, label in enumerate(y):
+            if wanted.get(int(label), 0) > 0:
+                wanted[int(label)] -= 1
+                keep[i] = True
+        xs.append(x[keep])
+        ys.append(y[keep])
+        if not any(wanted.values()):
             break
     x, y = np.concatenate(xs), np.concatenate(ys)
     return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
@@ -78,13 +101,16 @@ def yosinski_accuracies(p: DepthInputs, workspace: Workspace) -> dict:
                 yosinski_BnB=acc["BnB"] - acc["A"], yosinski_AnB_plus=acc["AnB+"] - acc["B"])
 
 
-def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, source_weights,
+def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, source_weights: Path,
                    validation: list, training: list, seed: int) -> dict:
     """Chen's T, Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of layer n."""
     kernel = f"{p.layer}/kernel"
     values = {name: {kernel: np.asarray(model.get_layer(p.layer).kernel.numpy())}
               for name, model in (("A", theta_a), ("FB", theta_fb))}
-    t = chen.layer_transferability({kernel: theta_r[kernel]}, values["A"], values["FB"], {kernel: p.layer})[p.layer]
+    try:
+        t = chen.layer_transferability({kernel: theta_r[kernel]}, values["A"], values["FB"], {kernel: p.layer})[p.layer]
+    except ZeroDivisionError:  # fine-tuning left the layer where theta_A put it
+        t = float("inf")
     x = np.concatenate([batch[0] for batch in validation])
     tap = layer_output(p.layer)
     cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
@@ -101,7 +127,7 @@ def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb
                 neyshabur_criticality=critical.measure, liu_deviation=deviation)
 
 
-def depth_measures(p: DepthInputs, theta_n: keras.Model, theta_n_r2, validation: list, training: list,
+def depth_measures(p: DepthInputs, theta_n: keras.Model, theta_n_r2: Path, validation: list, training: list,
                    seed: int) -> dict:
     """Neyshabur's barrier between the two seeds of AnB+ at n, and Liu's top Hessian eigenvalue of its block 1..n."""
     line = interpolate(theta_n, validation, theta_n, theta_n_r2,
@@ -118,14 +144,15 @@ def depth_row(run: AnalysisRun, workspace: Workspace) -> dict:
     source, finetuned_all = workspace.run(p.source), workspace.run(p.finetuned_all)
     data, _ = workspace.data(finetuned_all.data)
     validation = first_examples(data.validation_batches(), p.examples)
-    training = first_examples(data.train_eval_batches(p.examples), p.examples)
+    classes = sorted({int(label) for _, y in validation for label in y})
+    training = first_per_class(data.train_eval_batches(data.n_train), p.examples, classes)
     spec = finetuned_all.model
     theta_r = workspace.cached(("init", p.source), lambda: {
-        v.path: np.asarray(v.numpy()) for v in spec.build(seed=source.seeds.init).weights})
+        v.path: np.asarray(v.numpy()) for v in source.model.build(seed=source.seeds.init).weights})
     source_weights = workspace.weights(p.source)
     theta_a = workspace.loaded(source.model, source_weights)
     theta_fb = workspace.loaded(spec, workspace.weights(p.finetuned_all), slot="theta_FB")
-    seed = derive_seed("atlas", run.key)
+    seed = derive_seed(STUDY, run.key, *seed_salt(p.seed_set))
     row = dict(**yosinski_accuracies(p, workspace),
                **layer_measures(p, theta_r, theta_a, theta_fb, source_weights, validation, training, seed))
     theta_n = workspace.loaded(spec, workspace.weights(p.finetuned), slot="theta_n")

@@ -42,7 +42,7 @@ class Scale:
     home_scale: str  # the Yosinski scale whose random-split runs the atlas reads
     splits: tuple[int, ...]
     depths: tuple[int, ...]
-    examples: int  # target validation images every measure uses (the first ones of the task's validation set)
+    examples: int  # target images every measure uses: the first validation images; training: as many, class-balanced
     interpolation_points: int  # alphas in [0, 1] for the barrier
     criticality_alphas: tuple[float, ...]
     criticality_sigmas: tuple[float, ...]
@@ -56,7 +56,7 @@ MINI_SCALE = Scale(
     name="mini", home_scale="mini", splits=(0, 1), depths=tuple(range(1, ALL + 1)), examples=1000,
     interpolation_points=11,
     # sigma: the official paper-scale grid 0.001-0.1 and the Neyshabur mini's 0.2, 0.5 (docs/atlas.md, pilot A1: the
-    # mini's 0.01-0.5 alone left 11 of 14 cells without an accepted point)
+    # mini's 0.01-0.5 alone left 9 of 14 cells without an accepted point)
     criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
@@ -95,6 +95,7 @@ class DepthInputs:
     finetuned_r2: str  # its second seed
     finetuned_all: str  # theta_FB: AnB+ at n = 7
     metric: str  # the accuracy column of the paper's grid at this scale
+    seed_set: int  # the seed set of the paper's runs (and of the analyses' noise and Lanczos start)
     examples: int
     interpolation_points: int
     criticality_alphas: tuple[float, ...]
@@ -130,7 +131,7 @@ def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
                 split=split, n=n, layer=LAYERS[n - 1], source=f"half{a}", base_target=f"half{b}",
                 transfer=f"transfer{a}{b}_1_{n}", selffer=f"transfer{a}{a}_1_{n}", finetuned=f"transfer-ft{a}{b}_1_{n}",
                 finetuned_r2=f"transfer-ft{a}{b}_1_{n}_r2", finetuned_all=f"transfer-ft{a}{b}_1_{ALL}",
-                metric=yosinski.SCALES[scale.home_scale].metric, examples=scale.examples, interpolation_points=scale.interpolation_points,
+                metric=yosinski.SCALES[scale.home_scale].metric, seed_set=seed_set, examples=scale.examples, interpolation_points=scale.interpolation_points,
                 criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
                 criticality_samples=scale.criticality_samples, criticality_epsilon=scale.criticality_epsilon,
                 lanczos_order=scale.lanczos_order)
