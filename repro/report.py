@@ -41,7 +41,7 @@ from repro.compare import COMPARISON_COLUMNS, VERDICTS, _fmt, _plural, _read_tab
 from repro.files import atomic_write_text
 from repro.verdicts import MARKS
 from repro.errors import BadArgument, ReproError
-from repro.registry import STUDY_MODULES, paper_keys
+from repro.registry import STUDY_MODULES, get_paper, paper_keys
 
 DEFAULT_OUT = Path("results")
 DEFAULT_REPORT_DIR = Path("reports")
@@ -104,8 +104,6 @@ def build_study_report(study: str, scale: str, out: Path = DEFAULT_OUT,
     if not page.is_file():
         raise BadArgument(f"no {study} comparison at scale {scale!r} in {page.parent}; run `repro {study} --scale "
                           f"{scale}` first")
-    from repro.registry import get_paper
-
     title = get_paper(study).title
     link = _Linker(report_dir)
     body = link.rebase(page.read_text(encoding="utf-8"), page).split("\n", 1)[1]

@@ -8,9 +8,10 @@ import pytest
 
 from repro.atlas import agreement
 from repro.atlas.compare import correlation_table, series
-from repro.atlas.measures import block_pattern, first_examples, first_per_class, layer_measures, layer_output
+from repro.atlas.measures import block_pattern, first_per_class, layer_measures, layer_output
 from repro.atlas.protocol import LAYERS, MEASURES, runs
 from repro.cli import main
+from repro.landscape._shared import first_examples
 from repro.registry import get_paper
 from repro.runs import AnalysisRun, TrainRun
 from repro.yosinski2014 import protocol as yosinski
@@ -116,22 +117,19 @@ def test_first_per_class_samples_every_class_of_a_stream_sorted_by_class():
     assert x[:4, 0].tolist() == [0, 1, 4, 5]  # the first two of each class, in stream order
 
 
-def test_layer_measures_of_a_network_against_itself(tmp_path):
+def test_layer_measures_of_a_network_against_itself():
     """theta_FB = theta_A: CKA 1, no distance, no deviation, rewinding changes nothing, criticality 0 (alpha = 0 is
     theta_FB itself, accepted without noise only if sigma is tiny: here at the smallest sigma)."""
     from repro.models.specs import caffenet_mini
-    from repro.weightfiles import save_weights
 
     spec = caffenet_mini(20, widths=(4, 8, 8, 8, 8, 16, 16))
     model = spec.build(seed=3)
-    path = tmp_path / "a.weights.h5"
-    save_weights(model, path)
     rng = np.random.default_rng(0)
     data = [(rng.normal(size=(16, 32, 32, 1)).astype("float32"), rng.integers(0, 20, 16))]
     p = next(r for r in runs("smoke") if isinstance(r, AnalysisRun)).params
     p = replace(p, layer="conv2", criticality_sigmas=(1e-6,), criticality_alphas=(0.0, 1.0))
     theta_r = {v.path: np.asarray(v.numpy()) for v in spec.build(seed=4).weights}
-    found = layer_measures(p, theta_r, model, model, path, data, data, seed=0)
+    found = layer_measures(p, theta_r, model, model, data, data, seed=0)
     assert found["neyshabur_cka"] == pytest.approx(1.0, abs=1e-5)
     assert found["neyshabur_l2"] == 0.0 and found["liu_deviation"] == 0.0
     assert found["neyshabur_criticality"] == 0.0 and np.isinf(found["chen_T"])  # D(theta_A, theta_FB) = 0
@@ -142,8 +140,7 @@ def test_layer_measures_of_a_network_against_itself(tmp_path):
 
 def test_first_examples_cuts_a_stream_of_batches():
     stream = ((np.full((4, 1), i), np.full(4, i)) for i in range(5))
-    batches = first_examples(stream, 10)
-    x = np.concatenate([b[0] for b in batches])
+    x, _ = first_examples(stream, 10)
     assert len(x) == 10 and x[-1, 0] == 2
 
 
@@ -151,7 +148,7 @@ def test_paper_scale_reads_the_imagenet_runs_and_their_unaugmented_training_imag
     declared = {r.key: r for r in runs("paper")}
     assert declared["transfer-ft1A1B_1_7"].home == "yosinski2014/paper"
     data, _ = declared["half0B"].data.load(mocked_imagenet)
-    x = np.concatenate([b[0] for b in first_examples(data.train_eval_batches(6), 6)])
+    x, _ = first_examples(data.train_eval_batches(6), 6)
     assert x.shape == (6, 227, 227, 3)  # the centre crop, as the validation side sees an image
 
 

@@ -14,8 +14,6 @@ Reads ``layers.csv`` (one row per split and depth) and writes, beside it:
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ import numpy as np
 
 from repro.atlas.agreement import EXPECTED, critical_rho, spearman, verdict
 from repro.atlas.protocol import ACCURACIES, LAYERS, MEASURES, STUDY
-from repro.compare import INPUTS_FILE, comparison_inputs, load_run_summary
+from repro.compare import INPUTS_FILE, comparison_inputs, load_run_summary, table_csv
 from repro.errors import ReproError
 from repro.files import atomic_write_text
 from repro.plotting import experiment_rows
@@ -101,11 +99,8 @@ def correlation_table(splits: list[int], depths: list[int], values: dict) -> lis
 
 
 def _csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
-    return out.getvalue()
+    return table_csv(list(rows[0]), ({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}
+                                     for r in rows))
 
 
 def _num(value: float, digits: int = 3) -> str:

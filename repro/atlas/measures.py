@@ -36,28 +36,14 @@ from repro.atlas.protocol import LAYERS, STUDY, DepthInputs
 from repro.chen2022 import measure as chen
 from repro.landscape.criticality import module_criticality, rewind_modules
 from repro.landscape.curvature import hessian_eigenpairs
-from repro.landscape.distances import weight_deviation, weight_distances
+from repro.landscape._shared import eval_batches, first_examples
+from repro.landscape.distances import weight_distances
 from repro.landscape.paths import interpolate
 from repro.runs import AnalysisRun, derive_seed, seed_salt
 from repro.similarity import feature_taps, linear_cka
 from repro.workspace import Workspace
 
 BATCH = 500
-
-
-def first_examples(source: Iterable, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The first ``k`` examples of a stream of ``(x, y)`` batches (a task's validation or unaugmented training
-    images), as a re-iterable list of batches of at most :data:`BATCH`."""
-    xs, ys, count = [], [], 0
-    for x, y in source:
-        x, y = np.asarray(x)[:k - count], np.asarray(y)[:k - count]
-        xs.append(x)
-        ys.append(y)
-        count += len(x)
-        if count >= k:
-            break
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
 
 
 def first_per_class(source: Iterable, k: int, classes: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -78,8 +64,15 @@ def first_per_class(source: Iterable, k: int, classes: Sequence[int]) -> list[tu
         ys.append(y[keep])
         if not any(wanted.values()):
             break
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return [(x[i:i + BATCH], y[i:i + BATCH]) for i in range(0, len(x), BATCH)]
+    return eval_batches(np.concatenate(xs), np.concatenate(ys), BATCH)
+
+
+def target_examples(data, k: int) -> tuple[list, list]:
+    """The target's evaluation batches: its first ``k`` validation images, and ``k`` unaugmented training images
+    balanced over the classes the validation images hold (read once per task and command)."""
+    validation = eval_batches(*first_examples(data.validation_batches(), k), BATCH)
+    classes = sorted({int(label) for _, y in validation for label in y})
+    return validation, first_per_class(data.train_eval_batches(data.n_train), k, classes)
 
 
 def layer_output(layer: str) -> str:
@@ -101,9 +94,10 @@ def yosinski_accuracies(p: DepthInputs, workspace: Workspace) -> dict:
                 yosinski_BnB=acc["BnB"] - acc["A"], yosinski_AnB_plus=acc["AnB+"] - acc["B"])
 
 
-def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, source_weights: Path,
-                   validation: list, training: list, seed: int) -> dict:
-    """Chen's T, Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of layer n."""
+def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, validation: list,
+                   training: list, seed: int) -> dict:
+    """Chen's T, Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of layer n
+    (``theta_a`` is also the weight set every landscape measure rewinds to)."""
     kernel = f"{p.layer}/kernel"
     values = {name: {kernel: np.asarray(model.get_layer(p.layer).kernel.numpy())}
               for name, model in (("A", theta_a), ("FB", theta_fb))}
@@ -116,14 +110,14 @@ def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb
     cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
                      feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
     this_layer = rf"^{p.layer}/"
-    l2 = weight_distances(theta_fb, source_weights, None, include=this_layer).total.l2
-    deviation = weight_deviation(theta_fb, source_weights, include=rf"^{p.layer}/kernel$")
-    rewound = rewind_modules(theta_fb, validation, source_weights, modules={this_layer: p.layer})
+    moved = weight_distances(theta_fb, theta_a, None, include=this_layer)  # kernel and bias
+    deviation = next(d.l2 for d in moved.variables if d.name == kernel)  # Liu: the kernel's alone
+    rewound = rewind_modules(theta_fb, validation, theta_a, modules={this_layer: p.layer})
     critical = module_criticality(
-        theta_fb, training, source_weights, p.layer, modules={this_layer: p.layer}, alphas=p.criticality_alphas,
+        theta_fb, training, theta_a, p.layer, modules={this_layer: p.layer}, alphas=p.criticality_alphas,
         sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
         seed=seed)
-    return dict(chen_T=t, neyshabur_cka=cka, neyshabur_l2=l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
+    return dict(chen_T=t, neyshabur_cka=cka, neyshabur_l2=moved.total.l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
                 neyshabur_criticality=critical.measure, liu_deviation=deviation)
 
 
@@ -143,18 +137,16 @@ def depth_row(run: AnalysisRun, workspace: Workspace) -> dict:
     p: DepthInputs = run.params
     source, finetuned_all = workspace.run(p.source), workspace.run(p.finetuned_all)
     data, _ = workspace.data(finetuned_all.data)
-    validation = first_examples(data.validation_batches(), p.examples)
-    classes = sorted({int(label) for _, y in validation for label in y})
-    training = first_per_class(data.train_eval_batches(data.n_train), p.examples, classes)
+    validation, training = workspace.cached(("atlas examples", finetuned_all.data, p.examples),
+                                            lambda: target_examples(data, p.examples))
     spec = finetuned_all.model
     theta_r = workspace.cached(("init", p.source), lambda: {
         v.path: np.asarray(v.numpy()) for v in source.model.build(seed=source.seeds.init).weights})
-    source_weights = workspace.weights(p.source)
-    theta_a = workspace.loaded(source.model, source_weights)
+    theta_a = workspace.loaded(source.model, workspace.weights(p.source))
     theta_fb = workspace.loaded(spec, workspace.weights(p.finetuned_all), slot="theta_FB")
     seed = derive_seed(STUDY, run.key, *seed_salt(p.seed_set))
     row = dict(**yosinski_accuracies(p, workspace),
-               **layer_measures(p, theta_r, theta_a, theta_fb, source_weights, validation, training, seed))
+               **layer_measures(p, theta_r, theta_a, theta_fb, validation, training, seed))
     theta_n = workspace.loaded(spec, workspace.weights(p.finetuned), slot="theta_n")
     row.update(depth_measures(p, theta_n, workspace.weights(p.finetuned_r2), validation, training, seed))
     return dict(**row, n_examples=sum(len(y) for _, y in validation))

@@ -38,6 +38,25 @@ ModuleMap = Union[Callable[[str], Optional[str]], Mapping[str, str], None]
 Dataset = Iterable  # re-iterable (x, y) batches, one full pass per evaluation
 
 
+def eval_batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(x, y)`` as a re-iterable list of evaluation batches of at most ``batch`` examples (a :data:`Dataset`)."""
+    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
+
+
+def first_examples(batches: Iterable, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` examples of a stream of ``(x, y)`` batches, as arrays (fewer if the stream ends)."""
+    xs, ys, count = [], [], 0
+    for x, y in batches:
+        xs.append(np.asarray(x)[: n - count])
+        ys.append(np.asarray(y)[: n - count])
+        count += len(xs[-1])
+        if count >= n:
+            break
+    if not xs:
+        raise ValueError("no examples in the evaluation stream")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def state_variables(model: keras.Model, include: VariableFilter = None, exclude: Optional[str] = None) -> list:
     """Entries of ``model.weights`` (BatchNorm moving statistics included) matching the filter."""
     chosen = {id(v) for v in select_variables(model, include, exclude, trainable_only=False)}

@@ -33,7 +33,7 @@ import numpy as np
 import keras
 
 from repro.files import atomic_write
-from repro.landscape._shared import write_csv
+from repro.landscape._shared import eval_batches, first_examples, write_csv
 from repro.landscape.basins import estimate_basin
 from repro.landscape.criticality import module_criticality, path_criticality, rewind_modules
 from repro.landscape.distances import weight_distances
@@ -81,25 +81,6 @@ def _loss_fn(run: AnalysisRun):
     return LOSSES[_scale(run).target(run.param("target")).loss]
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch: int = 500) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A re-iterable list of evaluation batches."""
-    return [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
-
-
-def first_examples(batches, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n`` examples of a stream of ``(x, y)`` batches, as arrays (fewer if the stream ends)."""
-    xs, ys, count = [], [], 0
-    for x, y in batches:
-        xs.append(np.asarray(x)[: n - count])
-        ys.append(np.asarray(y)[: n - count])
-        count += len(xs[-1])
-        if count >= n:
-            break
-    if not xs:
-        raise ValueError("no examples in the evaluation stream")
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def _target_data(run: AnalysisRun, workspace: Workspace):
     return workspace.data(TargetData(run.param("scale"), run.param("target")))[0]
 
@@ -132,7 +113,7 @@ def _test_batches(run: AnalysisRun, workspace: Workspace):
     the scale sets none, the whole test set streamed pass after pass, as the official scripts evaluate it."""
     if _scale(run).analysis_examples is None:
         return _Passes(_target_data(run, workspace))
-    return _batches(*_test_set(run, workspace))
+    return eval_batches(*_test_set(run, workspace))
 
 
 def _target_model(run: AnalysisRun, workspace: Workspace, weights: Path, slot: str = "a") -> keras.Model:
@@ -308,7 +289,7 @@ def criticality_paths(run: AnalysisRun, workspace: Workspace) -> dict:
     key = workspace.resolve_run(run.param("run"))
     model = _target_model(run, workspace, workspace.weights(key, "final"))
     data = _target_data(run, workspace)
-    dataset = _batches(*first_examples(data.train_eval_batches(scale.criticality_examples),
+    dataset = eval_batches(*first_examples(data.train_eval_batches(scale.criticality_examples),
                                        scale.criticality_examples))
     options = dict(module=run.param("module"), loss_fn=_loss_fn(run), modules=_module_map(model),
                    sigmas=scale.criticality_sigmas, n_samples=scale.criticality_samples, epsilon=0.01, relative=True,
