@@ -6,10 +6,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import itertools
+import math
+
 from repro.atlas import agreement
-from repro.atlas.compare import correlation_table, series
-from repro.atlas.measures import block_pattern, first_per_class, layer_measures, layer_output
-from repro.atlas.protocol import LAYERS, MEASURES, runs
+from repro.atlas.compare import BLOCKS, Series, correlation_table, series
+from repro.atlas.measures import (block_measures, block_output, block_pattern, first_per_class, layer_measures,
+                                  layer_output)
+from repro.atlas.protocol import LAYERS, MEASURES, chen_blocks, runs
+from repro.chen2022 import protocol as chen
 from repro.cli import main
 from repro.landscape._shared import first_examples
 from repro.registry import get_paper
@@ -25,6 +30,19 @@ def test_critical_rho_is_the_exact_permutation_quantile():
     assert agreement.critical_rho(6) == pytest.approx(0.8857, abs=1e-4)
     assert agreement.critical_rho(8) == pytest.approx(0.7381, abs=1e-4)
     assert agreement.critical_rho(4) == float("inf")  # 2 of 24 orderings reach |rho| = 1: p = 1/12 > 5%
+    # Beyond enumeration (Zar 1972, Table B.20): 0.648 at 10, 0.521 at 15.
+    assert agreement.critical_rho(10) == pytest.approx(0.648, abs=5e-4)
+    assert agreement.critical_rho(15) == pytest.approx(0.521, abs=5e-4)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 6, 7, 8])
+def test_the_permutation_count_is_the_enumeration(k):
+    squared = [sum((i - v) ** 2 for i, v in enumerate(p)) for p in itertools.permutations(range(k))]
+    cap = k * (k * k - 1) // 6
+    counts = agreement.squared_displacement_counts(k, cap)
+    assert counts.tolist() == [squared.count(s) for s in range(cap + 1)]
+    full = agreement.squared_displacement_counts(k, k * (k * k - 1) // 3)
+    assert full.sum() == math.factorial(k) and full.tolist() == full[::-1].tolist()  # the null is symmetric
 
 
 def test_spearman_uses_average_ranks_and_refuses_constants():
@@ -56,20 +74,34 @@ def test_correlation_table_signs_and_spread():
     up, down = np.arange(7.0), -np.arange(7.0)
     values = {s: {m: (down if agreement.EXPECTED.get(m, 1) < 0 else up) + 0.01 * s for m in agreement.EXPECTED}
               for s in (0, 1)}
-    rows = correlation_table([0, 1], depths, values)
+    rows = correlation_table(Series([0, 1], depths, list(LAYERS), values))
     assert all(r["verdict"] == "agrees" for r in rows)
     first = rows[0]
     assert first["measure_a"] == "yosinski_AnB" and first["rho_half_range"] == 0.0
     values[1]["chen_T"] = up[::-1].copy()  # split 1 reverses T: no longer the same in both splits
-    rows = correlation_table([0, 1], depths, values)
+    rows = correlation_table(Series([0, 1], depths, list(LAYERS), values))
     t = next(r for r in rows if r["measure_b"] == "chen_T" and r["measure_a"] == "yosinski_AnB")
     assert t["verdict"] == "unclear" and t["rho_mean"] == pytest.approx(0.0) and t["rho_half_range"] == pytest.approx(1.0)
 
 
 def test_series_refuses_a_missing_cell():
     row = {m: "0.5" for m in agreement.EXPECTED}
-    with pytest.raises(Exception, match="split 1 depth 2"):
-        series([dict(row, split="0", n="1"), dict(row, split="0", n="2"), dict(row, split="1", n="1")])
+    with pytest.raises(Exception, match="split 1 layer 2"):
+        series([dict(row, split="0", n="1", layer="conv1"), dict(row, split="0", n="2", layer="conv2"),
+                dict(row, split="1", n="1", layer="conv1")])
+
+
+def test_the_resnet_family_takes_the_targets_as_replicates_and_chen_s_t_as_reference():
+    blocks = list(range(1, 18))
+    up = np.arange(17.0)
+    values = {t: {m: (-up if agreement.EXPECTED[m] < 0 else up) + i for m in BLOCKS.series}
+              for i, t in enumerate(("digits", "mnist"))}
+    rows = correlation_table(Series(["digits", "mnist"], blocks, list(chen_blocks((3, 4, 6, 3))), values), BLOCKS)
+    assert rows[0]["measure_a"] == "chen_T" and {"rho_digits", "rho_mnist"} <= set(rows[0])
+    assert all(r["verdict"] == "agrees" for r in rows)
+    values["mnist"]["neyshabur_cka"] = np.roll(up, 8)  # a weak ordering in one target: no longer agrees
+    rows = correlation_table(Series(["digits", "mnist"], blocks, list(chen_blocks((3, 4, 6, 3))), values), BLOCKS)
+    assert next(r for r in rows if r["measure_b"] == "neyshabur_cka")["verdict"] == "unclear"
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -94,13 +126,58 @@ def test_the_second_seed_differs_only_in_its_seeds():
 
 
 def test_each_analysis_needs_the_networks_of_its_split_and_depth():
-    analyses = [r for r in runs("mini") if isinstance(r, AnalysisRun)]
+    analyses = [r for r in runs("mini") if r.experiment == "layers"]
     assert [(r.axis("split"), r.axis("n")) for r in analyses] == [(s, n) for s in (0, 1) for n in range(1, 8)]
     needs = {need.key: need.files for need in analyses[9].inputs}  # split 1, depth 3
     assert needs == {"half1A": ("weights",), "transfer-ft1A1B_1_3": ("weights",),
                      "transfer-ft1A1B_1_3_r2": ("weights",), "transfer-ft1A1B_1_7": ("weights",),
                      "half1B": (), "transfer1A1B_1_3": (), "transfer1A1A_1_3": ()}
     assert analyses[9].axis("layer") == "conv3"
+
+
+def test_the_atlas_reads_chen_s_runs_unchanged_in_its_tree():
+    declared = {r.key: r for r in runs("mini")}
+    paper = {r.key: r for r in chen.runs("mini")}
+    borrowed = [k for k in paper if k in declared]
+    assert len(borrowed) == 1 + 9 + 9  # the source, the fine-tunings, their transferability rows
+    for key in borrowed:
+        expected = paper[key] if getattr(paper[key], "shared", False) else replace(paper[key], home="chen2022/mini")
+        assert declared[key] == expected
+    assert declared[chen.source_key(chen.MINI)].home is None  # a shared source lives in the sources tree
+
+
+def test_each_block_analysis_needs_its_fine_tuning_and_chen_s_row():
+    blocks = [r for r in runs("mini") if r.experiment == "resnet_blocks"]
+    assert len(blocks) == 9 * 17
+    run = next(r for r in blocks if r.key == "block05_mnist-plain-n2000")
+    assert (run.axis("target"), run.axis("b"), run.axis("block")) == ("mnist-plain-n2000", 5, "layer2.0")
+    assert run.params.module == "layer2.0" and blocks[0].params.module == "conv1"
+    assert {need.key: need.files for need in run.inputs} == {
+        chen.source_key(chen.MINI): ("epochs",), "finetune-mnist-plain-n2000-s0": ("epochs",),
+        "ft-mnist-plain-n2000-s0": ()}
+
+
+def test_every_block_has_its_output_layer():
+    model = chen.network(chen.MINI, 10, 64).build(seed=0)
+    names = {layer.name for layer in model.layers}
+    assert all(block_output(block) in names for block in chen_blocks(chen.MINI.blocks))
+    assert block_output("layer3.5") == "layer3_block5_out" and block_output("stem") == "stem_relu"
+
+
+def test_block_measures_of_a_network_against_itself():
+    """theta_FB = theta_A on a small ResNet: CKA 1, no distance or deviation, rewinding changes nothing,
+    criticality 0."""
+    spec = replace(chen.network(chen.SMOKE, 10, 32), blocks=(1, 2, 1, 1))
+    model = spec.build(seed=3)
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(16, 32, 32, 1)).astype("float32"), rng.integers(0, 10, 16))]
+    block = next(r for r in runs("smoke") if r.experiment == "resnet_blocks" and r.params.b == 3).params
+    assert block.block == "layer2.0"
+    p = replace(block, criticality_sigmas=(1e-6,), criticality_alphas=(0.0, 1.0))
+    found = block_measures(p, model, model, data, data, seed=0)
+    assert found["neyshabur_cka"] == pytest.approx(1.0, abs=1e-5)
+    assert found["neyshabur_l2"] == 0.0 and found["liu_deviation"] == 0.0 and found["neyshabur_criticality"] == 0.0
+    assert found["neyshabur_rewound_acc"] == found["acc_finetuned"]
 
 
 def test_layer_names():
@@ -126,7 +203,7 @@ def test_layer_measures_of_a_network_against_itself():
     model = spec.build(seed=3)
     rng = np.random.default_rng(0)
     data = [(rng.normal(size=(16, 32, 32, 1)).astype("float32"), rng.integers(0, 20, 16))]
-    p = next(r for r in runs("smoke") if isinstance(r, AnalysisRun)).params
+    p = next(r for r in runs("smoke") if r.experiment == "layers").params
     p = replace(p, layer="conv2", criticality_sigmas=(1e-6,), criticality_alphas=(0.0, 1.0))
     theta_r = {v.path: np.asarray(v.numpy()) for v in spec.build(seed=4).weights}
     found = layer_measures(p, theta_r, model, model, data, data, seed=0)
@@ -150,6 +227,9 @@ def test_paper_scale_reads_the_imagenet_runs_and_their_unaugmented_training_imag
     data, _ = declared["half0B"].data.load(mocked_imagenet)
     x, _ = first_examples(data.train_eval_batches(6), 6)
     assert x.shape == (6, 227, 227, 3)  # the centre crop, as the validation side sees an image
+    assert declared["finetune-cifar10-s0"].home == "chen2022/paper"
+    assert declared["block17_cifar10"].params.block == "layer4.2"  # ResNet-50: the stem and 16 bottlenecks
+    assert declared["block17_cifar10"].params.finetuned == "finetune-cifar10-s0"  # not the batch-128 variant
 
 
 # ----------------------------------------------------------------------------- the command
@@ -182,6 +262,24 @@ def test_repro_atlas_writes_a_row_per_depth_and_its_comparison(smoke_atlas):
     for name in ("comparison.md", "comparison.csv", "comparison_depths.csv", "atlas.png", "correlations.png"):
         assert (scale_dir / name).stat().st_size > 0
     assert "every verdict is unclear" in (scale_dir / "comparison.md").read_text()  # 3 depths: too few
+
+
+def test_repro_atlas_measures_chen_s_networks_block_by_block(smoke_atlas):
+    assert (smoke_atlas / "chen2022" / "smoke" / "runs" / "finetune-digits-invert-n1000-s0" / "result.json").is_file()
+    scale_dir = smoke_atlas / "atlas" / "smoke"
+    with (scale_dir / "resnet_blocks.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    blocks = ["stem", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    assert sorted((r["target"], int(r["b"]), r["block"]) for r in rows) == sorted(
+        (t, b, name) for t in ("digits-invert-n1000", "fashion-rotate-n2000") for b, name in enumerate(blocks, 1))
+    chen_runs = smoke_atlas / "chen2022" / "smoke" / "runs"
+    for row in rows:
+        paper = json.loads((chen_runs / f"ft-{row['target']}-s0" / "result.json").read_text())
+        assert float(row["chen_T"]) == paper["T_" + row["block"].replace(".", "_")]  # the paper's own T_b
+        assert float(row["neyshabur_l2"]) > 0.0 and float(row["liu_deviation"]) > 0.0
+    for name in ("comparison_blocks.csv", "comparison_blocks_pairs.csv", "atlas_blocks.png", "correlations_blocks.png"):
+        assert (scale_dir / name).stat().st_size > 0
+    assert "On Chen's fine-tuned ResNets" in (scale_dir / "comparison.md").read_text()
 
 
 def test_the_paper_then_runs_from_the_atlas_s_trainings(smoke_atlas, capsys):

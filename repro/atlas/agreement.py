@@ -1,24 +1,24 @@
-"""Whether two measures rank the depths alike: Spearman's rho per split, its exact null, and the atlas's rule.
+"""Whether two measures rank the layers alike: Spearman's rho per replicate, its exact null, and the atlas's rule.
 
-For one split, a measure is a value per depth n = 1..k. Two measures agree on
-which layers transfer when they order the depths alike, in the direction in
-which both say "this layer transfers well" (:data:`EXPECTED`). The rule,
-fixed before the results (docs/atlas.md):
+For one replicate (a split of Yosinski's networks, a target of Chen's), a
+measure is a value per layer position, k of them (depths n = 1..7, or blocks
+b = 1..17). Two measures agree on which layers transfer when they order the
+positions alike, in the direction in which both say "this layer transfers
+well" (:data:`EXPECTED`). The rule, fixed before the results (docs/atlas.md):
 
-* rho_s = Spearman's rank correlation over the k depths of split s (average
-  ranks for ties);
+* rho_r = Spearman's rank correlation over the k positions of replicate r
+  (average ranks for ties);
 * rho_crit(k) = the smallest c with P(|rho| >= c) <= 0.05 when the two
-  orderings are independent (exact, over all k! permutations of distinct
-  ranks; 0.786 for k = 7);
-* **agrees** when every split's rho has the expected sign and |rho| >= rho_crit;
-  **disagrees** when every split's rho has the opposite sign and
-  |rho| >= rho_crit; **unclear** otherwise (the two orderings cannot be told
-  from unrelated ones at k depths); **undefined** when a measure is constant
-  or not finite in a split.
+  orderings are independent, exact over all k! permutations of distinct ranks
+  (0.786 for k = 7, 0.488 for k = 17);
+* **agrees** when every replicate's rho has the expected sign and
+  |rho| >= rho_crit; **disagrees** when every replicate's rho has the opposite
+  sign and |rho| >= rho_crit; **unclear** otherwise (the two orderings cannot be
+  told from unrelated ones at k positions); **undefined** when a measure is
+  constant or not finite in a replicate.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from functools import lru_cache
 from typing import Sequence
@@ -52,19 +52,43 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def squared_displacement_counts(k: int, cap: int) -> np.ndarray:
+    """``counts[S]`` = how many of the k! permutations pi of 0..k-1 have S = sum_i (i - pi(i))^2, for S <= cap.
+
+    Dynamic programming over the positions: the state is the set of values used so far (a bit mask), each
+    holding the counts of the partial sums; a partial sum beyond ``cap`` can only grow and is dropped.
+    """
+    layer = {0: np.zeros(cap + 1, np.int64)}
+    layer[0][0] = 1
+    for i in range(k):
+        following: dict[int, np.ndarray] = {}
+        for used, counts in layer.items():
+            for value in range(k):
+                step = (i - value) ** 2
+                if used >> value & 1 or step > cap:
+                    continue
+                target = following.setdefault(used | 1 << value, np.zeros(cap + 1, np.int64))
+                target[step:] += counts[:cap + 1 - step]
+        layer = following
+    (counts,) = layer.values()
+    return counts
+
+
 @lru_cache(maxsize=None)
 def critical_rho(k: int, alpha: float = ALPHA) -> float:
-    """The smallest c with P(|rho| >= c) <= alpha under independence, exact over the k! orderings (k <= 9);
-    inf when no c reaches alpha (k <= 4 at 5%: even a perfect ordering is too likely by chance)."""
-    if not 3 <= k <= 9:
-        raise ValueError(f"exact null for 3 <= k <= 9 depths, got {k}")
-    orderings = np.array(list(itertools.permutations(range(k))), dtype=np.float64)
-    squared = np.sum((orderings - np.arange(k)) ** 2, axis=1)  # rho = 1 - 6 sum d^2 / (k (k^2 - 1)), distinct ranks
-    values = np.round(np.abs(1.0 - 6.0 * squared / (k * (k * k - 1))), 12)
-    for c in np.unique(values):
-        if np.mean(values >= c) <= alpha:
-            return float(c)
-    return math.inf
+    """The smallest c with P(|rho| >= c) <= alpha under independence, exact over the k! orderings (3 <= k <= 20);
+    inf when no c reaches alpha (k <= 4 at 5%: even a perfect ordering is too likely by chance).
+
+    With distinct ranks rho = 1 - 6 S / (k (k^2 - 1)), S = sum of squared rank differences, and the null is
+    symmetric (reversing one ordering maps S to its mirror), so P(|rho| >= c) = 2 P(S <= S_c) for c > 0.
+    """
+    if not 3 <= k <= 20:  # 20! still fits the int64 counts
+        raise ValueError(f"exact null for 3 <= k <= 20 positions, got {k}")
+    scale = k * (k * k - 1)
+    counts = squared_displacement_counts(k, scale // 6)  # S <= scale / 6: rho >= 0
+    tail = 2 * np.cumsum(counts)
+    attained = np.flatnonzero((counts > 0) & (tail <= alpha * math.factorial(k)))
+    return float(1.0 - 6.0 * attained[-1] / scale) if len(attained) else math.inf
 
 
 def verdict(rhos: Sequence[float], expected: int, k: int) -> str:

@@ -1,44 +1,52 @@
-"""The atlas's figures: each measure against depth (one line per split), and the mean rank correlation of every pair."""
+"""The atlas's figures, per family of networks: each measure against the layer's position (one line per
+replicate), and the mean rank correlation of every pair."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from repro.plotting import save_figure
 
+if TYPE_CHECKING:
+    from repro.atlas.compare import Family, Series
 
-def depth_figure(path: Path, splits: Sequence[int], depths: Sequence[int], values: Mapping, labels: Mapping[str, str]) -> Path:
-    """One panel per measure: its value at each depth n, a line per split, the mean in black."""
+
+def position_figure(path: Path, data: "Series", family: "Family") -> Path:
+    """One panel per measure: its value at each position (depth n or block b), a line per replicate, the mean in
+    black."""
+    labels, positions = family.labels, data.positions
     measures = list(labels)
     columns = 4
     rows = -(-len(measures) // columns)
     figure = Figure(figsize=(3.3 * columns, 2.6 * rows))
     for i, measure in enumerate(measures):
         axes = figure.add_subplot(rows, columns, i + 1)
-        stacked = np.array([values[s][measure] for s in splits])
-        for s, line in zip(splits, stacked):
-            axes.plot(depths, line, marker="o", lw=1, alpha=0.6, label=f"split {s}")
-        axes.plot(depths, stacked.mean(axis=0), color="black", lw=1.8, label="mean")
+        stacked = np.array([data.values[r][measure] for r in data.replicates])
+        for r, line in zip(data.replicates, stacked):
+            axes.plot(positions, line, marker="o", ms=3 if len(positions) > 9 else 6, lw=1, alpha=0.6,
+                      label=f"{family.replicate} {r}" if family.replicate == "split" else str(r))
+        axes.plot(positions, stacked.mean(axis=0), color="black", lw=1.8, label="mean")
         axes.set_title(labels[measure], fontsize=8.5)
-        axes.set_xticks(list(depths))
+        axes.set_xticks(list(positions))
         axes.tick_params(labelsize=7)
         if measure in ("neyshabur_criticality", "liu_lambda_max", "neyshabur_l2", "liu_deviation", "chen_T") \
                 and np.all(stacked > 0) and np.ptp(np.log10(stacked)) > 1.5:
             axes.set_yscale("log")
         if i == 0:
-            axes.legend(fontsize=7)
+            axes.legend(fontsize=7 if len(data.replicates) < 4 else 5)
         if i >= len(measures) - columns:
-            axes.set_xlabel("depth n (layers transferred; layer n)", fontsize=7.5)
-    figure.suptitle("Every paper's measure at each depth of Yosinski's random-split networks", fontsize=10)
+            axes.set_xlabel(family.position_label, fontsize=7.5)
+    where = "depth" if family.position == "n" else "block"
+    figure.suptitle(f"Every paper's measure at each {where} of {family.networks}", fontsize=10)
     return save_figure(figure, path)
 
 
-def correlation_figure(path: Path, correlations: Sequence[Mapping], measures: Sequence[str],
-                       labels: Mapping[str, str]) -> Path:
-    """The mean over splits of Spearman's rho over the depths, for every pair of measures."""
+def correlation_figure(path: Path, correlations: Sequence[Mapping], family: "Family") -> Path:
+    """The mean over replicates of Spearman's rho over the positions, for every pair of measures."""
+    measures, labels = family.series, family.labels
     index = {m: i for i, m in enumerate(measures)}
     matrix = np.eye(len(measures))
     marks = {}
@@ -56,8 +64,10 @@ def correlation_figure(path: Path, correlations: Sequence[Mapping], measures: Se
         value = matrix[i, j]
         text = "n/a" if not np.isfinite(value) else f"{value:.2f}{mark}"
         axes.text(j, i, text, ha="center", va="center", fontsize=6.5)
-    figure.colorbar(image, ax=axes, shrink=0.8, label="Spearman rho over depths (mean over splits)")
-    axes.set_title("Spearman rho over depths, mean of the splits; '=' agrees, 'x' disagrees by the atlas's rule\n"
+    over = "depths" if family.position == "n" else "blocks"
+    figure.colorbar(image, ax=axes, shrink=0.8, label=f"Spearman rho over {over} (mean over {family.replicate}s)")
+    axes.set_title(f"{family.networks}: Spearman rho over {over}, mean of the {family.replicate}s; '=' agrees, "
+                   "'x' disagrees by the atlas's rule\n"
                    "(which reads each measure in its own direction: a negative rho agrees for a measure that is "
                    "small where layers transfer)", fontsize=8.5)
     return save_figure(figure, path)

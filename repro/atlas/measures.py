@@ -23,22 +23,31 @@ the papers measure them on the training loss.
   n's kernel (§4.2, ``fine-tune.py``), and the top eigenvalue of the Hessian of
   the training loss over the transferred block, layers 1..n, at theta_n
   (§4.1's flatness).
+
+On Chen et al. 2022's ResNets (:func:`block_row`), block b is the stem or one
+bottleneck of theta_FB (every body layer of theta_A fine-tuned on the target):
+T_b is the paper's own row; CKA is taken on the block's output, the distance,
+rewinding and criticality on Neyshabur's module of the block (convolutions,
+BatchNorm and the shortcut), Liu's deviation on its convolution kernels.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import keras
 import numpy as np
 
-from repro.atlas.protocol import LAYERS, STUDY, DepthInputs
+from repro.atlas.protocol import LAYERS, STUDY, BlockInputs, DepthInputs
 from repro.chen2022 import measure as chen
+from repro.chen2022.protocol import group_column
 from repro.landscape.criticality import module_criticality, rewind_modules
 from repro.landscape.curvature import hessian_eigenpairs
 from repro.landscape._shared import eval_batches, first_examples
 from repro.landscape.distances import weight_distances
 from repro.landscape.paths import interpolate
+from repro.neyshabur2020.analyses import neyshabur_modules
 from repro.runs import AnalysisRun, derive_seed, seed_salt
 from repro.similarity import feature_taps, linear_cka
 from repro.workspace import Workspace
@@ -150,3 +159,57 @@ def depth_row(run: AnalysisRun, workspace: Workspace) -> dict:
     theta_n = workspace.loaded(spec, workspace.weights(p.finetuned), slot="theta_n")
     row.update(depth_measures(p, theta_n, workspace.weights(p.finetuned_r2), validation, training, seed))
     return dict(**row, n_examples=sum(len(y) for _, y in validation))
+
+
+def block_output(block: str) -> str:
+    """The representation of a ResNet block: the stem's ReLU output (before its pool, as Neyshabur's CKA taps it),
+    a bottleneck's output after the residual sum and ReLU (``layer2.3`` -> ``layer2_block3_out``)."""
+    if block == "stem":
+        return "stem_relu"
+    stage, index = block.removeprefix("layer").split(".")
+    return f"layer{stage}_block{index}_out"
+
+
+def block_measures(p: BlockInputs, theta_a: keras.Model, theta_fb: keras.Model, validation: list,
+                   training: list, seed: int) -> dict:
+    """Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of block b of theta_FB
+    (``theta_a``: the source's weights in a network of theta_FB's input size, the set the landscape rewinds to)."""
+    module_of = neyshabur_modules(theta_fb)
+    modules = {path: p.module for path, module in module_of.items() if module == p.module}  # this block's variables
+    x = np.concatenate([batch[0] for batch in validation])
+    tap = block_output(p.block)
+    cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
+                     feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
+    moved = weight_distances(theta_fb, theta_a, None, modules=modules.get)
+    module_l2 = next(d.l2 for d in moved.modules if d.name == p.module)
+    kernels = [d.l2 for d in moved.variables if modules.get(d.name) and d.name.endswith("/kernel")]
+    rewound = rewind_modules(theta_fb, validation, theta_a, modules=modules.get)
+    critical = module_criticality(
+        theta_fb, training, theta_a, p.module, modules=modules.get, alphas=p.criticality_alphas,
+        sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
+        seed=seed)
+    return dict(neyshabur_cka=cka, neyshabur_l2=module_l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
+                neyshabur_criticality=critical.measure, liu_deviation=float(np.sqrt(np.sum(np.square(kernels)))),
+                acc_finetuned=rewound.final.accuracy)
+
+
+def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
+    """Every per-layer measure at block ``run.params.b`` of Chen's fine-tuning on ``run.params.target``
+    (the module docstring)."""
+    p: BlockInputs = run.params
+    source, finetuned = workspace.run(p.source), workspace.run(p.finetuned)
+    data, _ = workspace.data(finetuned.data)
+    validation, training = workspace.cached(("atlas examples", finetuned.data, p.examples),
+                                            lambda: target_examples(data, p.examples))
+    critical_training = workspace.cached(
+        ("atlas criticality examples", finetuned.data, p.criticality_examples),
+        lambda: first_per_class((batch for batch in training), p.criticality_examples,
+                                sorted({int(label) for _, y in training for label in y})))
+    spec = finetuned.model
+    theta_a = workspace.loaded(replace(spec, num_classes=source.model.num_classes), workspace.weights(p.source, "best"))
+    theta_fb = workspace.loaded(spec, workspace.weights(p.finetuned, "best"), slot="theta_FB")
+    seed = derive_seed(STUDY, run.key, *seed_salt(p.seed_set))
+    row = dict(chen_T=float(workspace.result(p.transferability)[group_column(p.block)]),
+               **block_measures(p, theta_a, theta_fb, validation, training=critical_training, seed=seed))
+    return dict(**row, n_examples=sum(len(y) for _, y in validation),
+                n_criticality_examples=sum(len(y) for _, y in critical_training))

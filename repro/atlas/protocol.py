@@ -1,5 +1,8 @@
 """The transferability atlas: every paper's measure of "which layers transfer" on the same networks.
 
+Two families of networks, each read from its paper's tree (docs/atlas.md): experiment ``layers`` on
+Yosinski et al. 2014's CaffeNets, experiment ``resnet_blocks`` on Chen et al. 2022's fine-tuned ResNets.
+
 The networks are Yosinski et al. 2014's random-split grid (§3; its runs are
 declared by ``repro.yosinski2014.protocol`` and live in that paper's tree,
 where ``repro run yosinski2014`` trains them too): for split ``s`` the base
@@ -19,13 +22,22 @@ batch order), for the interpolation barrier, and one analysis run per
   2019's weight deviation;
 * at depth n, on AnB+ at n: Neyshabur's loss barrier between its two seeds
   and Liu's top Hessian eigenvalue of the transferred block (layers 1..n).
+
+Chen et al. 2022's networks (``repro.chen2022.protocol``: the source theta_A,
+its saved initialisation theta_r and, per target, every layer fine-tuned from
+theta_A, theta_FB) get one analysis run per (target, block b), block b = the
+stem or one bottleneck, that measures on block b of theta_FB the per-layer
+measures above: Chen's own T_b (the paper's row), Neyshabur's CKA of the
+block's output, distance, rewound accuracy and criticality, and Liu's
+deviation.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from repro.chen2022 import protocol as chen
 from repro.registry import Paper, experiments_of, lazy_compare
-from repro.runs import WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, axes, derive_seed, seed_salt
+from repro.runs import EPOCHS, WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, axes, derive_seed, seed_salt
 from repro.store import scale_dir_name
 from repro.yosinski2014 import protocol as yosinski
 
@@ -49,7 +61,11 @@ class Scale:
     criticality_samples: int
     criticality_epsilon: float  # threshold = (1 + epsilon) L(theta_FB): the relative form, 1%
     lanczos_order: int  # Lanczos steps for the top Hessian eigenvalue
-    experiments: tuple[str, ...] = ("layers",)
+    chen_home_scale: str  # the Chen et al. 2022 scale whose fine-tuned ResNets the atlas reads
+    chen_targets: tuple[str, ...] | None  # the targets of that scale it reads (None: all)
+    chen_criticality_examples: int  # class-balanced training images of the target for the criticality (cost)
+    chen_criticality_samples: int
+    experiments: tuple[str, ...] = ("layers", "resnet_blocks")
 
 
 MINI_SCALE = Scale(
@@ -60,24 +76,34 @@ MINI_SCALE = Scale(
     criticality_alphas=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
+    # Chen's ResNets: 17 blocks x 9 targets; the criticality grid on 250 images with one draw costs 4.2 s per block
+    # against about 50 s with the CaffeNets' 1,000 images and three draws (docs/atlas.md, "Cost")
+    chen_home_scale="mini", chen_targets=None, chen_criticality_examples=250, chen_criticality_samples=1,
 )
 SMOKE_SCALE = Scale(
     name="smoke", home_scale="smoke", splits=(0,), depths=(1, 4, 7), examples=40, interpolation_points=3,
     criticality_alphas=(0.0, 1.0), criticality_sigmas=(0.01, 0.1), criticality_samples=1, criticality_epsilon=0.01,
-    lanczos_order=3,
+    lanczos_order=3, chen_home_scale="smoke", chen_targets=("fashion-rotate-n2000", "digits-invert-n1000"),
+    chen_criticality_examples=20, chen_criticality_samples=1,
 )
 PAPER_SCALE = replace(
     MINI_SCALE, name="paper", home_scale="paper",  # ImageNet CaffeNets of splits 0 and 1 (the code's fine-tuned ones)
+    chen_home_scale="paper",  # Chen's ImageNet ResNet-50 and its fine-tunings
     examples=1000,  # a full-Gram CKA of conv1's 55 x 55 x 96 maps on 1,000 images: about 1.2 GB per network
 )
 SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE, PAPER_SCALE)}
 
-EXPERIMENTS = {"layers": "every paper's measure at each depth n of Yosinski's random-split networks, per split"}
+EXPERIMENTS = {"layers": "every paper's measure at each depth n of Yosinski's random-split networks, per split",
+               "resnet_blocks": "every per-layer measure at each block of Chen's fine-tuned ResNets, per target"}
 CELL = ("split", "n", "layer")
+BLOCK_CELL = ("target", "b", "block")
 ACCURACIES = ("acc_base_B", "acc_base_A", "yosinski_AnB", "yosinski_BnB", "yosinski_AnB_plus")
 MEASURES = ("chen_T", "neyshabur_cka", "neyshabur_l2", "neyshabur_rewound_acc", "neyshabur_criticality",
             "liu_deviation", "neyshabur_barrier", "liu_lambda_max")
 COLUMNS = ACCURACIES + MEASURES + ("acc_finetuned", "acc_finetuned_r2", "lanczos_residual", "n_examples", "seconds")
+BLOCK_MEASURES = ("chen_T", "neyshabur_cka", "neyshabur_l2", "neyshabur_rewound_acc", "neyshabur_criticality",
+                  "liu_deviation")  # the per-layer measures; the barrier and the Hessian need a network per depth
+BLOCK_COLUMNS = BLOCK_MEASURES + ("acc_finetuned", "n_examples", "n_criticality_examples", "seconds")
 
 
 @dataclass(frozen=True)
@@ -105,6 +131,61 @@ class DepthInputs:
     lanczos_order: int
 
 
+@dataclass(frozen=True)
+class BlockInputs:
+    """The runs one (target, block) analysis of Chen's networks reads, by role, and the sizes of its analyses."""
+
+    target: str
+    b: int  # 1 = the stem, then the bottlenecks in network order
+    block: str  # Chen's group: 'stem' or 'layer<s>.<i>' (repro.chen2022.analyses.chen_groups)
+    module: str  # Neyshabur's module of the same layers: 'conv1' for the stem (repro.neyshabur2020.analyses)
+    source: str  # theta_A (best epoch) and theta_r (epoch 0): Chen's source run
+    finetuned: str  # theta_FB (best epoch): Chen's fine-tuning on the target
+    transferability: str  # Chen's analysis of that fine-tuning, whose row holds T_b
+    seed_set: int
+    examples: int
+    criticality_examples: int
+    criticality_alphas: tuple[float, ...]
+    criticality_sigmas: tuple[float, ...]
+    criticality_samples: int
+    criticality_epsilon: float
+
+
+def chen_blocks(blocks: tuple[int, ...]) -> tuple[str, ...]:
+    """Chen's groups of the body of a ResNet with ``blocks`` bottlenecks per stage, in network order: the stem, then
+    one per bottleneck (the classifier is not transferred)."""
+    return ("stem",) + tuple(f"layer{stage}.{i}" for stage, n in enumerate(blocks, start=1) for i in range(n))
+
+
+def chen_runs(scale: Scale, seed_set: int) -> list[Run]:
+    """Chen's source, fine-tunings and their transferability rows (in that paper's tree; the source in the shared
+    sources), and one analysis per (target, block)."""
+    paper = chen.SCALES[scale.chen_home_scale]
+    names = scale.chen_targets or tuple(t.name for t in paper.targets)
+    home = f"{chen.PAPER}/{scale_dir_name(scale.chen_home_scale, seed_set)}"
+    rows = {dict(r.axes)["target"]: r for r in chen.grid("transferability", scale.chen_home_scale, seed_set)
+            if dict(r.axes)["target"] in names}
+    source = next(iter(rows.values())).param("source")
+    finetuned = {target: row.param("finetuned") for target, row in rows.items()}
+    trained = {r.key: r for r in chen.runs(scale.chen_home_scale, seed_set) if isinstance(r, TrainRun)}
+    borrowed = [trained[source]] + [replace(r, home=home) for r in
+                                    [trained[finetuned[t]] for t in names] + [rows[t] for t in names]]
+    declared: list[Run] = list(borrowed)
+    for target in names:
+        for b, block in enumerate(chen_blocks(paper.blocks), start=1):
+            inputs = BlockInputs(
+                target=target, b=b, block=block, module="conv1" if block == "stem" else block, source=source,
+                finetuned=finetuned[target], transferability=rows[target].key, seed_set=seed_set,
+                examples=scale.examples, criticality_examples=scale.chen_criticality_examples,
+                criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
+                criticality_samples=scale.chen_criticality_samples, criticality_epsilon=scale.criticality_epsilon)
+            declared.append(AnalysisRun(
+                key=f"block{b:02d}_{target}", experiment="resnet_blocks", axes=axes(target=target, b=b, block=block),
+                function="repro.atlas.measures:block_row", params=inputs,
+                inputs=(Need(source, (EPOCHS,)), Need(finetuned[target], (EPOCHS,)), Need(rows[target].key))))
+    return declared
+
+
 def second_seed(run: TrainRun, scale: Scale, seed_set: int) -> TrainRun:
     """``run`` (an AnB+ of the paper's grid) again with its own seeds, in the atlas's tree: the same source,
     depth, data and schedule; another initialisation of the layers above n and another batch order."""
@@ -116,7 +197,8 @@ def second_seed(run: TrainRun, scale: Scale, seed_set: int) -> TrainRun:
 
 
 def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
-    """The paper's random-split runs (in its tree), the second seeds, and one analysis per (split, depth)."""
+    """Yosinski's random-split runs (in its tree), the second seeds and one analysis per (split, depth); then
+    Chen's networks and one analysis per (target, block) (:func:`chen_runs`)."""
     scale = SCALES[scale_name]
     home = f"{yosinski.PAPER}/{scale_dir_name(scale.home_scale, seed_set)}"
     borrowed = {r.key: replace(r, home=home) for r in yosinski.grid("random_splits", scale.home_scale, seed_set)}
@@ -141,13 +223,15 @@ def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
                 key=f"depth{n}_split{split}", experiment="layers", axes=axes(split=split, n=n, layer=inputs.layer),
                 function="repro.atlas.measures:depth_row", params=inputs,
                 inputs=tuple(Need(k, (WEIGHTS,)) for k in dict.fromkeys(weights)) + tuple(Need(k) for k in results)))
-    return declared
+    return declared + chen_runs(scale, seed_set)
 
 
 PAPER_ENTRY = Paper(
     key=STUDY,
-    title="Transferability atlas: the four papers' measures on Yosinski et al. 2014's networks, layer by layer",
-    experiments=experiments_of(EXPERIMENTS, SCALES, axes={"layers": CELL}, columns={"layers": COLUMNS}),
+    title="Transferability atlas: the four papers' measures on Yosinski et al. 2014's and Chen et al. 2022's "
+          "networks, layer by layer",
+    experiments=experiments_of(EXPERIMENTS, SCALES, axes={"layers": CELL, "resnet_blocks": BLOCK_CELL},
+                               columns={"layers": COLUMNS, "resnet_blocks": BLOCK_COLUMNS}),
     scales=tuple(SCALES),
     runs=runs,
     compare=lazy_compare("repro.atlas.compare"),
