@@ -90,7 +90,7 @@ DEPTHS = Family(
     correlations_figure="correlations.png")
 BLOCKS = Family(
     experiment="resnet_blocks", networks="Chen's fine-tuned ResNets", replicate="target", prefix="",
-    position="b", name="block", position_label="block b (1 = stem, then the bottlenecks)",
+    position="b", name="block", position_label="block b: the stem, then bottleneck <stage>.<i>",
     question="On Chen's fine-tuned ResNets: do the measures agree with Chen's T?", labels=BLOCK_LABELS,
     positions_csv="comparison_blocks.csv", pairs_csv="comparison_blocks_pairs.csv", figure="atlas_blocks.png",
     correlations_figure="correlations_blocks.png")

@@ -30,15 +30,29 @@ def position_figure(path: Path, data: "Series", family: "Family") -> Path:
                       label=f"{family.replicate} {r}" if family.replicate == "split" else str(r))
         axes.plot(positions, stacked.mean(axis=0), color="black", lw=1.8, label="mean")
         axes.set_title(labels[measure], fontsize=8.5)
-        axes.set_xticks(list(positions))
+        if len(positions) > 9:  # many blocks: a tick each, labels at the stem and where stages 2.. start
+            starts = [(p, name.removeprefix("layer")) for p, name in zip(positions, data.names)
+                      if name == "stem" or (name.endswith(".0") and name != "layer1.0")]
+            axes.set_xticks(list(positions), minor=True)
+            axes.set_xticks([p for p, _ in starts], [name for _, name in starts])
+        else:
+            axes.set_xticks(list(positions))
         axes.tick_params(labelsize=7)
+        positive = stacked[stacked > 0]
         if measure in ("neyshabur_criticality", "liu_lambda_max", "neyshabur_l2", "liu_deviation", "chen_T") \
-                and np.all(stacked > 0) and np.ptp(np.log10(stacked)) > 1.5:
-            axes.set_yscale("log")
-        if i == 0:
-            axes.legend(fontsize=7 if len(data.replicates) < 4 else 5)
+                and len(positive) and np.all(stacked >= 0) and np.ptp(np.log10(positive)) > 1.5:
+            if np.all(stacked > 0):
+                axes.set_yscale("log")
+            else:  # a criticality of 0 (the block rewound to theta_A is accepted): linear near 0, log above
+                axes.set_yscale("symlog", linthresh=float(positive.min()))
+                axes.set_ylim(bottom=0.0)
+        if i == 0 and len(data.replicates) < 4:
+            axes.legend(fontsize=7)
         if i >= len(measures) - columns:
             axes.set_xlabel(family.position_label, fontsize=7.5)
+    if len(data.replicates) >= 4:  # one legend for the figure, in the free panels
+        figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="lower right", fontsize=7,
+                      ncols=2, bbox_to_anchor=(0.98, 0.08))
     where = "depth" if family.position == "n" else "block"
     figure.suptitle(f"Every paper's measure at each {where} of {family.networks}", fontsize=10)
     return save_figure(figure, path)
