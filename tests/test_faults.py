@@ -92,7 +92,7 @@ def test_killed_at_random_points_many_times_the_grid_ends_with_the_uninterrupted
     command = [sys.executable, "-m", "repro.cli", "run", "yosinski2014", *SELECTION, "--out", str(tmp_path)]
     chooser = random.Random(23)
     rows_at_kill = []
-    for _ in range(6):
+    for _ in range(4):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                    start_new_session=True)
         progress = _Progress(process.stdout)

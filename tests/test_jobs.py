@@ -23,12 +23,25 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_two_workers_run_the_grid_once_with_dependencies_first(tmp_path, capsys):
-    assert main(["run", "yosinski2014", "natman", "--scale", "smoke", "--out", str(tmp_path), "--jobs", "2"]) == 0
-    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+@pytest.fixture(scope="module")
+def natman_trees(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """The smoke natman grid run once in one process (``--jobs 1``) and once in two workers: each tree and the
+    command's output."""
+    trees = {}
+    for jobs in ("1", "2"):
+        out = tmp_path_factory.mktemp(f"jobs{jobs}")
+        done = subprocess.run([sys.executable, "-m", "repro.cli", "run", "yosinski2014", "natman", "--scale", "smoke",
+                               "--out", str(out), "--jobs", jobs], cwd=ROOT, check=True, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        trees[jobs] = (out / "yosinski2014" / "smoke", done.stdout)
+    return trees
+
+
+def test_two_workers_run_the_grid_once_with_dependencies_first(natman_trees):
+    scale_dir, output = natman_trees["2"]
+    progress = [line for line in output.splitlines() if line.startswith("[")]
     grid = {r.key: r for r in protocol.grid("natman", "smoke")}
     assert len(progress) == len(grid) and all("ETA" in line for line in progress)
-    scale_dir = tmp_path / "yosinski2014" / "smoke"
     rows = _rows(scale_dir / "natman.csv")
     assert sorted(r["run_key"] for r in rows) == sorted(grid)
     for key, run in grid.items():
@@ -40,21 +53,17 @@ def test_two_workers_run_the_grid_once_with_dependencies_first(tmp_path, capsys)
     assert summary["jobs"] == 2
 
 
-def test_a_grid_gives_the_same_numbers_in_one_process_and_in_two_workers(tmp_path):
+def test_a_grid_gives_the_same_numbers_in_one_process_and_in_two_workers(natman_trees):
     """One intra-op thread per run (the default) in the command's own process and in each worker: every column of
     every row but the wall time is identical (with two threads in one process the float sums split differently
     and the losses differ in their last digits)."""
-    trees = {}
-    for jobs in ("1", "2"):
-        out = tmp_path / f"jobs{jobs}"
-        subprocess.run([sys.executable, "-m", "repro.cli", "run", "yosinski2014", "natman", "--scale", "smoke",
-                        "--out", str(out), "--jobs", jobs], cwd=ROOT, check=True, capture_output=True, timeout=TIMEOUT)
-        rows = _rows(out / "yosinski2014" / "smoke" / "natman.csv")
-        trees[jobs] = {r["run_key"]: {k: v for k, v in r.items() if k != "seconds"} for r in rows}
-        summary = json.loads((out / "yosinski2014" / "smoke" / "run_summary.json").read_text())
-        assert summary["threads_per_run"] == 1
-    assert len(trees["1"]) == len(protocol.grid("natman", "smoke"))
-    assert trees["1"] == trees["2"]
+    rows = {}
+    for jobs, (scale_dir, _) in natman_trees.items():
+        rows[jobs] = {r["run_key"]: {k: v for k, v in r.items() if k != "seconds"}
+                      for r in _rows(scale_dir / "natman.csv")}
+        assert json.loads((scale_dir / "run_summary.json").read_text())["threads_per_run"] == 1
+    assert len(rows["1"]) == len(protocol.grid("natman", "smoke"))
+    assert rows["1"] == rows["2"]
 
 
 def test_jobs_must_be_positive_and_cannot_share_cores_with_a_distribution_strategy():

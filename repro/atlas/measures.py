@@ -174,18 +174,17 @@ def block_measures(p: BlockInputs, theta_a: keras.Model, theta_fb: keras.Model, 
                    training: list, seed: int) -> dict:
     """Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of block b of theta_FB
     (``theta_a``: the source's weights in a network of theta_FB's input size, the set the landscape rewinds to)."""
-    module_of = neyshabur_modules(theta_fb)
-    modules = {path: p.module for path, module in module_of.items() if module == p.module}  # this block's variables
+    block_variables = {path: module for path, module in neyshabur_modules(theta_fb).items() if module == p.module}
     x = np.concatenate([batch[0] for batch in validation])
     tap = block_output(p.block)
     cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
                      feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
-    moved = weight_distances(theta_fb, theta_a, None, modules=modules.get)
+    moved = weight_distances(theta_fb, theta_a, None, modules=block_variables.get)
     module_l2 = next(d.l2 for d in moved.modules if d.name == p.module)
-    kernels = [d.l2 for d in moved.variables if modules.get(d.name) and d.name.endswith("/kernel")]
-    rewound = rewind_modules(theta_fb, validation, theta_a, modules=modules.get)
+    kernels = [d.l2 for d in moved.variables if d.name in block_variables and d.name.endswith("/kernel")]
+    rewound = rewind_modules(theta_fb, validation, theta_a, modules=block_variables.get)
     critical = module_criticality(
-        theta_fb, training, theta_a, p.module, modules=modules.get, alphas=p.criticality_alphas,
+        theta_fb, training, theta_a, p.module, modules=block_variables.get, alphas=p.criticality_alphas,
         sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
         seed=seed)
     return dict(neyshabur_cka=cka, neyshabur_l2=module_l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
@@ -203,7 +202,7 @@ def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
                                             lambda: target_examples(data, p.examples))
     critical_training = workspace.cached(
         ("atlas criticality examples", finetuned.data, p.criticality_examples),
-        lambda: first_per_class((batch for batch in training), p.criticality_examples,
+        lambda: first_per_class(training, p.criticality_examples,
                                 sorted({int(label) for _, y in training for label in y})))
     spec = finetuned.model
     theta_a = workspace.loaded(replace(spec, num_classes=source.model.num_classes), workspace.weights(p.source, "best"))
