@@ -24,6 +24,10 @@ class CorruptCheckpoint(ReproError):
     """A checkpoint file cannot be read back."""
 
 
+class CorruptResult(ReproError):
+    """A finished run's ``result.json`` cannot be read back."""
+
+
 class NonFiniteLoss(ReproError):
     """Training produced a NaN or infinite loss at update ``step`` (0-based)."""
 

@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from repro.errors import CorruptResult
 from repro.files import atomic_write, locked, write_json
 from repro.weightfiles import NPZ_SUFFIX
 
@@ -75,9 +76,23 @@ class Layout:
 
 
 def read_result(run_dir: Path) -> dict | None:
-    """A run's ``result.json`` (None if it has not finished)."""
+    """A run's ``result.json`` (None if it has not finished); :class:`CorruptResult` if it cannot be read back (every
+    writer replaces it whole, so only a copy or an editor damages it)."""
     path = Path(run_dir) / RESULT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CorruptResult(_damaged(path, f"{type(error).__name__}: {error}")) from None
+    if not isinstance(result, dict):
+        raise CorruptResult(_damaged(path, "not a JSON object"))
+    return result
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"cannot read {path} ({why}): the result of run {path.parent.name} is damaged; restore it from a copy, "
+            "or delete the run's directory and its row to run it again")
 
 
 def write_result(run_dir: Path, result: dict) -> None:

@@ -164,6 +164,21 @@ def test_a_row_cut_short_is_refused_by_compare_and_recorded_again_by_run(tmp_pat
     assert path.read_bytes() == whole  # re-recorded from its result.json, nothing trained again
 
 
+def test_a_damaged_result_json_ends_every_command_in_one_line(committed, capsys):
+    """A finished run's result.json garbled by a copy: run, compare and verify stop with one error line naming the
+    file and the run, exit 2, and rewrite no file of the tree."""
+    result = committed / "yosinski2014" / "mini" / "runs" / "half0A" / "result.json"
+    result.write_text("{")
+    before = {p: p.stat().st_mtime_ns for p in committed.rglob("*") if p.is_file()}
+    for command in (["run", "yosinski2014", "random_splits", "--only", "^half0A$"], ["compare", "yosinski2014"],
+                    ["verify", "yosinski2014"]):
+        capsys.readouterr()
+        assert main([*command, "--out", str(committed)]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: cannot read {result}") and "run half0A" in err[0], err
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
 def test_a_row_that_is_not_its_runs_result_is_broken(tmp_path):
     assert main(["run", "yosinski2014", "random_splits", "--scale", "smoke", "--only", r"^half0A$", "--jobs", "1",
                  "--out", str(tmp_path)]) == 0
