@@ -45,7 +45,7 @@ from repro.chen2022.protocol import group_column
 from repro.landscape.criticality import module_criticality, rewind_modules
 from repro.landscape.curvature import hessian_eigenpairs
 from repro.landscape._shared import eval_batches, first_examples
-from repro.landscape.distances import weight_distances
+from repro.landscape.distances import Distances, weight_distances
 from repro.landscape.paths import interpolate
 from repro.neyshabur2020.analyses import neyshabur_modules
 from repro.runs import AnalysisRun, derive_seed, seed_salt
@@ -103,10 +103,30 @@ def yosinski_accuracies(p: DepthInputs, workspace: Workspace) -> dict:
                 yosinski_BnB=acc["BnB"] - acc["A"], yosinski_AnB_plus=acc["AnB+"] - acc["B"])
 
 
+def module_measures(theta_a: keras.Model, theta_fb: keras.Model, tap: str, modules, module: str, validation: list,
+                    training: list, p: "DepthInputs | BlockInputs", seed: int) -> tuple[dict, Distances, float]:
+    """What both families measure on one module of theta_FB, with theta_A the weights it is compared and rewound
+    to: Neyshabur's linear CKA of the layer ``tap`` under both, and the module's distance, rewound accuracy and
+    criticality (``modules`` maps variables to ``module``); with every variable's distance and theta_FB's own
+    accuracy."""
+    x = np.concatenate([batch[0] for batch in validation])
+    cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
+                     feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
+    moved = weight_distances(theta_fb, theta_a, None, modules=modules)
+    rewound = rewind_modules(theta_fb, validation, theta_a, modules=modules)
+    critical = module_criticality(
+        theta_fb, training, theta_a, module, modules=modules, alphas=p.criticality_alphas,
+        sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
+        seed=seed)
+    measured = dict(neyshabur_cka=cka, neyshabur_l2=next(d.l2 for d in moved.modules if d.name == module),
+                    neyshabur_rewound_acc=rewound.rewound[0].accuracy, neyshabur_criticality=critical.measure)
+    return measured, moved, rewound.final.accuracy
+
+
 def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb: keras.Model, validation: list,
                    training: list, seed: int) -> dict:
-    """Chen's T, Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of layer n
-    (``theta_a`` is also the weight set every landscape measure rewinds to)."""
+    """Chen's T, Neyshabur's CKA, distance (kernel and bias), rewound accuracy and criticality, and Liu's deviation
+    (the kernel alone) of layer n (``theta_a`` is also the weight set every landscape measure rewinds to)."""
     kernel = f"{p.layer}/kernel"
     values = {name: {kernel: np.asarray(model.get_layer(p.layer).kernel.numpy())}
               for name, model in (("A", theta_a), ("FB", theta_fb))}
@@ -114,20 +134,10 @@ def layer_measures(p: DepthInputs, theta_r: dict, theta_a: keras.Model, theta_fb
         t = chen.layer_transferability({kernel: theta_r[kernel]}, values["A"], values["FB"], {kernel: p.layer})[p.layer]
     except ZeroDivisionError:  # fine-tuning left the layer where theta_A put it
         t = float("inf")
-    x = np.concatenate([batch[0] for batch in validation])
-    tap = layer_output(p.layer)
-    cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
-                     feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
-    this_layer = rf"^{p.layer}/"
-    moved = weight_distances(theta_fb, theta_a, None, include=this_layer)  # kernel and bias
-    deviation = next(d.l2 for d in moved.variables if d.name == kernel)  # Liu: the kernel's alone
-    rewound = rewind_modules(theta_fb, validation, theta_a, modules={this_layer: p.layer})
-    critical = module_criticality(
-        theta_fb, training, theta_a, p.layer, modules={this_layer: p.layer}, alphas=p.criticality_alphas,
-        sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
-        seed=seed)
-    return dict(chen_T=t, neyshabur_cka=cka, neyshabur_l2=moved.total.l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
-                neyshabur_criticality=critical.measure, liu_deviation=deviation)
+    measured, moved, _ = module_measures(theta_a, theta_fb, layer_output(p.layer), {rf"^{p.layer}/": p.layer},
+                                         p.layer, validation, training, p, seed)
+    deviation = next(d.l2 for d in moved.variables if d.name == kernel)
+    return dict(chen_T=t, **measured, liu_deviation=deviation)
 
 
 def depth_measures(p: DepthInputs, theta_n: keras.Model, theta_n_r2: Path, validation: list, training: list,
@@ -175,21 +185,10 @@ def block_measures(p: BlockInputs, theta_a: keras.Model, theta_fb: keras.Model, 
     """Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of block b of theta_FB
     (``theta_a``: the source's weights in a network of theta_FB's input size, the set the landscape rewinds to)."""
     block_variables = {path: module for path, module in neyshabur_modules(theta_fb).items() if module == p.module}
-    x = np.concatenate([batch[0] for batch in validation])
-    tap = block_output(p.block)
-    cka = linear_cka(feature_taps(theta_a, [tap]).predict(x, batch_size=BATCH, verbose=0),
-                     feature_taps(theta_fb, [tap]).predict(x, batch_size=BATCH, verbose=0))
-    moved = weight_distances(theta_fb, theta_a, None, modules=block_variables.get)
-    module_l2 = next(d.l2 for d in moved.modules if d.name == p.module)
+    measured, moved, accuracy = module_measures(theta_a, theta_fb, block_output(p.block), block_variables.get,
+                                                p.module, validation, training, p, seed)
     kernels = [d.l2 for d in moved.variables if d.name in block_variables and d.name.endswith("/kernel")]
-    rewound = rewind_modules(theta_fb, validation, theta_a, modules=block_variables.get)
-    critical = module_criticality(
-        theta_fb, training, theta_a, p.module, modules=block_variables.get, alphas=p.criticality_alphas,
-        sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
-        seed=seed)
-    return dict(neyshabur_cka=cka, neyshabur_l2=module_l2, neyshabur_rewound_acc=rewound.rewound[0].accuracy,
-                neyshabur_criticality=critical.measure, liu_deviation=float(np.sqrt(np.sum(np.square(kernels)))),
-                acc_finetuned=rewound.final.accuracy)
+    return dict(**measured, liu_deviation=float(np.sqrt(np.sum(np.square(kernels)))), acc_finetuned=accuracy)
 
 
 def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
