@@ -62,6 +62,8 @@ class Family:
     position: str  # the axis of layer positions: "n", "b"
     name: str  # the axis naming the layer at a position: "layer", "block"
     position_label: str
+    noun: str  # what a position is: "depth", "block"
+    rho_per_replicate: bool  # the verdict table gives each replicate's rho (else their range: the CSV has each)
     question: str  # the heading of its section
     labels: dict  # measure -> label, in table order; the first is the reference
     positions_csv: str
@@ -83,14 +85,16 @@ class Family:
 
 DEPTHS = Family(
     experiment="layers", networks="Yosinski's random-split networks", replicate="split", prefix="split",
-    position="n", name="layer", position_label="depth n (layers transferred; layer n)",
+    position="n", name="layer", position_label="depth n (layers transferred; layer n)", noun="depth",
+    rho_per_replicate=True,
     question="Do the measures agree with Yosinski's transfer accuracy?",
     labels={m: LABELS[m] for m in tuple(m for m in ACCURACIES if m in EXPECTED) + MEASURES},
     positions_csv="comparison_depths.csv", pairs_csv="comparison.csv", figure="atlas.png",
     correlations_figure="correlations.png")
 BLOCKS = Family(
     experiment="resnet_blocks", networks="Chen's fine-tuned ResNets", replicate="target", prefix="",
-    position="b", name="block", position_label="block b: the stem, then bottleneck <stage>.<i>",
+    position="b", name="block", position_label="block b: the stem, then bottleneck <stage>.<i>", noun="block",
+    rho_per_replicate=False,
     question="On Chen's fine-tuned ResNets: do the measures agree with Chen's T?", labels=BLOCK_LABELS,
     positions_csv="comparison_blocks.csv", pairs_csv="comparison_blocks_pairs.csv", figure="atlas_blocks.png",
     correlations_figure="correlations_blocks.png")
@@ -208,12 +212,13 @@ def family_section(family: Family, data: Series, table: list[dict], correlations
     columns = [f"rho_{family.column(r)}" for r in replicates]
 
     def spread(row: dict) -> str:
-        if family is DEPTHS:
+        if family.rho_per_replicate:
             return " | ".join(_num(row[col], 2) for col in columns)
         finite = [row[col] for col in columns if np.isfinite(row[col])]  # the range: the CSV has every target
         return f"{_num(min(finite), 2)} to {_num(max(finite), 2)}" if finite else "n/a"
 
-    header = " | ".join(f"rho split {r}" for r in replicates) if family is DEPTHS else "rho over targets, min to max"
+    header = (" | ".join(f"rho {family.replicate} {r}" for r in replicates) if family.rho_per_replicate
+              else f"rho over {family.replicate}s, min to max")
     lines += [f"| measure | expected sign | {header} | mean ± half-range | rho with depth | verdict |",
               "|---|---|" + "---|" * len(header.split(" | ")) + "---|---|---|"]
     for row in correlations:
@@ -222,7 +227,7 @@ def family_section(family: Family, data: Series, table: list[dict], correlations
         lines.append(f"| {labels[row['measure_b']]} | {'+' if row['expected_sign'] > 0 else '−'} | {spread(row)}"
                      f" | {_num(row['rho_mean'], 2)} ± {_num(row['rho_half_range'], 2)} | "
                      f"{_num(row['rho_depth_b'], 2)} | **{row['verdict']}** |")
-    noun = "depth" if family is DEPTHS else "block"
+    noun = family.noun
     lines += ["", f"### Per {noun} (mean ± half-range over the {family.replicate}s)", "",
               f"| {family.position} | {family.name} | " + " | ".join(labels.values()) + " |",
               "|---|---|" + "---|" * len(labels)]

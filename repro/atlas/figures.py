@@ -53,8 +53,7 @@ def position_figure(path: Path, data: "Series", family: "Family") -> Path:
     if len(data.replicates) >= 4:  # one legend for the figure, in the free panels
         figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="lower right", fontsize=7,
                       ncols=2, bbox_to_anchor=(0.98, 0.08))
-    where = "depth" if family.position == "n" else "block"
-    figure.suptitle(f"Every paper's measure at each {where} of {family.networks}", fontsize=10)
+    figure.suptitle(f"Every paper's measure at each {family.noun} of {family.networks}", fontsize=10)
     return save_figure(figure, path)
 
 
@@ -78,7 +77,7 @@ def correlation_figure(path: Path, correlations: Sequence[Mapping], family: "Fam
         value = matrix[i, j]
         text = "n/a" if not np.isfinite(value) else f"{value:.2f}{mark}"
         axes.text(j, i, text, ha="center", va="center", fontsize=6.5)
-    over = "depths" if family.position == "n" else "blocks"
+    over = f"{family.noun}s"
     figure.colorbar(image, ax=axes, shrink=0.8, label=f"Spearman rho over {over} (mean over {family.replicate}s)")
     axes.set_title(f"{family.networks}: Spearman rho over {over}, mean of the {family.replicate}s; '=' agrees, "
                    "'x' disagrees by the atlas's rule\n"
