@@ -74,6 +74,10 @@ class Layout:
             return self.out / home / RUNS_DIR / key
         return (self.sources_dir if shared else self.runs_dir) / key
 
+    def scale_dir_of(self, home: str | None) -> Path:
+        """The scale directory of a run's tree: another paper's (``home``) or this paper's."""
+        return self.scale_dir if home is None else self.out / home
+
 
 def read_result(run_dir: Path) -> dict | None:
     """A run's ``result.json`` (None if it has not finished); :class:`CorruptResult` if it cannot be read back (every

@@ -96,13 +96,20 @@ class Workspace:
 
     def chosen(self, search: str) -> tuple[Any, str]:
         """The value search ``search`` chose and where it comes from: ``tuned.json`` (``repro tune``) if it
-        holds the search, else the grid's choice run of that name."""
+        holds the search, else the grid's choice run of that name. A search is the paper's own, or the one a
+        choice run borrowed from another paper's tree carries (the atlas reads Neyshabur's choices); its
+        ``tuned.json`` is the one of the tree its choice run lives in."""
+        from repro.registry import Search
         from repro.tuning import read_tuned
 
         declared = {s.name: s for s in self.paper.searches(self.scale)}
+        borrowed = self.index.get(search)
+        if search not in declared and borrowed is not None and isinstance(borrowed.params, Search):
+            declared[search] = borrowed.params
         if search not in declared:
             raise ReproError(f"{self.paper.key} declares no search {search!r} at scale {self.scale}")
-        tuned = read_tuned(self.scale_dir, declared[search])
+        home = self.index[search].home if search in self.index else None
+        tuned = read_tuned(self.layout.scale_dir_of(home), declared[search])
         if tuned is not None:
             return tuned.value, f"tuned.json, search {search} ({tuned.command})"
         return self.result(search)[f"chosen_{declared[search].hparam}"], f"choice run {search}"

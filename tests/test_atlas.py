@@ -10,11 +10,16 @@ import itertools
 import math
 
 from repro.atlas import agreement
-from repro.atlas.compare import BLOCKS, Series, correlation_table, series
-from repro.atlas.measures import (block_measures, block_output, block_pattern, first_per_class, layer_measures,
-                                  layer_output)
+from repro.atlas.compare import BLOCKS, Series, correlation_table, module_family, series
+from repro.atlas.measures import (block_measures, block_pattern, first_per_class, layer_measures, layer_output,
+                                  module_output)
 from repro.atlas.protocol import LAYERS, MEASURES, chen_blocks, runs
 from repro.chen2022 import protocol as chen
+from repro.neyshabur2020 import protocol as neyshabur
+from repro.registry import Search
+from repro.runs import ChosenRun
+from repro.tuning import record_tuned
+from repro.workspace import Workspace
 from repro.cli import main
 from repro.landscape._shared import first_examples
 from repro.registry import get_paper
@@ -158,10 +163,52 @@ def test_each_block_analysis_needs_its_fine_tuning_and_chen_s_row():
 
 
 def test_every_block_has_its_output_layer():
-    model = chen.network(chen.MINI, 10, 64).build(seed=0)
-    names = {layer.name for layer in model.layers}
-    assert all(block_output(block) in names for block in chen_blocks(chen.MINI.blocks))
-    assert block_output("layer3.5") == "layer3_block5_out" and block_output("stem") == "stem_relu"
+    names = {layer.name for layer in chen.network(chen.MINI, 10, 64).build(seed=0).layers}
+    assert all(module_output(module) in names for module in ("conv1",) + chen_blocks(chen.MINI.blocks)[1:])
+    assert module_output("layer3.5") == "layer3_block5_out" and module_output("conv1") == "stem_relu"
+    fixup = {layer.name for layer in neyshabur.network(neyshabur.MINI, 10).build(seed=0).layers}
+    assert all(module_output(m) in fixup for m in neyshabur.MODULES[:-1])  # every module but the classifier
+
+
+def test_the_atlas_reads_neyshabur_s_runs_unchanged_in_its_tree():
+    declared = {r.key: r for r in runs("mini")}
+    paper = {r.key: r for r in neyshabur.runs("mini")}
+    borrowed = [k for k in paper if k in declared]
+    # P; per target, both arms' runs 1 and 2 at both lrs and the arms' lr choices
+    assert len(borrowed) == 1 + 3 * (2 * 2 * 2 + 2)
+    for key in borrowed:
+        expected = paper[key] if getattr(paper[key], "shared", False) else replace(paper[key], home="neyshabur2020/mini")
+        assert declared[key] == expected
+
+
+def test_each_module_analysis_needs_its_run_at_the_chosen_lr_and_for_p_t_p_s_initialisation():
+    declared = runs("mini")
+    for experiment, code in (("pt_modules", "PT"), ("rit_modules", "RIT")):
+        analyses = [r for r in declared if r.experiment == experiment]
+        assert len(analyses) == 3 * 2 * 17
+        assert [r.axis("module") for r in analyses[:17]] == list(neyshabur.MODULES[:-1])
+    run = next(r for r in declared if r.key == "module05_PT_mnist_r2")
+    assert (run.axis("network"), run.axis("b"), run.axis("module")) == ("mnist_r2", 5, "layer2.0")
+    assert run.params.network == ChosenRun("lr-PT-mnist", ((0.1, "lc-PT-mnist-lr0.1-r2"),
+                                                           (0.02, "lc-PT-mnist-lr0.02-r2")))
+    assert {need.key: need.files for need in run.inputs} == {
+        "lr-PT-mnist": (), "lc-PT-mnist-lr0.1-r2": ("weights", "epochs"), "lc-PT-mnist-lr0.02-r2": ("weights", "epochs"),
+        neyshabur.source_key(neyshabur.MINI): ("epochs",)}
+    ri_t = next(r for r in declared if r.key == "module05_RIT_mnist_r2")
+    assert ri_t.params.source is None and neyshabur.source_key(neyshabur.MINI) not in {n.key for n in ri_t.inputs}
+    assert "chen_T" not in module_family("RI-T").labels and module_family("P-T").reference == "neyshabur_rewound_acc"
+
+
+def test_a_borrowed_choice_reads_tuned_json_of_its_own_tree(tmp_path):
+    index = {r.key: r for r in runs("smoke")}
+    workspace = Workspace(get_paper("atlas"), "smoke", tmp_path, index)
+    search = index["lr-PT-mnist"].params
+    assert isinstance(search, Search)
+    record_tuned(tmp_path / "neyshabur2020" / "smoke", "neyshabur2020", "smoke", search, 0.02, {0.1: 0.5, 0.02: 0.6},
+                 "repro tune neyshabur2020")
+    value, where = workspace.chosen("lr-PT-mnist")
+    assert value == 0.02 and where.startswith("tuned.json")
+    assert workspace.resolve_run(index["module01_PT_mnist_r1"].params.network) == "lc-PT-mnist-lr0.02-r1"
 
 
 def test_block_measures_of_a_network_against_itself():
@@ -172,7 +219,7 @@ def test_block_measures_of_a_network_against_itself():
     rng = np.random.default_rng(0)
     data = [(rng.normal(size=(16, 32, 32, 1)).astype("float32"), rng.integers(0, 10, 16))]
     block = next(r for r in runs("smoke") if r.experiment == "resnet_blocks" and r.params.b == 3).params
-    assert block.block == "layer2.0"
+    assert block.module == "layer2.0"
     p = replace(block, criticality_sigmas=(1e-6,), criticality_alphas=(0.0, 1.0))
     found = block_measures(p, model, model, data, data, seed=0)
     assert found["neyshabur_cka"] == pytest.approx(1.0, abs=1e-5)
@@ -280,6 +327,34 @@ def test_repro_atlas_measures_chen_s_networks_block_by_block(smoke_atlas):
     for name in ("comparison_blocks.csv", "comparison_blocks_pairs.csv", "atlas_blocks.png", "correlations_blocks.png"):
         assert (scale_dir / name).stat().st_size > 0
     assert "On Chen's fine-tuned ResNets" in (scale_dir / "comparison.md").read_text()
+
+
+def test_repro_atlas_measures_neyshabur_s_networks_module_by_module(smoke_atlas):
+    scale_dir = smoke_atlas / "atlas" / "smoke"
+    modules = ["conv1", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    for experiment, code in (("pt_modules", "PT"), ("rit_modules", "RIT")):
+        with (scale_dir / f"{experiment}.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert [(r["network"], r["module"]) for r in rows] == [("mnist_r1", m) for m in modules]
+        assert all(r["trained_run"].startswith(f"lc-{code}-mnist-lr") for r in rows)
+        assert ("chen_T" in rows[0]) == (code == "PT")
+        for name in (f"comparison_{code.lower()}_modules.csv", f"atlas_{code.lower()}_modules.png"):
+            assert (scale_dir / name).stat().st_size > 0
+    assert "On Neyshabur's RI-T networks" in (scale_dir / "comparison.md").read_text()
+
+
+def test_the_atlas_s_rewound_accuracy_is_neyshabur_s_figure_5_row(smoke_atlas):
+    """Run 1 of each arm at its chosen lr: the same network, point and images as Neyshabur's own rows."""
+    assert main(["run", "neyshabur2020", "criticality", "--scale", "smoke", "--out", str(smoke_atlas),
+                 "--only", "^crit-mnist-PT", "--jobs", "1"]) == 0
+    with (smoke_atlas / "neyshabur2020" / "smoke" / "criticality.csv").open() as handle:
+        figure5 = next(csv.DictReader(handle))
+    with (smoke_atlas / "atlas" / "smoke" / "pt_modules.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert figure5["run"] == rows[0]["trained_run"]
+    for row in rows:
+        assert float(row["neyshabur_rewound_acc"]) == float(figure5["acc_" + row["module"].replace(".", "_")])
+        assert float(row["acc_final"]) == float(figure5["acc_final"])
 
 
 def test_the_paper_then_runs_from_the_atlas_s_trainings(smoke_atlas, capsys):

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from repro.atlas.agreement import EXPECTED, critical_rho, spearman, verdict
-from repro.atlas.protocol import ACCURACIES, BLOCK_MEASURES, MEASURES, STUDY
+from repro.atlas.protocol import ACCURACIES, ARM_EXPERIMENT, BLOCK_MEASURES, MEASURES, MODULE_MEASURES, STUDY
 from repro.compare import INPUTS_FILE, comparison_inputs, load_run_summary, table_csv
 from repro.errors import ReproError
 from repro.files import atomic_write_text
@@ -48,6 +48,10 @@ LABELS = {
 }
 BLOCK_LABELS = {**{m: LABELS[m] for m in BLOCK_MEASURES}, "chen_T": "Chen T_b (the paper's row)",
                 "neyshabur_rewound_acc": "Neyshabur acc., block rewound to theta_A"}
+MODULE_LABELS = {"neyshabur_rewound_acc": "Neyshabur acc., module rewound to theta_0 (Fig. 5)",
+                 "chen_T": "Chen T_m (theta_A = P)", "neyshabur_cka": "Neyshabur CKA(theta_0, theta_F)",
+                 "neyshabur_l2": "Neyshabur ‖theta_F − theta_0‖₂", "neyshabur_criticality": LABELS["neyshabur_criticality"],
+                 "liu_deviation": "Liu deviation ‖W_F − W_0‖_F"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Family:
     position_label: str
     noun: str  # what a position is: "depth", "block"
     rho_per_replicate: bool  # the verdict table gives each replicate's rho (else their range: the CSV has each)
+    replicates_are: str  # what the replicates are, after their list
+    trend: str  # what 'rho with depth' is the trend with
     question: str  # the heading of its section
     labels: dict  # measure -> label, in table order; the first is the reference
     positions_csv: str
@@ -86,7 +92,7 @@ class Family:
 DEPTHS = Family(
     experiment="layers", networks="Yosinski's random-split networks", replicate="split", prefix="split",
     position="n", name="layer", position_label="depth n (layers transferred; layer n)", noun="depth",
-    rho_per_replicate=True,
+    rho_per_replicate=True, replicates_are="each its own class split and seeds", trend="depth",
     question="Do the measures agree with Yosinski's transfer accuracy?",
     labels={m: LABELS[m] for m in tuple(m for m in ACCURACIES if m in EXPECTED) + MEASURES},
     positions_csv="comparison_depths.csv", pairs_csv="comparison.csv", figure="atlas.png",
@@ -94,11 +100,30 @@ DEPTHS = Family(
 BLOCKS = Family(
     experiment="resnet_blocks", networks="Chen's fine-tuned ResNets", replicate="target", prefix="",
     position="b", name="block", position_label="block b: the stem, then bottleneck <stage>.<i>", noun="block",
-    rho_per_replicate=False,
+    rho_per_replicate=False, replicates_are="one fine-tuning each from the same source",
+    trend="the block's position",
     question="On Chen's fine-tuned ResNets: do the measures agree with Chen's T?", labels=BLOCK_LABELS,
     positions_csv="comparison_blocks.csv", pairs_csv="comparison_blocks_pairs.csv", figure="atlas_blocks.png",
     correlations_figure="correlations_blocks.png")
-FAMILIES = (DEPTHS, BLOCKS)
+
+
+def module_family(arm: str) -> Family:
+    """Neyshabur's networks of one arm: its runs on each target are the replicates, Figure 5's rewound accuracy
+    the reference."""
+    code = {"P-T": "pt", "RI-T": "rit"}[arm]
+    kind = "fine-tuned from P" if arm == "P-T" else "trained from a random init"
+    return Family(
+        experiment=ARM_EXPERIMENT[arm], networks=f"Neyshabur's {arm} networks", replicate="network", prefix="",
+        position="b", name="module", position_label="module b: conv1, then bottleneck <stage>.<i>", noun="module",
+        rho_per_replicate=False, replicates_are=f"<target>_r<run>, the arm's two runs per target, {kind}",
+        trend="the module's position",
+        question=f"On Neyshabur's {arm} networks: do the measures agree with Figure 5's rewound accuracy?",
+        labels={m: MODULE_LABELS[m] for m in MODULE_MEASURES[arm]},
+        positions_csv=f"comparison_{code}_modules.csv", pairs_csv=f"comparison_{code}_modules_pairs.csv",
+        figure=f"atlas_{code}_modules.png", correlations_figure=f"correlations_{code}_modules.png")
+
+
+FAMILIES = (DEPTHS, BLOCKS, module_family("P-T"), module_family("RI-T"))
 REFERENCE = DEPTHS.reference
 SERIES = DEPTHS.series
 
@@ -184,7 +209,7 @@ def _num(value: float, digits: int = 3) -> str:
 
 
 def _threshold(c: float, k: int, family: Family) -> str:
-    where = "depths" if family is DEPTHS else "positions"
+    where = "depths" if family.noun == "depth" else "positions"
     if not np.isfinite(c):
         return (f"a value no ordering of {k} {where} reaches (too few {where} for the 5% null: every verdict is "
                 "unclear)")
@@ -196,14 +221,9 @@ def family_section(family: Family, data: Series, table: list[dict], correlations
     pair."""
     k, replicates, labels = len(data.positions), data.replicates, family.labels
     c = critical_rho(k) if k >= 3 else float("inf")
-    if family is DEPTHS:
-        over = (f"Spearman's rho over the {k} depths, per split (splits {', '.join(map(str, replicates))}: each its "
-                "own class split and seeds)")
-        trend = "'rho with depth' is the measure's own trend with depth"
-    else:
-        over = (f"Spearman's rho over the {k} blocks, per target (targets {', '.join(map(str, replicates))}: one "
-                "fine-tuning each from the same source)")
-        trend = "'rho with depth' is the measure's own trend with the block's position"
+    over = (f"Spearman's rho over the {k} {family.noun}s, per {family.replicate} ({family.replicate}s "
+            f"{', '.join(map(str, replicates))}: {family.replicates_are})")
+    trend = f"'rho with depth' is the measure's own trend with {family.trend}"
     lines = [f"## {family.question}", "",
              f"{over}. Rule (docs/atlas.md): *agrees* when every {family.replicate}'s rho has the expected "
              f"sign with |rho| >= {_threshold(c, k, family)}, *disagrees* when every "

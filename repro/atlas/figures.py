@@ -32,7 +32,7 @@ def position_figure(path: Path, data: "Series", family: "Family") -> Path:
         axes.set_title(labels[measure], fontsize=8.5)
         if len(positions) > 9:  # many blocks: a tick each, labels at the stem and where stages 2.. start
             starts = [(p, name.removeprefix("layer")) for p, name in zip(positions, data.names)
-                      if name == "stem" or (name.endswith(".0") and name != "layer1.0")]
+                      if p == positions[0] or (name.endswith(".0") and name != "layer1.0")]
             axes.set_xticks(list(positions), minor=True)
             axes.set_xticks([p for p, _ in starts], [name for _, name in starts])
         else:

@@ -29,6 +29,13 @@ bottleneck of theta_FB (every body layer of theta_A fine-tuned on the target):
 T_b is the paper's own row; CKA is taken on the block's output, the distance,
 rewinding and criticality on Neyshabur's module of the block (convolutions,
 BatchNorm and the shortcut), Liu's deviation on its convolution kernels.
+
+On Neyshabur et al. 2020's Fixup ResNets (:func:`module_row`), module m of a
+P-T or RI-T network theta_F is measured the same way against theta_0, the
+run's checkpoint 0 (P's body and a fresh classifier for P-T, the random init
+for RI-T), the point Figure 5 rewinds to: the rewound accuracy (the reference),
+CKA, distance, criticality and deviation; for P-T also Chen's T_m with
+theta_A = P's body and theta_r = P's initialisation.
 """
 from __future__ import annotations
 
@@ -39,8 +46,9 @@ from typing import Iterable, Sequence
 import keras
 import numpy as np
 
-from repro.atlas.protocol import LAYERS, STUDY, BlockInputs, DepthInputs
+from repro.atlas.protocol import LAYERS, STUDY, BlockInputs, DepthInputs, ModuleInputs
 from repro.chen2022 import measure as chen
+from repro.chen2022.analyses import chen_groups
 from repro.chen2022.protocol import group_column
 from repro.landscape.criticality import module_criticality, rewind_modules
 from repro.landscape.curvature import hessian_eigenpairs
@@ -171,24 +179,30 @@ def depth_row(run: AnalysisRun, workspace: Workspace) -> dict:
     return dict(**row, n_examples=sum(len(y) for _, y in validation))
 
 
-def block_output(block: str) -> str:
-    """The representation of a ResNet block: the stem's ReLU output (before its pool, as Neyshabur's CKA taps it),
-    a bottleneck's output after the residual sum and ReLU (``layer2.3`` -> ``layer2_block3_out``)."""
-    if block == "stem":
+def module_output(module: str) -> str:
+    """The representation of a ResNet module: the stem's ReLU output (``conv1``; before its pool, as Neyshabur's
+    CKA taps it), a bottleneck's output after the residual sum and ReLU (``layer2.3`` -> ``layer2_block3_out``)."""
+    if module == "conv1":
         return "stem_relu"
-    stage, index = block.removeprefix("layer").split(".")
+    stage, index = module.removeprefix("layer").split(".")
     return f"layer{stage}_block{index}_out"
 
 
-def block_measures(p: BlockInputs, theta_a: keras.Model, theta_fb: keras.Model, validation: list,
+def block_measures(p: "BlockInputs | ModuleInputs", theta_a: keras.Model, theta_fb: keras.Model, validation: list,
                    training: list, seed: int) -> dict:
-    """Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of block b of theta_FB
-    (``theta_a``: the source's weights in a network of theta_FB's input size, the set the landscape rewinds to)."""
+    """Neyshabur's CKA, distance, rewound accuracy and criticality, and Liu's deviation of module ``p.module`` of
+    theta_FB (``theta_a``: the weights it is compared and rewound to, in a network of theta_FB's input size)."""
     block_variables = {path: module for path, module in neyshabur_modules(theta_fb).items() if module == p.module}
-    measured, moved, accuracy = module_measures(theta_a, theta_fb, block_output(p.block), block_variables.get,
+    measured, moved, accuracy = module_measures(theta_a, theta_fb, module_output(p.module), block_variables.get,
                                                 p.module, validation, training, p, seed)
     kernels = [d.l2 for d in moved.variables if d.name in block_variables and d.name.endswith("/kernel")]
     return dict(**measured, liu_deviation=float(np.sqrt(np.sum(np.square(kernels)))), acc_finetuned=accuracy)
+
+
+def criticality_examples(workspace: Workspace, data_spec, training: list, k: int) -> list:
+    """``k`` class-balanced images of the target's training batches for the criticality (read once per command)."""
+    return workspace.cached(("atlas criticality examples", data_spec, k), lambda: first_per_class(
+        training, k, sorted({int(label) for _, y in training for label in y})))
 
 
 def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
@@ -199,10 +213,7 @@ def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
     data, _ = workspace.data(finetuned.data)
     validation, training = workspace.cached(("atlas examples", finetuned.data, p.examples),
                                             lambda: target_examples(data, p.examples))
-    critical_training = workspace.cached(
-        ("atlas criticality examples", finetuned.data, p.criticality_examples),
-        lambda: first_per_class(training, p.criticality_examples,
-                                sorted({int(label) for _, y in training for label in y})))
+    critical_training = criticality_examples(workspace, finetuned.data, training, p.criticality_examples)
     spec = finetuned.model
     theta_a = workspace.loaded(replace(spec, num_classes=source.model.num_classes), workspace.weights(p.source, "best"))
     theta_fb = workspace.loaded(spec, workspace.weights(p.finetuned, "best"), slot="theta_FB")
@@ -210,4 +221,44 @@ def block_row(run: AnalysisRun, workspace: Workspace) -> dict:
     row = dict(chen_T=float(workspace.result(p.transferability)[group_column(p.block)]),
                **block_measures(p, theta_a, theta_fb, validation, training=critical_training, seed=seed))
     return dict(**row, n_examples=sum(len(y) for _, y in validation),
+                n_criticality_examples=sum(len(y) for _, y in critical_training))
+
+
+def module_transferability(p: ModuleInputs, workspace: Workspace, theta_0: keras.Model,
+                           theta_f: keras.Model) -> float:
+    """Chen's T_m = D_m(theta_r, theta_F) / D_m(theta_A, theta_F) over the module's conv kernels (Chen's group:
+    a bottleneck's three, the stem's one), theta_A = theta_0 (P's copied body), theta_r = P's checkpoint 0."""
+    source = workspace.run(p.source)
+    theta_r = workspace.loaded(source.model, workspace.weights(p.source, "init"))
+    group = "stem" if p.module == "conv1" else p.module
+    groups = {path: g for path, g in chen_groups(theta_f).items() if g == group}
+
+    def kernels(model: keras.Model) -> dict:
+        return {v.path: np.asarray(v.numpy()) for v in model.variables if v.path in groups}
+
+    try:
+        return chen.layer_transferability(kernels(theta_r), kernels(theta_0), kernels(theta_f), groups)[group]
+    except ZeroDivisionError:  # fine-tuning left the module where P put it
+        return float("inf")
+
+
+def module_row(run: AnalysisRun, workspace: Workspace) -> dict:
+    """Every per-layer measure at module ``run.params.module`` of one of Neyshabur's networks (the module
+    docstring): theta_F is the run's final weights, theta_0 its checkpoint 0 (what Figure 5 rewinds to)."""
+    p: ModuleInputs = run.params
+    key = workspace.resolve_run(p.network)
+    trained = workspace.run(key)
+    data, _ = workspace.data(trained.data)
+    validation, training = workspace.cached(("atlas examples", trained.data, p.examples),
+                                            lambda: target_examples(data, p.examples))
+    critical_training = criticality_examples(workspace, trained.data, training, p.criticality_examples)
+    theta_0 = workspace.loaded(trained.model, workspace.weights(key, "init"), slot="theta_0")
+    theta_f = workspace.loaded(trained.model, workspace.weights(key), slot="theta_F")
+    measured = block_measures(p, theta_0, theta_f, validation, critical_training,
+                              seed=derive_seed(STUDY, run.key, *seed_salt(p.seed_set)))
+    acc_final = measured.pop("acc_finetuned")
+    chen_t = {} if p.source is None else dict(chen_T=module_transferability(p, workspace, theta_0, theta_f))
+    return dict(neyshabur_rewound_acc=measured.pop("neyshabur_rewound_acc"), **chen_t, **measured,
+                acc_final=acc_final, lr=workspace.result(key)["lr"], trained_run=key,
+                n_examples=sum(len(y) for _, y in validation),
                 n_criticality_examples=sum(len(y) for _, y in critical_training))

@@ -1,7 +1,8 @@
 """The transferability atlas: every paper's measure of "which layers transfer" on the same networks.
 
-Two families of networks, each read from its paper's tree (docs/atlas.md): experiment ``layers`` on
-Yosinski et al. 2014's CaffeNets, experiment ``resnet_blocks`` on Chen et al. 2022's fine-tuned ResNets.
+Four families of networks, each read from its paper's tree (docs/atlas.md): experiment ``layers`` on
+Yosinski et al. 2014's CaffeNets, ``resnet_blocks`` on Chen et al. 2022's fine-tuned ResNets, ``pt_modules`` and
+``rit_modules`` on Neyshabur et al. 2020's P-T and RI-T networks.
 
 The networks are Yosinski et al. 2014's random-split grid (§3; its runs are
 declared by ``repro.yosinski2014.protocol`` and live in that paper's tree,
@@ -30,14 +31,23 @@ stem or one bottleneck, that measures on block b of theta_FB the per-layer
 measures above: Chen's own T_b (the paper's row), Neyshabur's CKA of the
 block's output, distance, rewound accuracy and criticality, and Liu's
 deviation.
+
+Neyshabur et al. 2020's learning-curve networks (``repro.neyshabur2020.protocol``: per target, the two runs of
+P-T and of RI-T at the arm's chosen lr, theta_F their final weights and theta_0 their checkpoint 0, P's body and
+a fresh classifier for P-T, a random init for RI-T) get one analysis run per (network, module m), m = conv1 or
+one bottleneck, that measures on module m of theta_F: Neyshabur's own accuracy with m rewound to theta_0 (Figure
+5, the reference), CKA to theta_0, distance and criticality, Liu's deviation, and for P-T Chen's T_m with theta_A
+= P and theta_r = P's initialisation (for RI-T theta_A would be theta_r: T = 1 by definition).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from repro.chen2022 import protocol as chen
+from repro.neyshabur2020 import protocol as neyshabur
 from repro.registry import Paper, experiments_of, lazy_compare
-from repro.runs import EPOCHS, WEIGHTS, AnalysisRun, Need, Run, Seeds, TrainRun, axes, derive_seed, seed_salt
+from repro.runs import (EPOCHS, WEIGHTS, AnalysisRun, ChosenRun, Need, Run, Seeds, TrainRun, axes, derive_seed,
+                        seed_salt)
 from repro.store import scale_dir_name
 from repro.yosinski2014 import protocol as yosinski
 
@@ -63,9 +73,12 @@ class Scale:
     lanczos_order: int  # Lanczos steps for the top Hessian eigenvalue
     chen_home_scale: str  # the Chen et al. 2022 scale whose fine-tuned ResNets the atlas reads
     chen_targets: tuple[str, ...] | None  # the targets of that scale it reads (None: all)
-    chen_criticality_examples: int  # class-balanced training images of the target for the criticality (cost)
-    chen_criticality_samples: int
-    experiments: tuple[str, ...] = ("layers", "resnet_blocks")
+    block_criticality_examples: int  # the ResNet families': class-balanced training images for the criticality (cost)
+    block_criticality_samples: int
+    neyshabur_home_scale: str  # the Neyshabur et al. 2020 scale whose P-T and RI-T networks the atlas reads
+    neyshabur_targets: tuple[str, ...] | None  # its learning-curve targets it reads (None: every single-label one)
+    neyshabur_repeats: tuple[int, ...]  # the runs of each arm it reads (1: the paper's run 1, 2: its second)
+    experiments: tuple[str, ...] = ("layers", "resnet_blocks", "pt_modules", "rit_modules")
 
 
 MINI_SCALE = Scale(
@@ -77,26 +90,34 @@ MINI_SCALE = Scale(
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
     # Chen's ResNets: 17 blocks x 9 targets; the criticality grid on 250 images with one draw costs 4.2 s per block
-    # against about 50 s with the CaffeNets' 1,000 images and three draws (docs/atlas.md, "Cost")
-    chen_home_scale="mini", chen_targets=None, chen_criticality_examples=250, chen_criticality_samples=1,
+    # against about 50 s with the CaffeNets' 1,000 images and three draws (docs/atlas.md, "Cost"); Neyshabur's
+    # ResNets (17 modules x 12 networks) take the same sizes
+    chen_home_scale="mini", chen_targets=None, block_criticality_examples=250, block_criticality_samples=1,
+    neyshabur_home_scale="mini", neyshabur_targets=None, neyshabur_repeats=(1, 2),
 )
 SMOKE_SCALE = Scale(
     name="smoke", home_scale="smoke", splits=(0,), depths=(1, 4, 7), examples=40, interpolation_points=3,
     criticality_alphas=(0.0, 1.0), criticality_sigmas=(0.01, 0.1), criticality_samples=1, criticality_epsilon=0.01,
     lanczos_order=3, chen_home_scale="smoke", chen_targets=("fashion-rotate-n2000", "digits-invert-n1000"),
-    chen_criticality_examples=20, chen_criticality_samples=1,
+    block_criticality_examples=20, block_criticality_samples=1,
+    neyshabur_home_scale="smoke", neyshabur_targets=("mnist",), neyshabur_repeats=(1,),
 )
 PAPER_SCALE = replace(
     MINI_SCALE, name="paper", home_scale="paper",  # ImageNet CaffeNets of splits 0 and 1 (the code's fine-tuned ones)
     chen_home_scale="paper",  # Chen's ImageNet ResNet-50 and its fine-tunings
+    neyshabur_home_scale="paper",  # Neyshabur's P-T and RI-T on DomainNet (CheXpert's multi-label AUC: left out)
     examples=1000,  # a full-Gram CKA of conv1's 55 x 55 x 96 maps on 1,000 images: about 1.2 GB per network
 )
 SCALES = {s.name: s for s in (SMOKE_SCALE, MINI_SCALE, PAPER_SCALE)}
 
 EXPERIMENTS = {"layers": "every paper's measure at each depth n of Yosinski's random-split networks, per split",
-               "resnet_blocks": "every per-layer measure at each block of Chen's fine-tuned ResNets, per target"}
+               "resnet_blocks": "every per-layer measure at each block of Chen's fine-tuned ResNets, per target",
+               "pt_modules": "every per-layer measure at each module of Neyshabur's P-T networks, per target and run",
+               "rit_modules": "the same on Neyshabur's RI-T networks (trained from scratch; no Chen T)"}
+ARM_EXPERIMENT = {"P-T": "pt_modules", "RI-T": "rit_modules"}
 CELL = ("split", "n", "layer")
 BLOCK_CELL = ("target", "b", "block")
+MODULE_CELL = ("network", "target", "run", "b", "module")
 ACCURACIES = ("acc_base_B", "acc_base_A", "yosinski_AnB", "yosinski_BnB", "yosinski_AnB_plus")
 MEASURES = ("chen_T", "neyshabur_cka", "neyshabur_l2", "neyshabur_rewound_acc", "neyshabur_criticality",
             "liu_deviation", "neyshabur_barrier", "liu_lambda_max")
@@ -104,6 +125,13 @@ COLUMNS = ACCURACIES + MEASURES + ("acc_finetuned", "acc_finetuned_r2", "lanczos
 BLOCK_MEASURES = ("chen_T", "neyshabur_cka", "neyshabur_l2", "neyshabur_rewound_acc", "neyshabur_criticality",
                   "liu_deviation")  # the per-layer measures; the barrier and the Hessian need a network per depth
 BLOCK_COLUMNS = BLOCK_MEASURES + ("acc_finetuned", "n_examples", "n_criticality_examples", "seconds")
+# Neyshabur's networks: Figure 5's rewound accuracy (the reference) first; Chen's T on P-T only
+MODULE_MEASURES = {"P-T": ("neyshabur_rewound_acc", "chen_T", "neyshabur_cka", "neyshabur_l2",
+                           "neyshabur_criticality", "liu_deviation"),
+                   "RI-T": ("neyshabur_rewound_acc", "neyshabur_cka", "neyshabur_l2", "neyshabur_criticality",
+                            "liu_deviation")}
+MODULE_COLUMNS = {arm: measures + ("acc_final", "lr", "trained_run", "n_examples", "n_criticality_examples",
+                                   "seconds") for arm, measures in MODULE_MEASURES.items()}
 
 
 @dataclass(frozen=True)
@@ -151,6 +179,26 @@ class BlockInputs:
     criticality_epsilon: float
 
 
+@dataclass(frozen=True)
+class ModuleInputs:
+    """The runs one (network, module) analysis of Neyshabur's networks reads, and the sizes of its analyses."""
+
+    arm: str  # "P-T" or "RI-T"
+    target: str
+    repeat: int  # the arm's run 1 or 2 (the paper's "P-T" and "P-T 2")
+    b: int  # 1 = conv1, then the bottlenecks in network order
+    module: str  # Neyshabur's module: 'conv1' or 'layer<s>.<i>'
+    network: "str | ChosenRun"  # theta_F (final weights) and theta_0 (its checkpoint 0): the run at the arm's lr
+    source: str | None  # P, whose checkpoint 0 is theta_r of Chen's T (P-T); None for RI-T
+    seed_set: int
+    examples: int
+    criticality_examples: int
+    criticality_alphas: tuple[float, ...]
+    criticality_sigmas: tuple[float, ...]
+    criticality_samples: int
+    criticality_epsilon: float
+
+
 def chen_blocks(blocks: tuple[int, ...]) -> tuple[str, ...]:
     """Chen's groups of the body of a ResNet with ``blocks`` bottlenecks per stage, in network order: the stem, then
     one per bottleneck (the classifier is not transferred)."""
@@ -176,13 +224,58 @@ def chen_runs(scale: Scale, seed_set: int) -> list[Run]:
             inputs = BlockInputs(
                 target=target, b=b, block=block, module="conv1" if block == "stem" else block, source=source,
                 finetuned=finetuned[target], transferability=rows[target].key, seed_set=seed_set,
-                examples=scale.examples, criticality_examples=scale.chen_criticality_examples,
+                examples=scale.examples, criticality_examples=scale.block_criticality_examples,
                 criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
-                criticality_samples=scale.chen_criticality_samples, criticality_epsilon=scale.criticality_epsilon)
+                criticality_samples=scale.block_criticality_samples, criticality_epsilon=scale.criticality_epsilon)
             declared.append(AnalysisRun(
                 key=f"block{b:02d}_{target}", experiment="resnet_blocks", axes=axes(target=target, b=b, block=block),
                 function="repro.atlas.measures:block_row", params=inputs,
                 inputs=(Need(source, (EPOCHS,)), Need(finetuned[target], (EPOCHS,)), Need(rows[target].key))))
+    return declared
+
+
+def neyshabur_targets(scale: Scale) -> tuple[str, ...]:
+    """The Neyshabur learning-curve targets the atlas reads: the scale's, or every single-label one (the shared
+    measures compute accuracy and cross-entropy; CheXpert's five labels and mean AUC are not that)."""
+    paper = neyshabur.SCALES[scale.neyshabur_home_scale]
+    return scale.neyshabur_targets or tuple(t.name for t in paper.targets_of("learning_curves")
+                                            if t.loss == "softmax")
+
+
+def neyshabur_runs(scale: Scale, seed_set: int) -> list[Run]:
+    """P, the learning-curve runs and lr choices of each arm on each target (in Neyshabur's tree; P in the shared
+    sources), and one analysis per (network, module)."""
+    paper = replace(neyshabur.SCALES[scale.neyshabur_home_scale], seed_set=seed_set)
+    home = f"{neyshabur.PAPER}/{scale_dir_name(scale.neyshabur_home_scale, seed_set)}"
+    names = neyshabur_targets(scale)
+    source = neyshabur.source_key(paper)
+    curves = [r for r in neyshabur.grid("learning_curves", scale.neyshabur_home_scale, seed_set)
+              if dict(r.axes)["target"] in names and dict(r.axes)["condition"] in neyshabur.ARMS + ("lr_choice",)]
+    declared: list[Run] = [next(r for r in neyshabur.runs(scale.neyshabur_home_scale, seed_set) if r.key == source)]
+    declared += [replace(r, home=home) for r in curves]
+    modules = ("conv1",) + chen_blocks(paper.blocks)[1:]
+    for arm in neyshabur.ARMS:
+        for target in names:
+            for repeat in scale.neyshabur_repeats:
+                network = neyshabur.role_run(paper, arm, target, repeat)
+                keys = network.keys() if isinstance(network, ChosenRun) else (network,)
+                needs = ((Need(network.search),) if isinstance(network, ChosenRun) else ()) + tuple(
+                    Need(k, (WEIGHTS, EPOCHS)) for k in keys)
+                if arm == "P-T":
+                    needs += (Need(source, (EPOCHS,)),)
+                for b, module in enumerate(modules, start=1):
+                    inputs = ModuleInputs(
+                        arm=arm, target=target, repeat=repeat, b=b, module=module, network=network,
+                        source=source if arm == "P-T" else None, seed_set=seed_set, examples=scale.examples,
+                        criticality_examples=scale.block_criticality_examples,
+                        criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
+                        criticality_samples=scale.block_criticality_samples,
+                        criticality_epsilon=scale.criticality_epsilon)
+                    declared.append(AnalysisRun(
+                        key=f"module{b:02d}_{neyshabur.ARM_CODE[arm]}_{target}_r{repeat}",
+                        experiment=ARM_EXPERIMENT[arm],
+                        axes=axes(network=f"{target}_r{repeat}", target=target, run=repeat, b=b, module=module),
+                        function="repro.atlas.measures:module_row", params=inputs, inputs=needs))
     return declared
 
 
@@ -198,7 +291,8 @@ def second_seed(run: TrainRun, scale: Scale, seed_set: int) -> TrainRun:
 
 def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
     """Yosinski's random-split runs (in its tree), the second seeds and one analysis per (split, depth); then
-    Chen's networks and one analysis per (target, block) (:func:`chen_runs`)."""
+    Chen's networks and one analysis per (target, block) (:func:`chen_runs`), and Neyshabur's and one analysis
+    per (network, module) (:func:`neyshabur_runs`)."""
     scale = SCALES[scale_name]
     home = f"{yosinski.PAPER}/{scale_dir_name(scale.home_scale, seed_set)}"
     borrowed = {r.key: replace(r, home=home) for r in yosinski.grid("random_splits", scale.home_scale, seed_set)}
@@ -223,15 +317,18 @@ def runs(scale_name: str, seed_set: int = 0) -> list[Run]:
                 key=f"depth{n}_split{split}", experiment="layers", axes=axes(split=split, n=n, layer=inputs.layer),
                 function="repro.atlas.measures:depth_row", params=inputs,
                 inputs=tuple(Need(k, (WEIGHTS,)) for k in dict.fromkeys(weights)) + tuple(Need(k) for k in results)))
-    return declared + chen_runs(scale, seed_set)
+    return declared + chen_runs(scale, seed_set) + neyshabur_runs(scale, seed_set)
 
 
 PAPER_ENTRY = Paper(
     key=STUDY,
-    title="Transferability atlas: the four papers' measures on Yosinski et al. 2014's and Chen et al. 2022's "
-          "networks, layer by layer",
-    experiments=experiments_of(EXPERIMENTS, SCALES, axes={"layers": CELL, "resnet_blocks": BLOCK_CELL},
-                               columns={"layers": COLUMNS, "resnet_blocks": BLOCK_COLUMNS}),
+    title="Transferability atlas: the four papers' measures on Yosinski et al. 2014's, Chen et al. 2022's and "
+          "Neyshabur et al. 2020's networks, layer by layer",
+    experiments=experiments_of(
+        EXPERIMENTS, SCALES,
+        axes={"layers": CELL, "resnet_blocks": BLOCK_CELL, "pt_modules": MODULE_CELL, "rit_modules": MODULE_CELL},
+        columns={"layers": COLUMNS, "resnet_blocks": BLOCK_COLUMNS, "pt_modules": MODULE_COLUMNS["P-T"],
+                 "rit_modules": MODULE_COLUMNS["RI-T"]}),
     scales=tuple(SCALES),
     runs=runs,
     compare=lazy_compare("repro.atlas.compare"),
