@@ -143,6 +143,28 @@ def test_seeds_reproduce_the_measure_exactly(task):
         module_criticality(model, data, init, "mute", **kwargs)
 
 
+@pytest.mark.parametrize("module, epsilon", [("useful", 0.01), ("useful", 0.3), ("useful", -1.0), ("dead", 0.01)])
+def test_measure_only_gives_the_full_grid_s_measure_bit_for_bit(task, module, epsilon):
+    """Each point evaluated keeps its full-grid draws: the same loss at that point, the same mu, fewer passes."""
+    model, init, data = task
+    before = snapshot(model)
+    kwargs = dict(alphas=[0.0, 0.2, 0.5, 1.0], sigmas=[0.01, 0.05, 0.3, 1.0], n_samples=2, epsilon=epsilon, seed=3)
+    full = module_criticality(model, data, init, module, **kwargs)
+    spy = Spy(data, model.get_layer(module).kernel)
+    fast = module_criticality(model, spy, init, module, measure_only=True, **kwargs)
+    assert fast.measure == full.measure and fast.threshold == full.threshold
+    evaluated = np.isfinite(fast.mean_losses)
+    np.testing.assert_array_equal(fast.mean_losses[evaluated], full.mean_losses[evaluated])
+    assert len(spy.seen) == 1 + evaluated.sum() * 2
+    below = full.values < full.measure  # every point of smaller value was evaluated (and refused)
+    assert evaluated[below].all() and not full.accepted[below].any()
+    if np.isfinite(full.measure):
+        assert fast.accepted.sum() == 1 and evaluated.sum() < evaluated.size
+    else:
+        assert evaluated.all()
+    assert_restored(model, before)
+
+
 def test_optimization_path_replaces_the_start_by_each_checkpoint(task):
     model, init, data = task
     before = snapshot(model)

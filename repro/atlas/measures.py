@@ -125,7 +125,7 @@ def module_measures(theta_a: keras.Model, theta_fb: keras.Model, tap: str, modul
     critical = module_criticality(
         theta_fb, training, theta_a, module, modules=modules, alphas=p.criticality_alphas,
         sigmas=p.criticality_sigmas, n_samples=p.criticality_samples, epsilon=p.criticality_epsilon, relative=True,
-        seed=seed)
+        seed=seed, measure_only=True)
     measured = dict(neyshabur_cka=cka, neyshabur_l2=next(d.l2 for d in moved.modules if d.name == module),
                     neyshabur_rewound_acc=rewound.rewound[0].accuracy, neyshabur_criticality=critical.measure)
     return measured, moved, rewound.final.accuracy

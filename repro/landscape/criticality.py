@@ -132,6 +132,7 @@ def module_criticality(
     seed: int = 0,
     include: VariableFilter = None,
     exclude: Optional[str] = None,
+    measure_only: bool = False,
 ) -> Criticality:
     """mu_i = min alpha^2 ||theta_i^F - theta_i^0||_F^2 / sigma^2 s.t. E_u L(theta_i^alpha + u, Theta_-i^F) <= threshold.
 
@@ -144,10 +145,16 @@ def module_criticality(
     ``n_samples`` fresh draws u ~ N(0, sigma^2 I) from
     ``numpy.random.default_rng(seed)``; cost: 1 + |alphas| |sigmas| n_samples
     evaluations. The model is restored on return.
+
+    ``measure_only``: evaluate the grid points in increasing order of their
+    value and stop at the first accepted one, which is mu; the points not
+    evaluated are NaN in the grid. Each point gets the draws it gets in the
+    full grid (the generator's state at that point is recorded first), so mu
+    is the full grid's, bit for bit, at the cost of the points below it.
     """
     variables = _module_parameters(model, module, modules, include, exclude)
     return _measure(model, dataset, variables, read_weights(model, init, variables), module, loss_fn,
-                    alphas, sigmas, n_samples, epsilon, relative, seed)
+                    alphas, sigmas, n_samples, epsilon, relative, seed, measure_only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +247,7 @@ def _measure(
     epsilon: float,
     relative: bool,
     seed: int,
+    measure_only: bool = False,
 ) -> Criticality:
     alphas = np.asarray(alphas, np.float64)
     sigmas = np.asarray(sigmas, np.float64)
@@ -250,22 +258,38 @@ def _measure(
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     final = [np.asarray(v, np.float64) for v in get_values(variables)]
+    distance = _norm(final, start)
     generator = np.random.default_rng(seed)
-    losses = np.empty((alphas.size, sigmas.size))
-    accuracies = np.empty_like(losses)
+    points = [(a, s) for a in range(alphas.size) for s in range(sigmas.size)]  # the generator's order
+    states = {}
+    if measure_only:  # each point's generator state, as the full grid reaches it; then the points by value
+        for point in points:
+            states[point] = generator.bit_generator.state
+            for _ in range(n_samples):
+                for v in final:
+                    generator.standard_normal(v.shape)
+        values = np.outer(alphas**2, 1.0 / sigmas**2) * distance**2
+        points.sort(key=lambda point: values[point])
+    losses = np.full((alphas.size, sigmas.size), np.nan)
+    accuracies = np.full_like(losses, np.nan)
     with preserved_weights(model):
         final_loss = evaluate(model, dataset, loss_fn).loss
-        for a, alpha in enumerate(alphas):
-            centre = [(1.0 - alpha) * s + alpha * f for s, f in zip(start, final)]
-            for s, sigma in enumerate(sigmas):
-                total_loss = total_accuracy = 0.0
-                for _ in range(n_samples):
-                    set_values(variables, [c + sigma * generator.standard_normal(c.shape) for c in centre])
-                    result = evaluate(model, dataset, loss_fn)
-                    total_loss += result.loss
-                    total_accuracy += result.accuracy
-                losses[a, s] = total_loss / n_samples
-                accuracies[a, s] = total_accuracy / n_samples
+        threshold = (1.0 + epsilon) * final_loss if relative else final_loss + epsilon
+        for a, s in points:
+            alpha, sigma = alphas[a], sigmas[s]
+            if measure_only:
+                generator.bit_generator.state = states[a, s]
+            centre = [(1.0 - alpha) * s0 + alpha * f for s0, f in zip(start, final)]
+            total_loss = total_accuracy = 0.0
+            for _ in range(n_samples):
+                set_values(variables, [c + sigma * generator.standard_normal(c.shape) for c in centre])
+                result = evaluate(model, dataset, loss_fn)
+                total_loss += result.loss
+                total_accuracy += result.accuracy
+            losses[a, s] = total_loss / n_samples
+            accuracies[a, s] = total_accuracy / n_samples
+            if measure_only and losses[a, s] <= threshold:
+                break
     return Criticality(
         module=module,
         alphas=alphas,
@@ -273,8 +297,8 @@ def _measure(
         mean_losses=losses,
         mean_accuracies=accuracies,
         final_loss=final_loss,
-        threshold=(1.0 + epsilon) * final_loss if relative else final_loss + epsilon,
-        distance=_norm(final, start),
+        threshold=threshold,
+        distance=distance,
         n_samples=n_samples,
         seed=seed,
     )
