@@ -197,6 +197,10 @@ def test_each_module_analysis_needs_its_run_at_the_chosen_lr_and_for_p_t_p_s_ini
     ri_t = next(r for r in declared if r.key == "module05_RIT_mnist_r2")
     assert ri_t.params.source is None and neyshabur.source_key(neyshabur.MINI) not in {n.key for n in ri_t.inputs}
     assert "chen_T" not in module_family("RI-T").labels and module_family("P-T").reference == "neyshabur_rewound_acc"
+    paper = [r for r in runs("paper") if r.experiment == "learning_curves"]  # fixed lrs: only the runs read
+    assert sorted(r.key for r in paper) == sorted(neyshabur.lc_key(arm, t, lr, rep) for arm, lr in (("P-T", 0.02),
+                                                  ("RI-T", 0.1)) for t in ("real", "clipart", "quickdraw")
+                                                  for rep in (1, 2))
 
 
 def test_a_borrowed_choice_reads_tuned_json_of_its_own_tree(tmp_path):

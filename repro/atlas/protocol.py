@@ -249,11 +249,8 @@ def neyshabur_runs(scale: Scale, seed_set: int) -> list[Run]:
     home = f"{neyshabur.PAPER}/{scale_dir_name(scale.neyshabur_home_scale, seed_set)}"
     names = neyshabur_targets(scale)
     source = neyshabur.source_key(paper)
-    curves = [r for r in neyshabur.grid("learning_curves", scale.neyshabur_home_scale, seed_set)
-              if dict(r.axes)["target"] in names and dict(r.axes)["condition"] in neyshabur.ARMS + ("lr_choice",)]
-    declared: list[Run] = [next(r for r in neyshabur.runs(scale.neyshabur_home_scale, seed_set) if r.key == source)]
-    declared += [replace(r, home=home) for r in curves]
     modules = ("conv1",) + chen_blocks(paper.blocks)[1:]
+    analyses: list[Run] = []
     for arm in neyshabur.ARMS:
         for target in names:
             for repeat in scale.neyshabur_repeats:
@@ -271,12 +268,21 @@ def neyshabur_runs(scale: Scale, seed_set: int) -> list[Run]:
                         criticality_alphas=scale.criticality_alphas, criticality_sigmas=scale.criticality_sigmas,
                         criticality_samples=scale.block_criticality_samples,
                         criticality_epsilon=scale.criticality_epsilon)
-                    declared.append(AnalysisRun(
+                    analyses.append(AnalysisRun(
                         key=f"module{b:02d}_{neyshabur.ARM_CODE[arm]}_{target}_r{repeat}",
                         experiment=ARM_EXPERIMENT[arm],
                         axes=axes(network=f"{target}_r{repeat}", target=target, run=repeat, b=b, module=module),
                         function="repro.atlas.measures:module_row", params=inputs, inputs=needs))
-    return declared
+    paper_runs = neyshabur.runs(scale.neyshabur_home_scale, seed_set)
+    inputs = {r.key: [need.key for need in r.inputs] for r in paper_runs if isinstance(r, AnalysisRun)}
+    needed, todo = set(), [need.key for run in analyses for need in run.inputs]
+    while todo:  # the runs read, and what the lr choices among them read
+        key = todo.pop()
+        if key not in needed:
+            needed.add(key)
+            todo += inputs.get(key, [])
+    borrowed = [r if r.key == source else replace(r, home=home) for r in paper_runs if r.key in needed]
+    return borrowed + analyses
 
 
 def second_seed(run: TrainRun, scale: Scale, seed_set: int) -> TrainRun:
