@@ -97,7 +97,7 @@ class Workspace:
     def chosen(self, search: str) -> tuple[Any, str]:
         """The value search ``search`` chose and where it comes from: ``tuned.json`` (``repro tune``) if it
         holds the search, else the grid's choice run of that name. A search is the paper's own, or the one a
-        choice run borrowed from another paper's tree carries (the atlas reads Neyshabur's choices); its
+        choice run borrowed from another paper's tree carries (a study reading that paper's choices); its
         ``tuned.json`` is the one of the tree its choice run lives in."""
         from repro.registry import Search
         from repro.tuning import read_tuned
