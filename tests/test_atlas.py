@@ -183,7 +183,7 @@ def test_the_atlas_reads_neyshabur_s_runs_unchanged_in_its_tree():
 
 def test_each_module_analysis_needs_its_run_at_the_chosen_lr_and_for_p_t_p_s_initialisation():
     declared = runs("mini")
-    for experiment, code in (("pt_modules", "PT"), ("rit_modules", "RIT")):
+    for experiment in ("pt_modules", "rit_modules"):
         analyses = [r for r in declared if r.experiment == experiment]
         assert len(analyses) == 3 * 2 * 17
         assert [r.axis("module") for r in analyses[:17]] == list(neyshabur.MODULES[:-1])

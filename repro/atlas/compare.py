@@ -115,7 +115,7 @@ def module_family(arm: str) -> Family:
     return Family(
         experiment=ARM_EXPERIMENT[arm], networks=f"Neyshabur's {arm} networks", replicate="network", prefix="",
         position="b", name="module", position_label="module b: conv1, then bottleneck <stage>.<i>", noun="module",
-        rho_per_replicate=False, replicates_are=f"the arm's runs 1 and 2 on each target, {kind}",
+        rho_per_replicate=False, replicates_are=f"the arm's runs on each target, {kind}",
         trend="the module's position",
         question=f"On Neyshabur's {arm} networks: do the measures agree with Figure 5's rewound accuracy?",
         labels={m: MODULE_LABELS[m] for m in MODULE_MEASURES[arm]},

@@ -90,7 +90,7 @@ MINI_SCALE = Scale(
     criticality_sigmas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
     criticality_samples=3, criticality_epsilon=0.01, lanczos_order=20,
     # Chen's ResNets: 17 blocks x 9 targets; the criticality grid on 250 images with one draw costs 4.2 s per block
-    # against about 50 s with the CaffeNets' 1,000 images and three draws (docs/atlas.md, "Cost"); Neyshabur's
+    # against about 50 s with the CaffeNets' 1,000 images and three draws (docs/atlas.md, Chen's "Data"); Neyshabur's
     # ResNets (17 modules x 12 networks) take the same sizes
     chen_home_scale="mini", chen_targets=None, block_criticality_examples=250, block_criticality_samples=1,
     neyshabur_home_scale="mini", neyshabur_targets=None, neyshabur_repeats=(1, 2),
@@ -274,13 +274,13 @@ def neyshabur_runs(scale: Scale, seed_set: int) -> list[Run]:
                         axes=axes(network=f"{target}_r{repeat}", target=target, run=repeat, b=b, module=module),
                         function="repro.atlas.measures:module_row", params=inputs, inputs=needs))
     paper_runs = neyshabur.runs(scale.neyshabur_home_scale, seed_set)
-    inputs = {r.key: [need.key for need in r.inputs] for r in paper_runs if isinstance(r, AnalysisRun)}
+    reads = {r.key: [need.key for need in r.inputs] for r in paper_runs if isinstance(r, AnalysisRun)}
     needed, todo = set(), [need.key for run in analyses for need in run.inputs]
     while todo:  # the runs read, and what the lr choices among them read
         key = todo.pop()
         if key not in needed:
             needed.add(key)
-            todo += inputs.get(key, [])
+            todo += reads.get(key, [])
     borrowed = [r if r.key == source else replace(r, home=home) for r in paper_runs if r.key in needed]
     return borrowed + analyses
 

@@ -150,7 +150,8 @@ def module_criticality(
     value and stop at the first accepted one, which is mu; the points not
     evaluated are NaN in the grid. Each point gets the draws it gets in the
     full grid (the generator's state at that point is recorded first), so mu
-    is the full grid's, bit for bit, at the cost of the points below it.
+    is the full grid's, bit for bit, at the cost of the points below it (and of
+    drawing the whole grid's noise once, without evaluating it).
     """
     variables = _module_parameters(model, module, modules, include, exclude)
     return _measure(model, dataset, variables, read_weights(model, init, variables), module, loss_fn,
