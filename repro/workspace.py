@@ -108,8 +108,7 @@ class Workspace:
             declared[search] = borrowed.params
         if search not in declared:
             raise ReproError(f"{self.paper.key} declares no search {search!r} at scale {self.scale}")
-        home = self.index[search].home if search in self.index else None
-        tuned = read_tuned(self.layout.scale_dir_of(home), declared[search])
+        tuned = read_tuned(self.layout.scale_dir_of(borrowed.home if borrowed else None), declared[search])
         if tuned is not None:
             return tuned.value, f"tuned.json, search {search} ({tuned.command})"
         return self.result(search)[f"chosen_{declared[search].hparam}"], f"choice run {search}"

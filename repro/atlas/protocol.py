@@ -135,7 +135,18 @@ MODULE_COLUMNS = {arm: measures + ("acc_final", "lr", "trained_run", "n_examples
 
 
 @dataclass(frozen=True)
-class DepthInputs:
+class CriticalitySizes:
+    """The grid of Chatterji et al.'s criticality every analysis of the atlas measures on (its fields come first in
+    each analysis's inputs)."""
+
+    criticality_alphas: tuple[float, ...]
+    criticality_sigmas: tuple[float, ...]
+    criticality_samples: int
+    criticality_epsilon: float
+
+
+@dataclass(frozen=True)
+class DepthInputs(CriticalitySizes):
     """The runs one (split, depth) analysis reads, by role, and the sizes of its analyses."""
 
     split: int
@@ -152,15 +163,11 @@ class DepthInputs:
     seed_set: int  # the seed set of the paper's runs (and of the analyses' noise and Lanczos start)
     examples: int
     interpolation_points: int
-    criticality_alphas: tuple[float, ...]
-    criticality_sigmas: tuple[float, ...]
-    criticality_samples: int
-    criticality_epsilon: float
     lanczos_order: int
 
 
 @dataclass(frozen=True)
-class BlockInputs:
+class BlockInputs(CriticalitySizes):
     """The runs one (target, block) analysis of Chen's networks reads, by role, and the sizes of its analyses."""
 
     target: str
@@ -173,14 +180,10 @@ class BlockInputs:
     seed_set: int
     examples: int
     criticality_examples: int
-    criticality_alphas: tuple[float, ...]
-    criticality_sigmas: tuple[float, ...]
-    criticality_samples: int
-    criticality_epsilon: float
 
 
 @dataclass(frozen=True)
-class ModuleInputs:
+class ModuleInputs(CriticalitySizes):
     """The runs one (network, module) analysis of Neyshabur's networks reads, and the sizes of its analyses."""
 
     arm: str  # "P-T" or "RI-T"
@@ -193,10 +196,6 @@ class ModuleInputs:
     seed_set: int
     examples: int
     criticality_examples: int
-    criticality_alphas: tuple[float, ...]
-    criticality_sigmas: tuple[float, ...]
-    criticality_samples: int
-    criticality_epsilon: float
 
 
 def chen_blocks(blocks: tuple[int, ...]) -> tuple[str, ...]:

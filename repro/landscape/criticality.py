@@ -80,6 +80,12 @@ def rewind_modules(
     return Rewinding(final=final, modules=tuple(groups), rewound=tuple(rewound))
 
 
+def grid_values(alphas: np.ndarray, sigmas: np.ndarray, distance: float) -> np.ndarray:
+    """[a, s] = alphas[a]^2 distance^2 / sigmas[s]^2: the value of each grid point, whose minimum over the accepted
+    points is the measure."""
+    return np.outer(alphas**2, 1.0 / sigmas**2) * distance**2
+
+
 @dataclass(frozen=True, eq=False)
 class Criticality:
     """The grid behind the criticality measure of one module (Chatterji et al. 2020).
@@ -109,7 +115,7 @@ class Criticality:
     @property
     def values(self) -> np.ndarray:
         """alpha^2 ||theta^F - theta^0||_F^2 / sigma^2 on the grid."""
-        return np.outer(self.alphas**2, 1.0 / self.sigmas**2) * self.distance**2
+        return grid_values(self.alphas, self.sigmas, self.distance)
 
     @property
     def measure(self) -> float:
@@ -269,7 +275,7 @@ def _measure(
             for _ in range(n_samples):
                 for v in final:
                     generator.standard_normal(v.shape)
-        values = np.outer(alphas**2, 1.0 / sigmas**2) * distance**2
+        values = grid_values(alphas, sigmas, distance)
         points.sort(key=lambda point: values[point])
     losses = np.full((alphas.size, sigmas.size), np.nan)
     accuracies = np.full_like(losses, np.nan)
