@@ -46,7 +46,7 @@ from typing import Iterable, Sequence
 import keras
 import numpy as np
 
-from repro.atlas.protocol import LAYERS, STUDY, BlockInputs, DepthInputs, ModuleInputs
+from repro.atlas.protocol import LAYERS, STUDY, BlockInputs, CriticalitySizes, DepthInputs, ModuleInputs
 from repro.chen2022 import measure as chen
 from repro.chen2022.analyses import chen_groups
 from repro.chen2022.protocol import group_column
@@ -112,7 +112,7 @@ def yosinski_accuracies(p: DepthInputs, workspace: Workspace) -> dict:
 
 
 def module_measures(theta_a: keras.Model, theta_fb: keras.Model, tap: str, modules, module: str, validation: list,
-                    training: list, p: "DepthInputs | BlockInputs", seed: int) -> tuple[dict, Distances, float]:
+                    training: list, p: CriticalitySizes, seed: int) -> tuple[dict, Distances, float]:
     """What both families measure on one module of theta_FB, with theta_A the weights it is compared and rewound
     to: Neyshabur's linear CKA of the layer ``tap`` under both, and the module's distance, rewound accuracy and
     criticality (``modules`` maps variables to ``module``); with every variable's distance and theta_FB's own
