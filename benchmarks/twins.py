@@ -32,6 +32,13 @@ first-call allocations), rounds alternate Keras, PyTorch, Keras, PyTorch ...
 gives the median images/s over rounds and their min-max, and the ratio
 Keras / PyTorch (median of the per-round ratios, with their min-max).
 
+``--fused-batchnorm`` runs the Keras networks with the suite's BatchNorm
+replaced, in training mode, by TensorFlow's fused kernel
+(``FusedBatchNormV3`` and its one gradient kernel): the same function, whose
+sums run in another order, so it is measured here as an option and not used
+by ``repro``; the report first gives the largest difference between the two
+on one layer.
+
 ``--pieces NET ...`` also times the parts of the step (forward in training
 mode; forward + backward; the whole step) in both frameworks, and the Keras
 step with XLA (``--jit-compile`` of ``repro run``), to show where a
@@ -225,6 +232,48 @@ def torch_optimizer(module: nn.Module, network: Network) -> torch.optim.Optimize
                   dict(params=biases, lr=2 * LR, weight_decay=0.0)]
         return torch.optim.SGD(groups, lr=LR, momentum=MOMENTUM)
     return torch.optim.SGD(module.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=network.weight_decay)
+
+
+# ----------------------------------------------------------------------------- fused BatchNorm (an option)
+
+
+def fused_batchnorm_call(layer, inputs):
+    """TorchBatchNormalization's training mode in one kernel: ``FusedBatchNormV3`` normalises with the biased
+    batch variance and returns the unbiased one, which torch's running variance takes (repro/models/batchnorm.py)."""
+    y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(inputs, layer.gamma, layer.beta, epsilon=layer.epsilon,
+                                                         data_format="NHWC", is_training=True)
+    layer.moving_mean.assign(layer.moving_mean * layer.momentum + mean * (1.0 - layer.momentum))
+    layer.moving_variance.assign(layer.moving_variance * layer.momentum + unbiased * (1.0 - layer.momentum))
+    return y
+
+
+def use_fused_batchnorm() -> str:
+    """Route every TorchBatchNormalization's training call (4-D NHWC input) through the fused kernel; return the
+    largest differences from the suite's layer on one batch (outputs, moving variance, gradient of the input)."""
+    from repro.models.batchnorm import TorchBatchNormalization
+
+    unfused = TorchBatchNormalization.call
+
+    def call(self, inputs, training=None, mask=None):
+        if training and self.trainable and mask is None and len(inputs.shape) == 4 and self.axis in (-1, 3):
+            return fused_batchnorm_call(self, inputs)
+        return unfused(self, inputs, training=training, mask=mask)
+
+    x = tf.constant(np.random.default_rng(1).normal(1.0, 2.0, size=(128, 8, 8, 32)).astype(np.float32))
+    results = []
+    for function in (unfused, call):
+        layer = TorchBatchNormalization(momentum=0.9, epsilon=1e-5)
+        layer.build(x.shape)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(layer, x, training=True)
+            loss = tf.reduce_sum(y * tf.range(32, dtype=tf.float32))
+        results.append((y.numpy(), layer.moving_variance.numpy(), tape.gradient(loss, x).numpy()))
+    TorchBatchNormalization.call = call
+    (y0, v0, g0), (y1, v1, g1) = results
+    return (f"fused against the suite's BatchNorm on one (128, 8, 8, 32) batch: largest |difference| "
+            f"{np.abs(y1 - y0).max():.1e} in the outputs, {np.abs(v1 - v0).max():.1e} in the moving variance, "
+            f"{np.abs(g1 - g0).max():.1e} in the input gradient")
 
 
 # ----------------------------------------------------------------------------- the steps
@@ -489,6 +538,8 @@ def main() -> None:
     parser.add_argument("--pieces", nargs="*", default=[], help="networks whose step is split into its parts")
     parser.add_argument("--profile", nargs="*", default=[], help="networks whose Keras step is profiled")
     parser.add_argument("--torch-profile", nargs="*", default=[], help="networks whose PyTorch step is profiled")
+    parser.add_argument("--fused-batchnorm", action="store_true",
+                        help="Keras BatchNorm as TensorFlow's fused kernel (an option measured, not repro's layer)")
     args = parser.parse_args()
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -510,6 +561,8 @@ def main() -> None:
           f"torch {torch.__version__}, numpy {np.__version__}; oneDNN in TensorFlow: "
           f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default (on)')}; "
           f"PyTorch mkldnn: {torch.backends.mkldnn.is_available()}")
+    if args.fused_batchnorm:
+        print(f"- **Keras BatchNorm: TensorFlow's fused kernel** (`--fused-batchnorm`); {use_fused_batchnorm()}")
     print(f"- uptime at start: `{start_uptime}`\n")
 
     rows, params = [], []
