@@ -497,7 +497,8 @@ def profile_section(network: Network, calls: int) -> str:
     return "\n".join([
         f"#### {network.label}, batch {network.batch}: TensorFlow profiler, Keras step, {calls} calls", "",
         f"wall {wall * 1e3:.1f} ms per step (profiled), summed kernel time {kernel * 1e3:.1f} ms per step "
-        f"(over the 2 threads), {sum(launches.values()) / calls:.0f} kernel launches per step", "",
+        f"(over {tf.config.threading.get_intra_op_parallelism_threads()} thread(s)), "
+        f"{sum(launches.values()) / calls:.0f} kernel launches per step", "",
         markdown_table(["op type", "ms per step", "share of kernel time", "launches per step"], rows), ""])
 
 
