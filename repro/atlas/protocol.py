@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 
 from repro.chen2022 import protocol as chen
 from repro.neyshabur2020 import protocol as neyshabur
+from repro.plan import dependencies
 from repro.registry import Paper, experiments_of, lazy_compare
 from repro.runs import (EPOCHS, WEIGHTS, AnalysisRun, ChosenRun, Need, Run, Seeds, TrainRun, axes, derive_seed,
                         seed_salt)
@@ -273,13 +274,9 @@ def neyshabur_runs(scale: Scale, seed_set: int) -> list[Run]:
                         axes=axes(network=f"{target}_r{repeat}", target=target, run=repeat, b=b, module=module),
                         function="repro.atlas.measures:module_row", params=inputs, inputs=needs))
     paper_runs = neyshabur.runs(scale.neyshabur_home_scale, seed_set)
-    reads = {r.key: [need.key for need in r.inputs] for r in paper_runs if isinstance(r, AnalysisRun)}
-    needed, todo = set(), [need.key for run in analyses for need in run.inputs]
-    while todo:  # the runs read, and what the lr choices among them read
-        key = todo.pop()
-        if key not in needed:
-            needed.add(key)
-            todo += reads.get(key, [])
+    index = {r.key: r for r in paper_runs}
+    needed = {need.key for run in analyses for need in run.inputs}  # the runs read, and what they need in turn
+    needed.update(*(dependencies(index[key], index) for key in list(needed)))
     borrowed = [r if r.key == source else replace(r, home=home) for r in paper_runs if r.key in needed]
     return borrowed + analyses
 
