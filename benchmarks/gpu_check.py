@@ -228,10 +228,9 @@ def resnet50(args) -> int:
 # ----------------------------------------------------------------------------- the shortest mini grid
 
 
-def grid_seconds(tree: Path) -> float:
-    """Wall time of a committed grid: its ``run_summary.json``'s, or its rows' own seconds over the summary's
-    workers when that is more (a grid finished in several invocations records only the last one there)."""
-    summary = json.loads((tree / "run_summary.json").read_text())
+def grid_seconds(tree: Path, summary: dict) -> float:
+    """Wall time of a committed grid: its ``run_summary.json`` (``summary``)'s, or its rows' own seconds over the
+    summary's workers when that is more (a grid finished in several invocations records only the last one there)."""
     row_seconds = 0.0
     for table in tree.glob("*.csv"):
         with open(table, newline="") as handle:
@@ -248,7 +247,8 @@ def shortest(args) -> int:
     times = {}
     for path in sorted((ROOT / "results").glob("*/mini/run_summary.json")):
         if path.parent.parent.name in PAPER_MODULES:
-            times[path.parent.parent.name] = (grid_seconds(path.parent), int(json.loads(path.read_text())["runs"]))
+            summary = json.loads(path.read_text())
+            times[path.parent.parent.name] = (grid_seconds(path.parent, summary), int(summary["runs"]))
     if not times:
         print("no results/<paper>/mini/run_summary.json: chen2022 (the shortest when they were written)")
         _results(paper="chen2022", seconds=0)
